@@ -1,0 +1,24 @@
+"""LEG and LEG-TV saliency estimation for black-box image classifiers."""
+
+from leg.covariance import Covariance, get_covariance
+from leg.estimator import (
+    LEG,
+    LEGTV,
+    LEGResult,
+    estimate_leg,
+    estimate_leg_all_classes,
+    estimate_leg_tv,
+)
+from leg.grid import Grid, difference_operator
+from leg.models import Classifier, KerasClassifier, as_classifier
+from leg.sampling import Responses, sample_responses
+from leg.tv import SolverError, solve_leg_tv
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "LEG", "LEGTV", "LEGResult", "Responses", "Grid", "Covariance", "Classifier",
+    "KerasClassifier", "SolverError", "as_classifier", "difference_operator", "estimate_leg",
+    "estimate_leg_all_classes", "estimate_leg_tv", "get_covariance", "sample_responses",
+    "solve_leg_tv",
+]

@@ -1,0 +1,317 @@
+"""LEG and LEG-TV estimates from sampled responses, and the explainer classes.
+
+LEG: ``γ = (σ²Σ)⁻¹ ŷ`` with ``ŷ = mean_i(Δf_i ε_i)``: a consistent estimate of the
+(noise-smoothed) gradient of the target score with respect to the cell intensities.
+LEG-TV: the sparse-gradient LP of :mod:`leg.tv` on the same ``ŷ``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from leg._validation import check_choice, check_float, check_image, check_int
+from leg.grid import Grid
+from leg.models import as_classifier
+from leg.sampling import Responses, sample_responses
+from leg.tv import DEFAULT_SOLVER, solve_leg_tv
+
+COMBINE = ("mean_abs", "sum", "mean", "sum_abs")
+Target = int | tuple[int, int] | None
+
+
+@dataclass
+class LEGResult:
+    """One saliency estimate.
+
+    Attributes
+    ----------
+    saliency : ndarray (H, W)
+        Pixel-resolution map (cells copied to their pixels).
+    cell_map : ndarray (ph, pw)
+        The estimate on the cell grid.
+    channel_maps : ndarray (S, ph, pw)
+        One signed map per sample set (``S = C`` in per-channel mode, 1 in joint mode).
+    stderr : ndarray (ph, pw) or None
+        Per-cell standard error of ``cell_map`` (LEG only; from the spread of the
+        per-pair terms; for ``mean_abs`` it is the delta-method error ignoring the sign).
+    target : int or (int, int)
+        Class index, or ``(k, k')`` for the contrast ``score_k − score_k'``.
+    score : float
+        The target score of the unperturbed image.
+    """
+
+    method: str
+    saliency: np.ndarray
+    cell_map: np.ndarray
+    channel_maps: np.ndarray
+    stderr: np.ndarray | None
+    channel_stderr: np.ndarray | None
+    target: int | tuple[int, int]
+    score: float
+    sigma: float
+    lam: float | None
+    n_samples: int
+    n_evaluations: int
+    scheme: str
+    mode: str
+    combine: str
+    seed: int | None
+    grid: Grid
+    timings: dict = field(default_factory=dict)
+
+    def upsampled(self, method: str = "bilinear") -> np.ndarray:
+        """The cell map upsampled to ``(H, W)`` with ``"nearest"`` or ``"bilinear"``."""
+        return self.grid.upsample(self.cell_map, method)
+
+    def summary(self) -> dict:
+        """JSON-ready parameters and timings (no arrays)."""
+        return {
+            "method": self.method, "target": self.target, "score": self.score,
+            "sigma": self.sigma, "lambda": self.lam, "n_samples": self.n_samples,
+            "n_evaluations": self.n_evaluations, "scheme": self.scheme, "mode": self.mode,
+            "combine": self.combine, "seed": self.seed, "grid": list(self.grid.shape),
+            "timings": dict(self.timings),
+        }
+
+
+def resolve_target(responses: Responses, target: Target) -> int | tuple[int, int]:
+    """``None`` -> top-1 class of the unperturbed image; checks indices are in range."""
+    k = responses.n_classes
+    if target is None:
+        return int(np.argmax(responses.f0))
+    items = target if isinstance(target, tuple | list) else (target,)
+    if len(items) not in (1, 2):
+        raise ValueError(f"The 'target' must be a class index or a pair (k, k'); got {target!r}.")
+    for t in items:
+        if isinstance(t, bool) or not isinstance(t, int | np.integer) or not 0 <= t < k:
+            raise ValueError(
+                f"The 'target' must be a class index in [0, {k - 1}] or a pair of them; "
+                f"got {target!r}."
+            )
+    return (int(items[0]), int(items[1])) if len(items) == 2 else int(items[0])
+
+
+def _target_delta(responses: Responses, target) -> tuple[np.ndarray, float]:
+    if isinstance(target, tuple):
+        k, k2 = target
+        return (responses.delta[..., k] - responses.delta[..., k2],
+                float(responses.f0[k] - responses.f0[k2]))
+    return responses.delta[..., target], float(responses.f0[target])
+
+
+def _combine(maps: np.ndarray, how: str) -> np.ndarray:
+    if maps.shape[0] == 1:
+        return maps[0]
+    if how == "mean_abs":
+        return np.abs(maps).mean(axis=0)
+    if how == "sum_abs":
+        return np.abs(maps).sum(axis=0)
+    if how == "sum":
+        return maps.sum(axis=0)
+    return maps.mean(axis=0)
+
+
+def _combine_stderr(se: np.ndarray, how: str) -> np.ndarray:
+    if se.shape[0] == 1:
+        return se[0]
+    total = np.sqrt((se**2).sum(axis=0))
+    return total / se.shape[0] if how in ("mean_abs", "mean") else total
+
+
+def rhs(responses: Responses, target) -> np.ndarray:
+    """``ŷ = mean_i(Δf_i ε_i)`` per sample set: ``(S, q)``."""
+    d, _ = _target_delta(responses, target)
+    return np.einsum("sn,snq->sq", d, responses.eps, dtype=np.float64) / responses.n_samples
+
+
+def estimate_leg(responses: Responses, target: Target = None, *,
+                 combine: str = "mean_abs") -> LEGResult:
+    """LEG ``γ = (σ²Σ)⁻¹ŷ`` with per-cell standard errors, from sampled responses."""
+    check_choice(combine, "combine", COMBINE)
+    t0 = time.perf_counter()
+    target = resolve_target(responses, target)
+    d, score = _target_delta(responses, target)
+    cov, s2 = responses.covariance, responses.sigma**2
+    n_sets, n = d.shape
+    # Independent units: antithetic pairs (their two terms are dependent), else single draws.
+    unit = 2 if responses.antithetic else 1
+    terms = (d[..., None] * responses.eps).reshape(n_sets, n // unit, unit, -1).mean(axis=2)
+    maps, ses = [], []
+    for s in range(n_sets):
+        per_unit = cov.solve(terms[s].T) / s2  # (q, units)
+        maps.append(per_unit.mean(axis=1))
+        ses.append(per_unit.std(axis=1, ddof=1) / np.sqrt(per_unit.shape[1]))
+    ph, pw = responses.grid.shape
+    channel_maps = np.stack(maps).reshape(n_sets, ph, pw)
+    channel_se = np.stack(ses).reshape(n_sets, ph, pw)
+    return _result("leg", responses, target, score, channel_maps, channel_se, None, combine,
+                   {"estimate": time.perf_counter() - t0})
+
+
+def estimate_leg_tv(responses: Responses, target: Target = None, *,
+                    lambdas: float | Sequence[float] = 0.075, solver: str = DEFAULT_SOLVER,
+                    combine: str = "mean_abs") -> list[LEGResult]:
+    """LEG-TV for each ``λ`` (one LP per sample set and ``λ``; the samples are shared)."""
+    check_choice(combine, "combine", COMBINE)
+    lambdas = [check_float(v, "lambda", low=0.0) for v in np.atleast_1d(lambdas)]
+    t0 = time.perf_counter()
+    target = resolve_target(responses, target)
+    _, score = _target_delta(responses, target)
+    y = rhs(responses, target)
+    per_set = [solve_leg_tv(y[s], responses.covariance, responses.sigma, lambdas, solver=solver)
+               for s in range(y.shape[0])]
+    seconds = (time.perf_counter() - t0) / len(lambdas)
+    ph, pw = responses.grid.shape
+    results = []
+    for j, lam in enumerate(lambdas):
+        channel_maps = np.stack([sols[j] for sols in per_set]).reshape(-1, ph, pw)
+        results.append(_result("leg-tv", responses, target, score, channel_maps, None, lam,
+                               combine, {"estimate": seconds}))
+    return results
+
+
+def _result(method, responses, target, score, channel_maps, channel_se, lam, combine,
+            timings) -> LEGResult:
+    cell_map = _combine(channel_maps, combine)
+    return LEGResult(
+        method=method,
+        saliency=responses.grid.upsample(cell_map),
+        cell_map=cell_map,
+        channel_maps=channel_maps,
+        stderr=None if channel_se is None else _combine_stderr(channel_se, combine),
+        channel_stderr=channel_se,
+        target=target, score=score, sigma=responses.sigma, lam=lam,
+        n_samples=responses.n_samples, n_evaluations=responses.n_evaluations,
+        scheme=responses.covariance.scheme, mode=responses.mode, combine=combine,
+        seed=responses.seed, grid=responses.grid,
+        timings={**responses.timings, **timings},
+    )
+
+
+def estimate_leg_all_classes(responses: Responses) -> np.ndarray:
+    """Signed LEG cell maps for every class from one set of samples: ``(K, S, ph, pw)``.
+
+    One extra matrix product over LEG for a single class.
+    """
+    # ŷ for all classes at once: (S, K, q)
+    y = np.einsum("snk,snq->skq", responses.delta, responses.eps,
+                  dtype=np.float64) / responses.n_samples
+    s, k, q = y.shape
+    gam = responses.covariance.solve(y.reshape(s * k, q).T).T / responses.sigma**2
+    return gam.reshape(s, k, *responses.grid.shape).transpose(1, 0, 2, 3)
+
+
+class LEG:
+    """LEG saliency for a black-box classifier.
+
+    Parameters
+    ----------
+    model : keras.Model or callable
+        A classifier mapping ``(N, H, W, C)`` images in ``[0, 1]`` to ``(N, K)`` scores.
+        A ``keras.Model`` is wrapped by :class:`leg.models.KerasClassifier` (pass
+        ``preprocessing=``/``softmax=`` via ``model_options``).
+    cell_size : int, default 8
+        Side of the square grid cells in pixels (last cells absorb any remainder).
+    grid : (int, int), optional
+        Number of cells ``(ph, pw)``; overrides ``cell_size``.
+    sigma : float, default 0.02
+        Noise level ``σ``; noise is ``N(0, σ²Σ)`` on ``[0, 1]`` images.
+    n_samples : int, default 300
+        Perturbations per sample set (even when antithetic).
+    scheme : {"laplacian", "smooth", "iid"}, default "laplacian"
+    mode : {"per_channel", "joint"}, default "per_channel"
+    combine : {"mean_abs", "sum", "mean", "sum_abs"}, default "mean_abs"
+        How per-channel maps become one map (joint mode keeps the sign).
+    score : {"probability", "logit"}, default "probability"
+    antithetic, clip : bool
+    batch_size : int, default 64
+    progress : bool or None
+        ``None``: a progress bar on terminals for runs over two seconds.
+    """
+
+    name = "leg"
+
+    def __init__(self, model, *, cell_size: int = 8, grid: tuple[int, int] | None = None,
+                 sigma: float = 0.02, n_samples: int = 300, scheme: str = "laplacian",
+                 mode: str = "per_channel", combine: str = "mean_abs",
+                 score: str = "probability", antithetic: bool = True, clip: bool = False,
+                 batch_size: int = 64, progress: bool | None = None,
+                 model_options: dict | None = None):
+        self.classifier = as_classifier(model, **(model_options or {}))
+        self.cell_size = check_int(cell_size, "cell_size", minimum=1)
+        self.grid_shape = grid
+        self.sampling = dict(
+            sigma=check_float(sigma, "sigma", low=0.0, low_inclusive=False),
+            n_samples=check_int(n_samples, "n_samples", minimum=2),
+            scheme=check_choice(scheme, "scheme", ("laplacian", "smooth", "iid")),
+            mode=check_choice(mode, "mode", ("per_channel", "joint")),
+            antithetic=bool(antithetic), clip=bool(clip),
+            score=check_choice(score, "score", ("probability", "logit")),
+            batch_size=check_int(batch_size, "batch_size", minimum=1),
+            progress=progress,
+        )
+        self.combine = check_choice(combine, "combine", COMBINE)
+
+    def grid_for(self, image: np.ndarray) -> Grid:
+        h, w = image.shape[:2]
+        if self.grid_shape is not None:
+            return Grid.from_shape(h, w, self.grid_shape)
+        return Grid.from_cell_size(h, w, self.cell_size)
+
+    @property
+    def evaluations_per_image(self) -> int:
+        """Model evaluations for a 3-channel image (``None`` when unknown)."""
+        sets = 3 if self.sampling["mode"] == "per_channel" else 1
+        return sets * self.sampling["n_samples"] + 1
+
+    def sample(self, image: np.ndarray, *, seed: int | None = None) -> Responses:
+        """Perturb ``image`` ``(H, W, C)`` in ``[0, 1]`` and record the responses."""
+        image = check_image(image)
+        return sample_responses(self.classifier, image, self.grid_for(image), seed=seed,
+                                **self.sampling)
+
+    def explain(self, image: np.ndarray, target: Target = None, *,
+                seed: int | None = None) -> LEGResult:
+        """LEG map of ``image`` ``(H, W, C)`` in ``[0, 1]`` for ``target`` (default top-1)."""
+        return estimate_leg(self.sample(image, seed=seed), target, combine=self.combine)
+
+
+class LEGTV:
+    """LEG-TV: LEG's samples, then the total-variation LP (see :mod:`leg.tv`).
+
+    Takes LEG's parameters plus ``lam`` (default 0.075, in ``[0, 1]``: 0 is LEG, 1 the
+    zero map) and ``solver`` (``"highs"`` default; ``"mosek"`` or any cvxpy solver).
+    """
+
+    name = "leg-tv"
+
+    def __init__(self, model, *, lam: float = 0.075, solver: str = DEFAULT_SOLVER, **leg_options):
+        self.leg = LEG(model, **leg_options)
+        self.lam = check_float(lam, "lam", low=0.0)
+        if not isinstance(solver, str):
+            raise TypeError(f"The 'solver' parameter must be a string; got {solver!r}.")
+        self.solver = solver
+
+    @property
+    def classifier(self):
+        return self.leg.classifier
+
+    @property
+    def evaluations_per_image(self) -> int:
+        return self.leg.evaluations_per_image
+
+    def explain(self, image: np.ndarray, target: Target = None, *,
+                seed: int | None = None) -> LEGResult:
+        """LEG-TV map of ``image`` for ``target`` at ``self.lam``."""
+        return self.explain_path(image, [self.lam], target, seed=seed)[0]
+
+    def explain_path(self, image: np.ndarray, lambdas: Sequence[float], target: Target = None,
+                     *, seed: int | None = None) -> list[LEGResult]:
+        """One result per ``λ`` in ``lambdas``, all from one set of samples."""
+        responses = self.leg.sample(image, seed=seed)
+        return estimate_leg_tv(responses, target, lambdas=lambdas, solver=self.solver,
+                               combine=self.leg.combine)

@@ -1,0 +1,177 @@
+"""Classifiers: the protocol the estimators use, and the Keras adapter.
+
+A *classifier* is any callable mapping an ``(N, H, W, C)`` float array with values in
+``[0, 1]`` to an ``(N, K)`` array of class scores. Model-specific preprocessing belongs to
+the adapter, never to the estimators.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from leg._validation import check_choice, check_int
+
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406])
+IMAGENET_STD = np.array([0.229, 0.224, 0.225])
+CAFFE_BGR_MEAN = np.array([103.939, 116.779, 123.68])
+
+
+@runtime_checkable
+class Classifier(Protocol):
+    """``(N, H, W, C)`` images in ``[0, 1]`` -> ``(N, K)`` scores."""
+
+    def __call__(self, images: np.ndarray) -> np.ndarray: ...
+
+
+def _caffe(x: np.ndarray) -> np.ndarray:
+    # VGG/ResNet "caffe" mode: RGB [0,1] -> BGR [0,255] minus the ImageNet channel means.
+    return x[..., ::-1] * 255.0 - CAFFE_BGR_MEAN
+
+
+def _tf(x: np.ndarray) -> np.ndarray:
+    return x * 2.0 - 1.0
+
+
+def _torch(x: np.ndarray) -> np.ndarray:
+    return (x - IMAGENET_MEAN) / IMAGENET_STD
+
+
+def _none(x: np.ndarray) -> np.ndarray:
+    return x
+
+
+PREPROCESSING: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "caffe": _caffe,
+    "tf": _tf,
+    "torch": _torch,
+    "none": _none,
+}
+
+
+def get_preprocessing(preprocessing: str | Callable) -> Callable[[np.ndarray], np.ndarray]:
+    """Resolve a preprocessing name (``"caffe"``, ``"tf"``, ``"torch"``, ``"none"``) or callable."""
+    if callable(preprocessing):
+        return preprocessing
+    check_choice(preprocessing, "preprocessing", PREPROCESSING)
+    return PREPROCESSING[preprocessing]
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+class KerasClassifier:
+    """Wrap a ``keras.Model`` as a classifier on ``[0, 1]`` images.
+
+    Parameters
+    ----------
+    model : keras.Model
+        Takes ``(N, H, W, C)`` preprocessed images, returns ``(N, K)`` scores.
+    preprocessing : {"caffe", "tf", "torch", "none"} or callable, default "none"
+        Maps ``[0, 1]`` images to the model's input space. ``"caffe"``: RGB->BGR, x255,
+        minus ImageNet means (VGG, ResNet50); ``"tf"``: ``[-1, 1]``; ``"torch"``: ImageNet
+        mean/std; ``"none"``: unchanged.
+    softmax : bool, default False
+        Apply a softmax to the model's outputs (when the model returns logits).
+    batch_size : int, default 64
+        Images per compiled model call.
+    class_names : sequence of str, optional
+    """
+
+    def __init__(self, model, *, preprocessing: str | Callable = "none", softmax: bool = False,
+                 batch_size: int = 64, class_names=None):
+        import tensorflow as tf
+
+        self.model = model
+        self.preprocess = get_preprocessing(preprocessing)
+        self.preprocessing = preprocessing if isinstance(preprocessing, str) else "custom"
+        self.apply_softmax = bool(softmax)
+        self.batch_size = check_int(batch_size, "batch_size", minimum=1)
+        self.class_names = list(class_names) if class_names is not None else None
+        shape = tuple(model.input_shape)
+        self.input_shape = shape[1:]
+        self._call = tf.function(
+            lambda x: model(x, training=False),
+            input_signature=[tf.TensorSpec((None, *shape[1:]), tf.float32)],
+            reduce_retracing=True,
+        )
+
+    def logits(self, images: np.ndarray) -> np.ndarray:
+        """Raw model outputs for ``(N, H, W, C)`` images in ``[0, 1]``."""
+        images = np.asarray(images, dtype=np.float32)
+        if images.ndim == 3:
+            images = images[None]
+        expected = tuple(d for d in self.input_shape)
+        if images.shape[1:] != tuple(d if d is not None else s
+                                     for d, s in zip(expected, images.shape[1:], strict=False)):
+            raise ValueError(
+                f"The model expects images of shape (N, {', '.join(map(str, expected))}); "
+                f"got {images.shape}. Resize the image (e.g. skimage.transform.resize) first."
+            )
+        outs = []
+        for start in range(0, len(images), self.batch_size):
+            batch = self.preprocess(images[start:start + self.batch_size]).astype(np.float32)
+            outs.append(np.asarray(self._call(batch)))
+        return np.concatenate(outs, axis=0).astype(np.float64)
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        out = self.logits(images)
+        return softmax(out) if self.apply_softmax else out
+
+
+def as_classifier(model, **kwargs) -> Callable[[np.ndarray], np.ndarray]:
+    """Return ``model`` as a classifier: Keras models are wrapped, callables pass through."""
+    keras = sys.modules.get("keras")  # a Keras model implies Keras is already imported
+    if keras is not None and isinstance(model, keras.Model):
+        return KerasClassifier(model, **kwargs)
+    if kwargs:
+        raise TypeError(
+            f"Options {sorted(kwargs)} apply to Keras models only; got a {type(model).__name__}."
+        )
+    if not callable(model):
+        raise TypeError(
+            "The 'model' must be a keras.Model or a callable mapping (N, H, W, C) images in "
+            f"[0, 1] to (N, K) scores; got {type(model).__name__}."
+        )
+    return model
+
+
+def evaluate(classifier, images: np.ndarray, *, batch_size: int | None = None,
+             expected_classes: int | None = None) -> np.ndarray:
+    """Call ``classifier`` on ``images`` in batches and check the scores it returns.
+
+    Returns an ``(N, K)`` float64 array; raises ``ValueError`` naming what was wrong when
+    the classifier returns the wrong shape or non-finite scores.
+    """
+    n = len(images)
+    step = n if batch_size is None else batch_size
+    outs = []
+    for start in range(0, n, step):
+        batch = images[start:start + step]
+        scores = np.asarray(classifier(batch), dtype=np.float64)
+        if scores.ndim == 1 and len(batch) == 1:
+            scores = scores[None]
+        if scores.ndim != 2 or scores.shape[0] != len(batch):
+            raise ValueError(
+                f"The model must return scores of shape (N, K) = ({len(batch)}, K) for a batch of "
+                f"{len(batch)} images; it returned shape {scores.shape}."
+            )
+        if expected_classes is not None and scores.shape[1] != expected_classes:
+            raise ValueError(
+                f"The model returned {scores.shape[1]} classes for this batch but "
+                f"{expected_classes} before; its output must have a fixed number of classes."
+            )
+        if not np.all(np.isfinite(scores)):
+            raise ValueError(
+                "The model returned non-finite scores (NaN or inf); check its preprocessing and "
+                "that the input range [0, 1] is what it expects."
+            )
+        outs.append(scores)
+        expected_classes = scores.shape[1]
+    return np.concatenate(outs, axis=0)

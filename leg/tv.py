@@ -1,0 +1,264 @@
+r"""LEG-TV: the total-variation linear program, solved sparse.
+
+For a LEG right-hand side ``y`` (the sample mean of ``Δf·ε``, shape ``(q,)``) and noise
+level ``σ``, LEG-TV solves
+
+.. math::
+
+    \min_\gamma \|D\gamma\|_1 \quad\text{s.t.}\quad
+    \|D^{+\top}(\sigma^2\Sigma\gamma - y)\|_\infty \le \lambda \|D^{+\top} y\|_\infty
+
+for each ``λ`` in a path. ``λ = 0`` is LEG exactly (``γ = (σ²Σ)⁻¹y``); ``λ ≥ 1`` admits
+``γ = 0``, which is then the unique optimum.
+
+We solve for ``g = σ²γ / ‖D⁺ᵀy‖∞`` (well scaled, same minimiser up to that factor).
+With ``b = D⁺ᵀy / ‖D⁺ᵀy‖∞`` the constraint becomes ``|D⁺ᵀΣg − b| ≤ λ``. ``D⁺ᵀ = DA⁻¹``
+with ``A = DᵀD``, and:
+
+- ``"laplacian"``: ``D⁺ᵀΣ = D + u1ᵀ/q`` with ``u = D⁺ᵀ1``, so with one extra variable
+  ``s = 1ᵀg`` every row is sparse except one dense column (``u``).
+- any scheme (``Σ = S + c11ᵀ``): write ``w = A⁻¹(Σg − y)`` as a variable ``v`` with the
+  sparse equality ``Av − Σg = −b'`` and bound ``|Dv| ≤ λ``; for ``"smooth"`` (``S = A⁻¹``)
+  substitute ``g = Aη`` so that ``Sg = η``.
+
+The default solver is HiGHS through ``highspy``; a λ path changes only row bounds and is
+re-solved warm. Any installed cvxpy solver can be asked for by name; MOSEK needs a licence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from leg._validation import check_float
+from leg.covariance import Covariance
+
+DEFAULT_SOLVER = "highs"
+
+
+class SolverError(RuntimeError):
+    """The LP solver failed or is unavailable; the message says what to do instead."""
+
+
+@dataclass
+class _LP:
+    """A sparse LP: min cᵀx s.t. row_lo ≤ Mx ≤ row_hi, col_lo ≤ x ≤ col_hi."""
+
+    c: np.ndarray
+    M: sp.csc_matrix
+    row_lo: np.ndarray
+    row_hi: np.ndarray
+    col_lo: np.ndarray
+    col_hi: np.ndarray
+    lam_rows: np.ndarray  # indices of the rows |expr - b| <= lam
+    lam_center: np.ndarray  # b for those rows
+    extract: slice | None  # columns holding g (None: g = A @ eta, see eta_slice)
+    eta: slice | None
+
+
+def _lp_laplacian(cov: Covariance, b: np.ndarray) -> _LP:
+    q, D = cov.q, cov.D
+    m = D.shape[0]
+    u = D @ cov._a_inv_ones  # D⁺ᵀ1
+    Im = sp.identity(m, format="csr")
+    zero_m1 = sp.csr_matrix((m, 1))
+    # columns: g (q) | t (m) | s (1)
+    rows = sp.vstack([
+        sp.hstack([D, -Im, zero_m1]),  # Dg - t <= 0
+        sp.hstack([D, Im, zero_m1]),  # Dg + t >= 0
+        sp.hstack([D, sp.csr_matrix((m, m)), sp.csr_matrix(u[:, None] / q)]),  # |.. - b| <= lam
+        sp.hstack([sp.csr_matrix(np.ones((1, q))), sp.csr_matrix((1, m)), sp.csr_matrix([[-1.0]])]),
+    ]).tocsc()
+    inf = np.inf
+    row_lo = np.concatenate([np.full(m, -inf), np.zeros(m), b, [0.0]])
+    row_hi = np.concatenate([np.zeros(m), np.full(m, inf), b, [0.0]])
+    n = q + m + 1
+    c = np.concatenate([np.zeros(q), np.ones(m), [0.0]])
+    return _LP(c, rows, row_lo, row_hi, np.full(n, -inf), np.full(n, inf),
+               np.arange(2 * m, 3 * m), b, slice(0, q), None)
+
+
+def _scheme_parts(cov: Covariance):
+    """``(P, SP, c)`` with ``g = Pη`` and ``Σg = SPη + c·1(1ᵀg)``, all sparse."""
+    A, Iq = cov.A.tocsr(), sp.identity(cov.q, format="csr")
+    if cov.scheme == "smooth":  # Σ = A⁻¹ + 11ᵀ; g = Aη gives Σg = η + 1(1ᵀg)
+        return A, Iq, 1.0
+    if cov.scheme == "laplacian":
+        return Iq, A, 1.0 / cov.q
+    return Iq, Iq, 0.0
+
+
+def _lp_general(cov: Covariance, y_scaled: np.ndarray, b: np.ndarray) -> _LP:
+    q, D, A = cov.q, cov.D, cov.A.tocsr()
+    m = D.shape[0]
+    ones_row = sp.csr_matrix(np.ones((1, q)))
+    P, SP, c1 = _scheme_parts(cov)
+    DP = (D @ P).tocsr()
+    # columns: eta (q) | t (m) | v (q) | s (1)
+    Z = sp.csr_matrix
+    rows = sp.vstack([
+        sp.hstack([DP, -sp.identity(m), Z((m, q)), Z((m, 1))]),  # DPη - t <= 0
+        sp.hstack([DP, sp.identity(m), Z((m, q)), Z((m, 1))]),  # DPη + t >= 0
+        sp.hstack([Z((m, q)), Z((m, m)), D, Z((m, 1))]),  # |Dv| <= lam
+        sp.hstack([-SP, Z((q, m)), A, Z(np.full((q, 1), -c1))]),  # Av - Σg = -y
+        sp.hstack([ones_row @ P, Z((1, m)), Z((1, q)), Z([[-1.0]])]),  # s = 1ᵀg
+    ]).tocsc()
+    inf = np.inf
+    zeros_m = np.zeros(m)
+    row_lo = np.concatenate([np.full(m, -inf), zeros_m, zeros_m, -y_scaled, [0.0]])
+    row_hi = np.concatenate([zeros_m, np.full(m, inf), zeros_m, -y_scaled, [0.0]])
+    n = 2 * q + m + 1
+    c = np.concatenate([np.zeros(q), np.ones(m), np.zeros(q + 1)])
+    return _LP(c, rows, row_lo, row_hi, np.full(n, -inf), np.full(n, inf),
+               np.arange(2 * m, 3 * m), zeros_m, None if cov.scheme == "smooth" else slice(0, q),
+               slice(0, q) if cov.scheme == "smooth" else None)
+
+
+def _solve_highs(lp: _LP, lambdas: Sequence[float], cov: Covariance) -> list[np.ndarray]:
+    import highspy
+
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("random_seed", 0)
+    model = highspy.HighsLp()
+    model.num_col_ = lp.M.shape[1]
+    model.num_row_ = lp.M.shape[0]
+    model.col_cost_ = lp.c
+    model.col_lower_ = lp.col_lo
+    model.col_upper_ = lp.col_hi
+    model.row_lower_ = lp.row_lo
+    model.row_upper_ = lp.row_hi
+    model.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    model.a_matrix_.start_ = lp.M.indptr
+    model.a_matrix_.index_ = lp.M.indices
+    model.a_matrix_.value_ = lp.M.data
+    h.passModel(model)
+    out = []
+    for lam in lambdas:
+        h.changeRowsBounds(len(lp.lam_rows), lp.lam_rows.astype(np.int32),
+                           lp.lam_center - lam, lp.lam_center + lam)
+        h.run()
+        status = h.getModelStatus()
+        if status != highspy.HighsModelStatus.kOptimal:
+            raise SolverError(f"HiGHS did not reach an optimum for lambda={lam:g} "
+                              f"(status: {h.modelStatusToString(status)}).")
+        x = np.asarray(h.getSolution().col_value)
+        out.append(_extract(lp, x, cov))
+    return out
+
+
+def _extract(lp: _LP, x: np.ndarray, cov: Covariance) -> np.ndarray:
+    if lp.extract is not None:
+        return x[lp.extract]
+    return cov.A @ x[lp.eta]
+
+
+def _solve_cvxpy(cov: Covariance, b: np.ndarray, y_scaled: np.ndarray,
+                 lambdas: Sequence[float], solver: str) -> list[np.ndarray]:
+    import cvxpy as cp
+
+    name = solver.upper()
+    if name not in cp.installed_solvers():
+        hint = " Install it with: pip install 'leg[mosek]'." if name == "MOSEK" else ""
+        raise SolverError(
+            f"The solver {solver!r} is not installed for cvxpy (installed: "
+            f"{', '.join(sorted(cp.installed_solvers()))}).{hint} The default, open-source "
+            f"solver is solver='highs'."
+        )
+    lam = cp.Parameter(nonneg=True)
+    if cov.scheme == "laplacian":
+        g = cp.Variable(cov.q)
+        u = cov.D @ cov._a_inv_ones
+        constraints = [cp.norm_inf(cov.D @ g + u * (cp.sum(g) / cov.q) - b) <= lam]
+    else:
+        P, SP, c1 = _scheme_parts(cov)
+        eta, v = cp.Variable(cov.q), cp.Variable(cov.q)
+        g = P @ eta
+        sigma_g = SP @ eta + c1 * cp.sum(g) * np.ones(cov.q)
+        constraints = [cov.A @ v - sigma_g == -y_scaled, cp.norm_inf(cov.D @ v) <= lam]
+    problem = cp.Problem(cp.Minimize(cp.norm1(cov.D @ g)), constraints)
+    out = []
+    for value in lambdas:
+        lam.value = value
+        try:
+            problem.solve(solver=name)
+        except cp.error.SolverError as exc:
+            raise SolverError(_solver_failure_message(name, exc)) from None
+        except Exception as exc:  # MOSEK raises its own types for licence trouble
+            raise SolverError(_solver_failure_message(name, exc)) from None
+        if problem.status not in ("optimal", "optimal_inaccurate") or g.value is None:
+            raise SolverError(f"cvxpy with {name} returned status {problem.status!r} for "
+                              f"lambda={value:g}. Try solver='highs'.")
+        out.append(np.asarray(g.value, dtype=np.float64))
+    return out
+
+
+def _solver_failure_message(name: str, exc: Exception) -> str:
+    text = str(exc)
+    if name == "MOSEK" or "mosek" in text.lower():
+        return (
+            "MOSEK could not solve the LP, most likely because no licence was found "
+            "(MOSEK looks for $MOSEKLM_LICENSE_FILE, else ~/mosek/mosek.lic). Get a licence "
+            "from mosek.com, or use the open-source default solver='highs'. "
+            f"MOSEK said: {text.strip()[:300]}"
+        )
+    return f"The cvxpy solver {name} failed: {text.strip()[:300]}. Try solver='highs'."
+
+
+def solve_leg_tv(y: np.ndarray, cov: Covariance, sigma: float, lambdas: Sequence[float],
+                 *, solver: str = DEFAULT_SOLVER, formulation: str = "auto") -> list[np.ndarray]:
+    """Solve LEG-TV for each ``λ`` in ``lambdas``; return a list of ``(q,)`` estimates ``γ``.
+
+    Parameters
+    ----------
+    y : ndarray of shape (q,)
+        LEG's right-hand side, ``mean(Δf_i ε_i)`` in grid space.
+    cov : Covariance
+        The perturbation covariance ``Σ`` (unit level).
+    sigma : float
+        Noise level ``σ > 0``.
+    lambdas : sequence of float
+        Each ``λ ≥ 0``. ``0`` gives LEG; ``≥ 1`` gives zeros.
+    solver : str
+        ``"highs"`` (default, via highspy, warm-started along the path) or the name of an
+        installed cvxpy solver (``"mosek"``, ``"clarabel"``, ``"highs-cvxpy"`` …).
+    formulation : {"auto", "general"}
+        ``"auto"`` uses the sparse-plus-rank-one LP for the laplacian scheme.
+    """
+    y = np.asarray(y, dtype=np.float64)
+    if y.shape != (cov.q,):
+        raise ValueError(f"The 'y' vector must have shape ({cov.q},); got {y.shape}.")
+    sigma = check_float(sigma, "sigma", low=0.0, low_inclusive=False)
+    lambdas = [check_float(v, "lambda", low=0.0) for v in np.atleast_1d(lambdas)]
+    if not isinstance(solver, str):
+        raise TypeError(f"The 'solver' parameter must be a string; got {solver!r}.")
+    b_full = cov.D @ cov._solve_a(y)  # D⁺ᵀy
+    scale = float(np.max(np.abs(b_full)))
+    leg = cov.solve(y) / sigma**2
+    if scale == 0.0:
+        return [np.zeros(cov.q) for _ in lambdas]
+    b = b_full / scale
+    y_scaled = y / scale
+    pending = [lam for lam in lambdas if 0.0 < lam < 1.0]
+    solved: dict[float, np.ndarray] = {}
+    if pending:
+        if solver.lower() == "highs":
+            lp = (_lp_laplacian(cov, b) if cov.scheme == "laplacian" and formulation == "auto"
+                  else _lp_general(cov, y_scaled, b))
+            gs = _solve_highs(lp, pending, cov)
+        else:
+            name = "HIGHS" if solver.lower() == "highs-cvxpy" else solver
+            gs = _solve_cvxpy(cov, b, y_scaled, pending, name)
+        solved = {lam: g * scale / sigma**2 for lam, g in zip(pending, gs, strict=True)}
+    out = []
+    for lam in lambdas:
+        if lam == 0.0:
+            out.append(leg.copy())
+        elif lam >= 1.0:
+            out.append(np.zeros(cov.q))
+        else:
+            out.append(solved[lam])
+    return out

@@ -1,0 +1,258 @@
+"""Small Keras CNNs trained offline on scikit-learn's digits, for fast tests and sanity checks.
+
+scikit-learn ships the UCI handwritten digits (1797 grey 8x8 images, 10 classes) inside its
+wheel, so nothing downloads. :func:`digits_data` upsamples them to ``size x size``;
+:func:`train_digits_cnn` trains a small CNN on the true labels, or on a seeded permutation
+of them (the *data randomization* test of Adebayo et al., 2018: a network that memorises
+random labels); :func:`load_digits_cnn` caches the trained model on disk and in memory and
+returns it as a :class:`leg.models.KerasClassifier`.
+
+The network (layer names are distinct, so layers can be re-initialised by name from the
+output down)::
+
+    image (size, size, 1)
+    conv1   Conv2D 16 3x3 same, ReLU  -> pool1 MaxPool 2x2
+    conv2   Conv2D 32 3x3 same, ReLU  -> pool2 MaxPool 2x2
+    flatten -> dense1 Dense 64, ReLU -> logits Dense 10 -> probabilities Softmax
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from leg._validation import check_choice, check_int
+from leg.zoo._cache import cache_path, write_atomic
+
+if TYPE_CHECKING:  # pragma: no cover
+    import keras
+
+    from leg.models import KerasClassifier
+
+__all__ = ["digits_data", "train_digits_cnn", "load_digits_cnn", "clear_memory_cache",
+           "LABELS", "CLASS_NAMES"]
+
+LABELS = ("true", "permuted")
+CLASS_NAMES = [str(d) for d in range(10)]
+
+#: Default epochs for the true-label model (fixed schedule).
+TRUE_EPOCHS = 12
+#: Most epochs the permuted-label model may take to memorise its training set.
+PERMUTED_MAX_EPOCHS = 300
+#: The permuted model stops once its training accuracy (on the permuted labels) reaches this.
+PERMUTED_TARGET_ACCURACY = 0.99
+#: Training images used for the permuted model (a subset makes memorisation fast).
+PERMUTED_TRAIN_SIZE = 600
+
+_MEMORY: dict[tuple[str, int, int, str], KerasClassifier] = {}
+
+
+def clear_memory_cache() -> None:
+    """Forget the models :func:`load_digits_cnn` keeps in memory (the disk cache stays)."""
+    _MEMORY.clear()
+
+
+def digits_data(size: int = 32, seed: int = 0) -> dict[str, np.ndarray]:
+    """The scikit-learn digits, scaled to ``[0, 1]``, resized and split into train and test.
+
+    Parameters
+    ----------
+    size : int, default 32
+        Output images are ``size x size`` (bilinear, ``skimage.transform.resize(order=1)``
+        of the 8x8 originals); ``size >= 8``.
+    seed : int, default 0
+        Seed of the stratified 75 / 25 train / test split.
+
+    Returns
+    -------
+    dict
+        ``x_train`` (1347, size, size, 1) and ``x_test`` (450, size, size, 1), float32 in
+        ``[0, 1]``; ``y_train`` (1347,) and ``y_test`` (450,), int64 digits 0-9.
+    """
+    size = check_int(size, "size", minimum=8)
+    seed = check_int(seed, "seed", minimum=0)
+    from skimage.transform import resize
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    digits = load_digits()
+    images = digits.images.astype(np.float64) / 16.0  # (1797, 8, 8), values 0..16
+    if size != 8:
+        images = resize(images, (len(images), size, size), order=1, mode="edge",
+                        anti_aliasing=False)
+    images = np.clip(images, 0.0, 1.0).astype(np.float32)[..., None]
+    labels = digits.target.astype(np.int64)
+    x_train, x_test, y_train, y_test = train_test_split(
+        images, labels, test_size=0.25, stratify=labels, random_state=seed)
+    return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
+
+
+def _build_model(size: int) -> keras.Model:
+    import keras
+    from keras import layers
+
+    inputs = keras.Input(shape=(size, size, 1), name="image")
+    x = layers.Conv2D(16, 3, padding="same", activation="relu", name="conv1")(inputs)
+    x = layers.MaxPooling2D(2, name="pool1")(x)
+    x = layers.Conv2D(32, 3, padding="same", activation="relu", name="conv2")(x)
+    x = layers.MaxPooling2D(2, name="pool2")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(64, activation="relu", name="dense1")(x)
+    x = layers.Dense(10, name="logits")(x)
+    outputs = layers.Activation("softmax", name="probabilities")(x)
+    return keras.Model(inputs, outputs, name="digits_cnn")
+
+
+def _stop_at_accuracy(target: float):
+    """A Keras callback that stops training once the epoch's training accuracy >= target."""
+    import keras
+
+    class StopAtAccuracy(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if logs and logs.get("accuracy", 0.0) >= target:
+                self.model.stop_training = True
+
+    return StopAtAccuracy()
+
+
+def _accuracy(model, x: np.ndarray, y: np.ndarray) -> float:
+    probs = model.predict(x, batch_size=256, verbose=0)
+    return float(np.mean(np.argmax(probs, axis=1) == y))
+
+
+def train_digits_cnn(labels: str = "true", *, size: int = 32, seed: int = 0,
+                     epochs: int | None = None) -> tuple[keras.Model, dict[str, Any]]:
+    """Train the digits CNN on true or permuted labels, deterministically from ``seed``.
+
+    Parameters
+    ----------
+    labels : {"true", "permuted"}, default "true"
+        ``"true"``: the real labels (test accuracy about 0.97-0.99). ``"permuted"``: a
+        seeded permutation of the training labels, on the first
+        :data:`PERMUTED_TRAIN_SIZE` training images, trained until the network memorises
+        them (training accuracy >= :data:`PERMUTED_TARGET_ACCURACY` on the permuted labels,
+        test accuracy near chance, 0.1).
+    size : int, default 32
+        Image side (see :func:`digits_data`).
+    seed : int, default 0
+        Seeds the split, the permutation, the weights and the batch order; TensorFlow op
+        determinism is switched on (process-wide), so the same seed gives the same model.
+    epochs : int, optional
+        Exact number of epochs. Default: :data:`TRUE_EPOCHS` for true labels; for permuted
+        labels, until memorised, at most :data:`PERMUTED_MAX_EPOCHS`.
+
+    Returns
+    -------
+    model : keras.Model
+        Maps ``(N, size, size, 1)`` images in ``[0, 1]`` to ``(N, 10)`` probabilities.
+    metrics : dict
+        ``train_accuracy`` (on the labels trained on), ``test_accuracy`` (true test labels),
+        ``epochs``, ``seconds``, ``labels``, ``seed``, ``size``, ``n_train``.
+    """
+    check_choice(labels, "labels", LABELS)
+    size = check_int(size, "size", minimum=8)
+    seed = check_int(seed, "seed", minimum=0)
+    if epochs is not None:
+        epochs = check_int(epochs, "epochs", minimum=1)
+    import keras
+    import tensorflow as tf
+
+    data = digits_data(size=size, seed=seed)
+    x_train, y_train = data["x_train"], data["y_train"]
+    if labels == "permuted":
+        x_train, y_train = x_train[:PERMUTED_TRAIN_SIZE], y_train[:PERMUTED_TRAIN_SIZE]
+        y_train = np.random.default_rng(seed).permutation(y_train)
+
+    start = time.perf_counter()
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+    model = _build_model(size)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=2e-3),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    callbacks = []
+    if epochs is None:
+        if labels == "true":
+            epochs = TRUE_EPOCHS
+        else:
+            epochs = PERMUTED_MAX_EPOCHS
+            callbacks.append(_stop_at_accuracy(PERMUTED_TARGET_ACCURACY))
+    history = model.fit(x_train, y_train, batch_size=32, epochs=epochs, shuffle=True,
+                        callbacks=callbacks, verbose=0)
+    seconds = time.perf_counter() - start
+    metrics = {
+        "labels": labels,
+        "seed": seed,
+        "size": size,
+        "epochs": len(history.epoch),
+        "n_train": int(len(x_train)),
+        "train_accuracy": _accuracy(model, x_train, y_train),
+        "test_accuracy": _accuracy(model, data["x_test"], data["y_test"]),
+        "seconds": round(seconds, 3),
+    }
+    return model, metrics
+
+
+def load_digits_cnn(labels: str = "true", *, size: int = 32, seed: int = 0) -> KerasClassifier:
+    """The trained digits CNN as a classifier: from memory, from the disk cache, or trained.
+
+    The model is cached as ``digits_{labels}_{size}_{seed}.keras`` with a JSON sidecar of
+    its metrics in :func:`leg.zoo._cache.cache_dir` (``$LEG_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/leg``). A cache that cannot be written only costs a warning; a cache
+    file that cannot be read is retrained over.
+
+    Parameters
+    ----------
+    labels : {"true", "permuted"}, default "true"
+    size : int, default 32
+    seed : int, default 0
+        See :func:`train_digits_cnn`.
+
+    Returns
+    -------
+    KerasClassifier
+        Maps ``(N, size, size, 1)`` images in ``[0, 1]`` to ``(N, 10)`` probabilities, with
+        attributes ``metrics`` (dict), ``input_size`` ``(size, size)`` and ``class_names``
+        ``["0", ..., "9"]``.
+    """
+    check_choice(labels, "labels", LABELS)
+    size = check_int(size, "size", minimum=8)
+    seed = check_int(seed, "seed", minimum=0)
+    path = cache_path(f"digits_{labels}_{size}_{seed}.keras")
+    key = (labels, size, seed, str(path))
+    if key in _MEMORY:
+        return _MEMORY[key]
+
+    import keras
+
+    from leg.models import KerasClassifier
+
+    sidecar = path.with_suffix(".json")
+    model = metrics = None
+    if path.is_file() and sidecar.is_file():
+        try:
+            metrics = json.loads(sidecar.read_text())
+            model = keras.models.load_model(path, compile=False)
+        except Exception as exc:  # a corrupt or incompatible cache file: train again
+            warnings.warn(f"Could not read the cached model {path} ({exc}); training it again.",
+                          RuntimeWarning, stacklevel=2)
+            model = metrics = None
+    if model is None:
+        model, metrics = train_digits_cnn(labels, size=size, seed=seed)
+        if write_atomic(path, lambda tmp: model.save(tmp)):
+            write_atomic(sidecar, lambda tmp: _write_json(tmp, metrics))
+
+    classifier = KerasClassifier(model, preprocessing="none", softmax=False,
+                                 class_names=CLASS_NAMES)
+    classifier.metrics = dict(metrics)
+    classifier.input_size = (size, size)
+    _MEMORY[key] = classifier
+    return classifier
+
+
+def _write_json(path, obj) -> None:
+    with open(path, "w") as f:
+        json.dump(obj, f, indent=2, sort_keys=True)

@@ -1,0 +1,417 @@
+"""Synthetic classifiers whose true saliency is known exactly.
+
+Every model here is a two-class classifier on ``(N, H, W, C)`` images in ``[0, 1]``:
+
+    p(x) = sigmoid(g(x)),      output = [p, 1 - p],
+
+where the logit ``g`` is a smooth function of the *means of a few image regions*,
+
+    m_r(x) = (1 / (|R_r| * C)) * sum_{(i, j) in R_r, c} x[i, j, c],
+
+so its gradient with respect to every pixel value is known in closed form:
+
+    dp/dx[i, j, c] = p (1 - p) * sum_r (dg/dm_r) * 1[(i, j) in R_r] / (|R_r| * C).
+
+They are the only place where a saliency map can be called *correct*: compare an estimate
+with :meth:`GroundTruthModel.true_map` at :meth:`GroundTruthModel.base_image`. Each logit is
+zero on a uniform mid-grey image, so the models are far from saturation near mid-grey.
+
+Three families (regions are placed in proportion to the image size, so they need not align
+with any grid of cells):
+
+* :func:`linear_region` -- ``g`` linear in the pixels, piecewise-constant weights on two
+  rectangles (one positive, one negative); the truth is piecewise constant up to ``p(1-p)``.
+* :func:`smooth_region_means` -- ``g`` a smooth non-linear function (``tanh`` of a contrast
+  plus a sigmoid-gated product) of the means of three rectangles.
+* :func:`two_object_contrast` -- two discs, ``g = a * mean(A) - b * mean(B) + const``.
+
+:func:`ground_truth_suite` returns all three at several image sizes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import numpy as np
+from scipy.ndimage import gaussian_filter
+from scipy.special import expit
+
+from leg._validation import check_int
+
+__all__ = [
+    "GroundTruthModel",
+    "linear_region",
+    "smooth_region_means",
+    "two_object_contrast",
+    "ground_truth_suite",
+]
+
+# |g| below this keeps p = sigmoid(g) inside (0.35, 0.65) at the base image.
+_MAX_BASE_LOGIT = 0.6
+
+
+class GroundTruthModel:
+    """A two-class classifier ``[p, 1 - p]`` with ``p = sigmoid(g(region means))``.
+
+    Parameters
+    ----------
+    name : str
+        Identifier used in reports, e.g. ``"linear_region_28x28x3"``.
+    image_shape : tuple of int
+        ``(H, W, C)`` of the images the model accepts.
+    regions : mapping of str to ndarray
+        Region name -> boolean mask of shape ``(H, W)`` (non-empty). The region mean averages
+        over the masked pixels and over all ``C`` channels.
+    link : callable
+        ``link(m) -> g``: maps region means of shape ``(N, R)`` (columns in the order of
+        ``regions``) to logits of shape ``(N,)``.
+    link_grad : callable
+        ``link_grad(m) -> dg/dm`` of shape ``(N, R)``: the exact gradient of ``link``.
+    target : {0, 1}, default 0
+        Column of the output whose gradient :meth:`true_gradient` returns (0: ``p``).
+    description : str, default ""
+        The formula of ``g`` in words, for reports.
+
+    Attributes
+    ----------
+    name, image_shape, target, description
+        As given.
+    regions : dict of str to ndarray
+        The boolean ``(H, W)`` masks.
+    """
+
+    def __init__(self, name: str, image_shape: tuple[int, int, int],
+                 regions: Mapping[str, np.ndarray],
+                 link: Callable[[np.ndarray], np.ndarray],
+                 link_grad: Callable[[np.ndarray], np.ndarray], *, target: int = 0,
+                 description: str = ""):
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"The 'name' parameter must be a non-empty string; got {name!r}.")
+        shape = tuple(image_shape)
+        if len(shape) != 3:
+            raise ValueError(
+                f"The 'image_shape' parameter must be a tuple (H, W, C); got {image_shape!r}."
+            )
+        h = check_int(shape[0], "image_shape[0]", minimum=2)
+        w = check_int(shape[1], "image_shape[1]", minimum=2)
+        c = check_int(shape[2], "image_shape[2]", minimum=1)
+        check_int(target, "target", minimum=0)
+        if target > 1:
+            raise ValueError(f"The 'target' parameter must be 0 or 1; got {target}.")
+        if not regions:
+            raise ValueError("The 'regions' parameter must hold at least one mask; got none.")
+        masks = {}
+        for key, mask in regions.items():
+            mask = np.asarray(mask, dtype=bool)
+            if mask.shape != (h, w):
+                raise ValueError(
+                    f"The 'regions' mask {key!r} must have shape ({h}, {w}); got {mask.shape}."
+                )
+            if not mask.any():
+                raise ValueError(f"The 'regions' mask {key!r} must be non-empty; got no pixels.")
+            masks[key] = mask
+        self.name = name
+        self.image_shape: tuple[int, int, int] = (h, w, c)
+        self.target = int(target)
+        self.description = description
+        self.regions = masks
+        self._link = link
+        self._link_grad = link_grad
+        stacked = np.stack([m.ravel() for m in masks.values()]).astype(np.float64)
+        # (R, H*W): averaging weights of each region (the 1/C for the channels comes later).
+        self._weights = stacked / stacked.sum(axis=1, keepdims=True)
+
+    def __repr__(self) -> str:
+        return f"GroundTruthModel(name={self.name!r}, image_shape={self.image_shape})"
+
+    # -- input checks ---------------------------------------------------------------------
+    def _check_batch(self, images) -> np.ndarray:
+        try:
+            x = np.asarray(images, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"The 'images' parameter must be a numeric array; got {type(images).__name__}."
+            ) from exc
+        if x.shape == self.image_shape:
+            x = x[None]
+        if x.ndim != 4 or x.shape[1:] != self.image_shape:
+            h, w, c = self.image_shape
+            raise ValueError(
+                f"The 'images' parameter must have shape (N, {h}, {w}, {c}) for model "
+                f"{self.name!r}; got shape {x.shape}."
+            )
+        return x
+
+    def _check_image(self, image) -> np.ndarray:
+        try:
+            x = np.asarray(image, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"The 'image' parameter must be a numeric array; got {type(image).__name__}."
+            ) from exc
+        h, w, c = self.image_shape
+        if c == 1 and x.shape == (h, w):
+            x = x[:, :, None]
+        if x.shape != self.image_shape:
+            raise ValueError(
+                f"The 'image' parameter must have shape ({h}, {w}, {c}) for model "
+                f"{self.name!r} (one image, no batch axis); got shape {x.shape}."
+            )
+        if not np.all(np.isfinite(x)):
+            raise ValueError("The 'image' parameter must be finite; got NaN or inf values.")
+        return x
+
+    # -- the model ------------------------------------------------------------------------
+    def region_means(self, images: np.ndarray) -> np.ndarray:
+        """Region means ``m`` of shape ``(N, R)`` of ``(N, H, W, C)`` images."""
+        x = self._check_batch(images)
+        n = x.shape[0]
+        pixel_means = x.reshape(n, -1, self.image_shape[2]).mean(axis=2)  # (N, H*W)
+        return pixel_means @ self._weights.T
+
+    def score(self, images: np.ndarray) -> np.ndarray:
+        """The logit ``g(x)`` of shape ``(N,)`` for ``(N, H, W, C)`` images."""
+        return np.asarray(self._link(self.region_means(images)), dtype=np.float64)
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        """Class probabilities ``[p, 1 - p]`` of shape ``(N, 2)``, float64.
+
+        Parameters
+        ----------
+        images : ndarray of shape (N, H, W, C)
+            Values are meant to lie in ``[0, 1]``; values outside are accepted (perturbed
+            images need not be clipped) and the formula is applied as is. A single image of
+            shape ``(H, W, C)`` is treated as a batch of one.
+        """
+        g = self.score(images)
+        return np.stack([expit(g), expit(-g)], axis=1)
+
+    def true_gradient(self, image: np.ndarray) -> np.ndarray:
+        """Exact gradient of the target-class probability w.r.t. the pixel values.
+
+        Parameters
+        ----------
+        image : ndarray of shape (H, W, C)
+            Where to take the gradient (``(H, W)`` accepted for one channel).
+
+        Returns
+        -------
+        ndarray of shape (H, W, C), float64
+            ``d output[target] / d image[i, j, c]``.
+        """
+        x = self._check_image(image)
+        h, w, c = self.image_shape
+        m = x.reshape(1, -1, c).mean(axis=2) @ self._weights.T  # (1, R)
+        g = float(np.asarray(self._link(m), dtype=np.float64)[0])
+        dg_dm = np.asarray(self._link_grad(m), dtype=np.float64).reshape(-1)  # (R,)
+        p = expit(g)
+        dp_dg = p * (1.0 - p) * (1.0 if self.target == 0 else -1.0)
+        per_pixel = (dg_dm @ self._weights).reshape(h, w) / c
+        return np.repeat((dp_dg * per_pixel)[:, :, None], c, axis=2)
+
+    def true_map(self, image: np.ndarray) -> np.ndarray:
+        """The true saliency map: :meth:`true_gradient` summed over channels, shape ``(H, W)``."""
+        return self.true_gradient(image).sum(axis=2)
+
+    def base_image(self, seed: int = 0) -> np.ndarray:
+        """A reproducible image at which to explain, shape ``(H, W, C)``, float64.
+
+        A smooth random texture (Gaussian-filtered noise, a shared luminance part plus a
+        weaker per-channel part) around mid-grey 0.5, with values within about 0.5 +/- 0.16,
+        so far inside ``(0, 1)``. If the texture pushes the target probability outside
+        ``(0.35, 0.65)``, its amplitude is reduced until it does not (for the models of this
+        module the logit is 0 at uniform grey, so this always succeeds).
+
+        Parameters
+        ----------
+        seed : int, default 0
+            Seed of the texture; the same seed gives the same image.
+        """
+        seed = check_int(seed, "seed", minimum=0)
+        h, w, c = self.image_shape
+        rng = np.random.default_rng(seed)
+        blur = max(1.0, min(h, w) / 7.0)
+
+        def texture(shape):
+            t = gaussian_filter(rng.standard_normal(shape), sigma=(blur, blur, 0)[:len(shape)],
+                                mode="wrap")
+            return t / max(np.abs(t).max(), 1e-12)
+
+        luminance = texture((h, w))[:, :, None]
+        colour = texture((h, w, c)) if c > 1 else np.zeros((h, w, 1))
+        pattern = luminance + 0.3 * colour
+        amplitude = 0.12
+        image = 0.5 + amplitude * pattern
+        for _ in range(30):
+            if abs(float(self.score(image)[0])) <= _MAX_BASE_LOGIT:
+                break
+            amplitude *= 0.7
+            image = 0.5 + amplitude * pattern
+        return image
+
+
+# -- region helpers -------------------------------------------------------------------------
+def _check_shape(height, width, channels) -> tuple[int, int, int]:
+    h = check_int(height, "height", minimum=8)
+    w = check_int(width, "width", minimum=8)
+    c = check_int(channels, "channels", minimum=1)
+    return h, w, c
+
+
+def _rect(h: int, w: int, top: float, left: float, bottom: float, right: float) -> np.ndarray:
+    """Boolean (h, w) mask of rows [top*h, bottom*h) and columns [left*w, right*w), rounded."""
+    r0, r1 = round(top * h), max(round(bottom * h), round(top * h) + 1)
+    c0, c1 = round(left * w), max(round(right * w), round(left * w) + 1)
+    mask = np.zeros((h, w), dtype=bool)
+    mask[r0:r1, c0:c1] = True
+    return mask
+
+
+def _disc(h: int, w: int, cy: float, cx: float, radius: float) -> np.ndarray:
+    """Pixels whose centre lies within ``radius * min(h, w)`` of ``(cy * h, cx * w)``."""
+    rows = np.arange(h)[:, None] + 0.5
+    cols = np.arange(w)[None, :] + 0.5
+    r = radius * min(h, w)
+    return (rows - cy * h) ** 2 + (cols - cx * w) ** 2 <= r ** 2
+
+
+def _size_tag(h: int, w: int, c: int) -> str:
+    return f"{h}x{w}x{c}"
+
+
+# -- the three families ---------------------------------------------------------------------
+def linear_region(height: int = 28, width: int = 28, channels: int = 3) -> GroundTruthModel:
+    """A logit linear in the pixels with piecewise-constant weights on two rectangles.
+
+    ``g(x) = 10 * (mean_P(x) - 0.5) - 5 * (mean_N(x) - 0.5)``, i.e. ``g = c + sum w * x``
+    with weight ``+10 / (|P| C)`` on every pixel and channel of rectangle ``P`` (rows
+    20-55 %, columns 15-50 % of the image), ``-5 / (|N| C)`` on rectangle ``N`` (rows
+    60-85 %, columns 55-85 %), zero elsewhere, and ``c = -2.5``.
+
+    Parameters
+    ----------
+    height, width, channels : int, default 28, 28, 3
+        Image shape ``(H, W, C)``; ``H, W >= 8``.
+
+    Returns
+    -------
+    GroundTruthModel
+        Its true map is ``p(1-p)`` times those weights (times ``C``): piecewise constant.
+    """
+    h, w, c = _check_shape(height, width, channels)
+    regions = {
+        "positive": _rect(h, w, 0.20, 0.15, 0.55, 0.50),
+        "negative": _rect(h, w, 0.60, 0.55, 0.85, 0.85),
+    }
+    coef = np.array([10.0, -5.0])
+
+    def link(m):
+        return (m - 0.5) @ coef
+
+    def link_grad(m):
+        return np.broadcast_to(coef, m.shape)
+
+    return GroundTruthModel(
+        f"linear_region_{_size_tag(h, w, c)}", (h, w, c), regions, link, link_grad,
+        description="g = 10*(mean(positive) - 0.5) - 5*(mean(negative) - 0.5)",
+    )
+
+
+def smooth_region_means(height: int = 28, width: int = 28,
+                        channels: int = 3) -> GroundTruthModel:
+    """A smooth non-linear logit of the means of three rectangles.
+
+    With ``u_r = mean_r(x) - 0.5`` for rectangles ``A`` (rows 15-45 %, columns 10-45 %),
+    ``B`` (rows 15-45 %, columns 55-90 %) and ``C`` (rows 60-90 %, columns 25-75 %):
+
+        g = 4 tanh(6 (u_A - u_B)) + 8 u_C sigmoid(10 u_A).
+
+    The first term is a saturating contrast between ``A`` and ``B``; the second lets ``C``
+    count more when ``A`` is bright (an interaction). The true map is constant within
+    each rectangle but its levels depend on the image.
+
+    Parameters
+    ----------
+    height, width, channels : int, default 28, 28, 3
+        Image shape ``(H, W, C)``; ``H, W >= 8``.
+    """
+    h, w, c = _check_shape(height, width, channels)
+    regions = {
+        "A": _rect(h, w, 0.15, 0.10, 0.45, 0.45),
+        "B": _rect(h, w, 0.15, 0.55, 0.45, 0.90),
+        "C": _rect(h, w, 0.60, 0.25, 0.90, 0.75),
+    }
+
+    def link(m):
+        u = m - 0.5
+        return 4.0 * np.tanh(6.0 * (u[:, 0] - u[:, 1])) + 8.0 * u[:, 2] * expit(10.0 * u[:, 0])
+
+    def link_grad(m):
+        u = m - 0.5
+        sech2 = 1.0 - np.tanh(6.0 * (u[:, 0] - u[:, 1])) ** 2
+        s = expit(10.0 * u[:, 0])
+        return np.stack([24.0 * sech2 + 80.0 * u[:, 2] * s * (1.0 - s),
+                         -24.0 * sech2,
+                         8.0 * s], axis=1)
+
+    return GroundTruthModel(
+        f"smooth_region_means_{_size_tag(h, w, c)}", (h, w, c), regions, link, link_grad,
+        description="u_r = mean(r) - 0.5; g = 4*tanh(6*(u_A - u_B)) + 8*u_C*sigmoid(10*u_A)",
+    )
+
+
+def two_object_contrast(height: int = 28, width: int = 28,
+                        channels: int = 3) -> GroundTruthModel:
+    """A contrast between two disc-shaped objects.
+
+    ``g = 8 * mean(A) - 6 * mean(B) - 1``, where disc ``A`` is centred at 35 % of the height
+    and 30 % of the width with radius 18 % of ``min(H, W)``, and disc ``B`` at (65 %, 70 %)
+    with radius 14 % (a pixel belongs to a disc when its centre does). The constant makes
+    ``g = 0`` on uniform grey. The true map is ``+8 p(1-p) / |A|`` on ``A`` and
+    ``-6 p(1-p) / |B|`` on ``B`` (summed over channels), zero elsewhere.
+
+    Parameters
+    ----------
+    height, width, channels : int, default 28, 28, 3
+        Image shape ``(H, W, C)``; ``H, W >= 8``.
+    """
+    h, w, c = _check_shape(height, width, channels)
+    regions = {
+        "A": _disc(h, w, 0.35, 0.30, 0.18),
+        "B": _disc(h, w, 0.65, 0.70, 0.14),
+    }
+    coef = np.array([8.0, -6.0])
+
+    def link(m):
+        return m @ coef - 1.0
+
+    def link_grad(m):
+        return np.broadcast_to(coef, m.shape)
+
+    return GroundTruthModel(
+        f"two_object_contrast_{_size_tag(h, w, c)}", (h, w, c), regions, link, link_grad,
+        description="g = 8*mean(disc A) - 6*mean(disc B) - 1",
+    )
+
+
+SUITE_SHAPES: tuple[tuple[int, int, int], ...] = (
+    (28, 28, 3),
+    (32, 48, 3),  # not square
+    (56, 56, 3),
+    (28, 28, 1),  # grayscale
+    (30, 30, 3),  # not divisible by 4 or 8
+)
+
+
+def ground_truth_suite() -> list[GroundTruthModel]:
+    """All three families at every shape in :data:`SUITE_SHAPES` (15 models).
+
+    Returns
+    -------
+    list of GroundTruthModel
+        In the order (family, shape): linear_region, smooth_region_means,
+        two_object_contrast, each at 28x28x3, 32x48x3, 56x56x3, 28x28x1 and 30x30x3.
+    """
+    return [family(h, w, c)
+            for family in (linear_region, smooth_region_means, two_object_contrast)
+            for h, w, c in SUITE_SHAPES]
