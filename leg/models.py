@@ -124,6 +124,28 @@ class KerasClassifier:
         out = self.logits(images)
         return softmax(out) if self.apply_softmax else out
 
+    def gradient(self, images: np.ndarray, target: int, *, score: str = "probability"
+                 ) -> np.ndarray:
+        """Gradient of the target score w.r.t. the ``[0, 1]`` pixels: ``(N, H, W, C)``.
+
+        ``score="probability"`` differentiates what ``__call__`` returns; ``"logit"`` the
+        raw model output. The preprocessing is differentiated through.
+        """
+        import tensorflow as tf
+
+        outs = []
+        for start in range(0, len(images), self.batch_size):
+            x = tf.convert_to_tensor(np.asarray(images[start:start + self.batch_size],
+                                                dtype=np.float32))
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                out = self.model(tf.cast(self.preprocess(x), tf.float32), training=False)
+                if self.apply_softmax and score == "probability":
+                    out = tf.nn.softmax(out, axis=-1)
+                chosen = out[:, target]
+            outs.append(tape.gradient(chosen, x).numpy())
+        return np.concatenate(outs, axis=0).astype(np.float64)
+
 
 def as_classifier(model, **kwargs) -> Callable[[np.ndarray], np.ndarray]:
     """Return ``model`` as a classifier: Keras models are wrapped, callables pass through."""

@@ -98,7 +98,7 @@ class _TensorRef:
             raise TorchCheckpointError(f"Storage {self.storage.key!r} was never read.")
         if any(s == 0 for s in self.size):
             return np.zeros(self.size, dtype=flat.dtype)
-        last = self.offset + sum((n - 1) * st for n, st in zip(self.size, self.stride))
+        last = self.offset + sum((n - 1) * st for n, st in zip(self.size, self.stride, strict=True))
         if self.offset < 0 or any(st < 0 for st in self.stride) or last >= flat.size:
             raise TorchCheckpointError(
                 f"Tensor (offset {self.offset}, size {self.size}, stride {self.stride}) lies "

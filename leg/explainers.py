@@ -1,0 +1,71 @@
+"""One call shape for every explainer, and a registry of them by name.
+
+An explainer is built as ``Explainer(classifier, **options)`` and used as
+``explainer.explain(image, target=None, *, seed=None)``, returning an object with a
+``saliency`` attribute of shape ``(H, W)`` (an :class:`Explanation` or a
+:class:`leg.LEGResult`). Black-box explainers accept ``budget=`` (model evaluations).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from leg.estimator import LEG, LEGTV
+
+
+@dataclass
+class Explanation:
+    """A saliency map ``(H, W)`` with what produced it."""
+
+    method: str
+    saliency: np.ndarray
+    target: int | tuple[int, int]
+    n_evaluations: int | None = None
+    seed: int | None = None
+    timings: dict = field(default_factory=dict)
+
+
+@runtime_checkable
+class Explainer(Protocol):
+    name: str
+
+    def explain(self, image: np.ndarray, target=None, *, seed: int | None = None): ...
+
+
+EXPLAINERS: dict[str, Callable[..., Explainer]] = {}
+
+
+def register(name: str):
+    """Class decorator: make an explainer available to :func:`make_explainer` as ``name``."""
+
+    def wrap(factory):
+        EXPLAINERS[name] = factory
+        return factory
+
+    return wrap
+
+
+def _leg_factory(cls):
+    def make(classifier, *, budget: int | None = None, channels: int = 3, **options):
+        if budget is not None:
+            sets = channels if options.get("mode", "per_channel") == "per_channel" else 1
+            per_set = max(2, (int(budget) - 1) // sets)
+            options["n_samples"] = per_set - per_set % 2
+        return cls(classifier, **options)
+
+    return make
+
+
+register("leg")(_leg_factory(LEG))
+register("leg-tv")(_leg_factory(LEGTV))
+
+
+def make_explainer(name: str, classifier, **options) -> Explainer:
+    """Build the explainer registered as ``name`` for ``classifier``."""
+    if name not in EXPLAINERS:
+        raise ValueError(f"Unknown explainer {name!r}; registered: {sorted(EXPLAINERS)}.")
+    return EXPLAINERS[name](classifier, **options)
