@@ -16,7 +16,9 @@ def check_image(image, *, name: str = "image", value_range: tuple[float, float] 
     try:
         arr = np.asarray(image, dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        raise TypeError(f"The {name!r} must be a numeric array; got {type(image).__name__}.") from exc
+        raise TypeError(
+            f"The {name!r} must be a numeric array; got {type(image).__name__}."
+        ) from exc
     if arr.ndim == 2:
         arr = arr[:, :, None]
     if arr.ndim != 3:

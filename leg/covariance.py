@@ -16,7 +16,6 @@ from __future__ import annotations
 from functools import cached_property, lru_cache
 
 import numpy as np
-
 import scipy.sparse.linalg as spla
 
 from leg._validation import check_choice

@@ -145,24 +145,26 @@ def sample_responses(
     eps_all = np.empty((n_sets, n_samples, grid.size), dtype=np.float32)
     delta = np.empty((n_sets, n_samples, k))
 
-    def make_batch(set_index: int, start: int, stop: int):
-        count = stop - start
-        draws = cov.sample(rng, count // 2 if antithetic else count) * sigma
+    # All noise is drawn up front (per set, in order), so results do not depend on batch_size.
+    for set_index in range(n_sets):
+        draws = cov.sample(rng, n_samples // 2 if antithetic else n_samples) * sigma
         if antithetic:
             draws = np.stack([draws, -draws], axis=1).reshape(-1, grid.size)
-        pixel_noise = grid.upsample(draws.reshape(count, *grid.shape))
-        batch = np.repeat(image[None], count, axis=0)
+        eps_all[set_index] = draws
+
+    def make_batch(set_index: int, start: int, stop: int):
+        draws = eps_all[set_index, start:stop].astype(np.float64)
+        pixel_noise = grid.upsample(draws.reshape(stop - start, *grid.shape))
+        batch = np.repeat(image[None], stop - start, axis=0)
         if mode == "per_channel":
             batch[..., set_index] += pixel_noise
         else:
             batch += pixel_noise[..., None]
         if clip:
             np.clip(batch, 0.0, 1.0, out=batch)
-            applied = batch - image if mode == "joint" else batch[..., set_index] - image[
-                ..., set_index]
-            if mode == "joint":
-                applied = applied.mean(axis=-1)
-            draws = grid.pool(applied).reshape(count, grid.size)
+            applied = batch - image
+            applied = applied.mean(axis=-1) if mode == "joint" else applied[..., set_index]
+            draws = grid.pool(applied).reshape(stop - start, grid.size)
         return set_index, start, stop, batch, draws
 
     step = batch_size if not antithetic else max(2, batch_size - batch_size % 2)
@@ -182,7 +184,8 @@ def sample_responses(
             t0 = time.perf_counter()
             scores = evaluate(score_fn, batch, expected_classes=k)
             model_seconds += time.perf_counter() - t0
-            eps_all[set_index, start:stop] = draws
+            if clip:
+                eps_all[set_index, start:stop] = draws
             delta[set_index, start:stop] = scores - f0
             bar.update(stop - start)
     timings = {"sampling": time.perf_counter() - t_start, "model": model_seconds}

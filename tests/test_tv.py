@@ -57,7 +57,9 @@ def test_sparse_lp_matches_dense_reference(scheme, shape, sigma, lam, seed):
     assert gamma.shape == (cov.q,)
     reference = dense_leg_tv_reference(y, cov, sigma, lam, solver="HIGHS")
     _assert_optimal(gamma, reference, y, cov, sigma, lam, rtol=1e-6)
-    assert leg_tv_constraint_ratio(reference, y, cov, sigma) <= lam * (1 + 1e-6)
+    # The original formulation is unscaled (rows of size ~σ²), so the solver's absolute
+    # feasibility tolerance shows up as a small relative violation in the reference only.
+    assert leg_tv_constraint_ratio(reference, y, cov, sigma) <= lam + 1e-5
 
 
 @settings(max_examples=15, deadline=None)

@@ -40,7 +40,7 @@ LABELS = ("true", "permuted")
 CLASS_NAMES = [str(d) for d in range(10)]
 
 #: Default epochs for the true-label model (fixed schedule).
-TRUE_EPOCHS = 12
+TRUE_EPOCHS = 8
 #: Most epochs the permuted-label model may take to memorise its training set.
 PERMUTED_MAX_EPOCHS = 300
 #: The permuted model stops once its training accuracy (on the permuted labels) reaches this.
