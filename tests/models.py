@@ -50,3 +50,11 @@ def smooth_image(h: int, w: int, c: int = 3, seed: int = 0) -> np.ndarray:
     yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
     base = 0.5 + 0.15 * np.sin(6 * xx + 2 * yy)[..., None] + 0.05 * rng.standard_normal((h, w, c))
     return np.clip(base, 0.05, 0.95)
+
+
+def cli_model():
+    """A 32x32 classifier for command-line tests (``--model tests.models:cli_model``)."""
+    model = LinearSigmoid(block_weights(32, 32), scale=0.05)
+    model.input_size = (32, 32)
+    model.class_names = ["blob", "not blob"]
+    return model

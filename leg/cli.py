@@ -1,0 +1,338 @@
+"""``leg explain``: saliency maps from the shell.
+
+Exit status: 0 on success, 2 on bad usage (unknown option, bad value, unknown model),
+1 when an image or the model fails (the other images are still explained and written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+FORMATS = ("png", "npy", "json")
+FIGURE_STYLES = ("heatmap_only", "gray", "overlay")
+RESULTS_SCHEMA_VERSION = 1
+
+
+class UsageError(Exception):
+    """Bad command-line usage (exit status 2)."""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _float_in(low: float, high: float | None, *, low_open: bool = False):
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        bad = not np.isfinite(value) or value < low or (low_open and value == low) or (
+            high is not None and value > high)
+        if bad:
+            bracket = "(" if low_open else "["
+            raise argparse.ArgumentTypeError(
+                f"expected a number in {bracket}{low:g}, {'inf' if high is None else high}], "
+                f"got {text!r}")
+        return value
+
+    return parse
+
+
+def _grid(text: str) -> tuple[int, int]:
+    try:
+        rows, cols = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected ROWSxCOLS such as 28x28, got {text!r}"
+                                         ) from None
+    if rows < 1 or cols < 1:
+        raise argparse.ArgumentTypeError(f"expected positive ROWSxCOLS, got {text!r}")
+    return rows, cols
+
+
+def _target(text: str):
+    parts = text.split(",")
+    try:
+        values = [int(p) for p in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a class index such as 285 or a contrast 285,281, got {text!r}") from None
+    if len(values) > 2 or min(values) < 0:
+        raise argparse.ArgumentTypeError(f"expected one or two class indices, got {text!r}")
+    return values[0] if len(values) == 1 else tuple(values)
+
+
+def _formats(text: str) -> tuple[str, ...]:
+    items = tuple(f.strip() for f in text.split(",") if f.strip())
+    bad = [f for f in items if f not in FORMATS]
+    if bad or not items:
+        raise argparse.ArgumentTypeError(f"expected a comma list of {','.join(FORMATS)}, got "
+                                         f"{text!r}")
+    return items
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="leg", description="LEG / LEG-TV saliency maps.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    ex = sub.add_parser(
+        "explain", help="explain images with LEG or LEG-TV",
+        description="Explain images (files or folders). With no images and no --model, "
+                    "explains the shipped photos with the shipped ImageNet classifier.")
+    ex.add_argument("inputs", nargs="*", help="image files or folders (JPEG, PNG, ...)")
+    ex.add_argument("--model", default=None,
+                    help="zoo name (lite0, digits), a .keras/.h5 file, or module:attribute "
+                         "(default: lite0)")
+    ex.add_argument("--preprocessing", default="none",
+                    help="for .keras/.h5 models: caffe, tf, torch or none (default none)")
+    ex.add_argument("--softmax", action="store_true",
+                    help="for .keras/.h5 models that return logits: apply a softmax")
+    ex.add_argument("--method", choices=("leg", "leg-tv"), default="leg-tv")
+    size = ex.add_mutually_exclusive_group()
+    size.add_argument("--cell-size", type=_positive_int, default=8,
+                      help="grid cell side in pixels (default 8: 28x28 cells on 224 px)")
+    size.add_argument("--grid", type=_grid, default=None, help="grid as ROWSxCOLS, e.g. 28x28")
+    ex.add_argument("--samples", type=_positive_int, default=300,
+                    help="perturbations per sample set (per channel in per-channel mode)")
+    ex.add_argument("--noise", type=_float_in(0, None, low_open=True), default=0.02,
+                    help="noise level sigma (default 0.02)")
+    ex.add_argument("--lambda", dest="lambdas", type=_float_in(0, None), action="append",
+                    help="LEG-TV lambda; repeat for several (default 0.075)")
+    ex.add_argument("--scheme", choices=("laplacian", "smooth", "iid"), default="laplacian")
+    mode = ex.add_mutually_exclusive_group()
+    mode.add_argument("--per-channel", dest="mode", action="store_const", const="per_channel")
+    mode.add_argument("--joint", dest="mode", action="store_const", const="joint")
+    ex.set_defaults(mode="per_channel")
+    ex.add_argument("--target", type=_target, default=None,
+                    help="class index, or k,k2 for the contrast P(k)-P(k2) (default: top-1)")
+    ex.add_argument("--solver", default="highs", help="LP solver for LEG-TV (default highs)")
+    ex.add_argument("--seed", type=int, default=0)
+    ex.add_argument("--batch-size", type=_positive_int, default=64)
+    ex.add_argument("--out", default="leg-output", help="output folder (default leg-output)")
+    ex.add_argument("--format", type=_formats, default=FORMATS,
+                    help="comma list of png,npy,json (default all)")
+    ex.add_argument("--quiet", action="store_true", help="no progress bars or summary")
+    ex.add_argument("--debug", action="store_true", help="show tracebacks")
+    return parser
+
+
+def _log(args, message: str) -> None:
+    if not args.quiet:
+        print(message, file=sys.stderr)
+
+
+def _load_inputs(args):
+    """``[(name, image or None, conversion note, original size, error)]`` for the model."""
+    from leg.io import ImageError, find_images, read_image
+
+    if not args.inputs:
+        from leg.zoo.photos import load_photo, photo_names
+
+        return [(name, load_photo(name), "skimage.data photo, centre-cropped and resized",
+                 None, None) for name in photo_names()], True
+    items = []
+    for path in find_images(args.inputs):
+        try:
+            image, note = read_image(path)
+            items.append((path.stem, image, note, list(image.shape[:2]), None))
+        except ImageError as exc:
+            items.append((path.stem, None, "", None, str(exc)))
+    if not items:
+        raise UsageError(f"no images found in {', '.join(args.inputs)}")
+    return items, False
+
+
+def _model_input(classifier):
+    """Fixed input ``(size, channels)`` of the model, if it declares one."""
+    shape = getattr(classifier, "input_shape", None)
+    if shape is None or len(shape) != 3 or None in shape[:2]:
+        size = getattr(classifier, "input_size", None)
+        return (tuple(size) if size else None), None
+    return (int(shape[0]), int(shape[1])), int(shape[2])
+
+
+def _save_figures(out_dir: Path, stem: str, image, saliency, title: str) -> dict:
+    import matplotlib.pyplot as plt
+
+    from leg.plotting import show_style
+
+    written = {}
+    for style in FIGURE_STYLES:
+        fig, _ = show_style(image, saliency, style, title=title)
+        path = out_dir / f"{stem}_{style}.png"
+        fig.savefig(path, bbox_inches="tight", dpi=110)
+        plt.close(fig)
+        written[style] = path.name
+    return written
+
+
+def _explain_one(args, explainer, classifier, name, image, out_root: Path) -> dict:
+    from leg.estimator import estimate_leg, estimate_leg_tv
+
+    t0 = time.perf_counter()
+    responses = explainer.sample(image, seed=args.seed)
+    if args.method == "leg":
+        results = [estimate_leg(responses, args.target, combine=explainer.combine)]
+    else:
+        results = estimate_leg_tv(responses, args.target, lambdas=args.lambdas,
+                                  solver=args.solver, combine=explainer.combine)
+    out_dir = out_root / name
+    out_dir.mkdir(parents=True, exist_ok=True)
+    names = getattr(classifier, "class_names", None)
+    target = results[0].target
+    maps = []
+    for res in results:
+        stem = "leg" if res.lam is None else f"leg-tv_lambda-{res.lam:g}"
+        entry = {"lambda": res.lam, "min": float(res.saliency.min()),
+                 "max": float(res.saliency.max())}
+        if "npy" in args.format:
+            np.save(out_dir / f"{stem}.npy", res.saliency)
+            np.save(out_dir / f"{stem}_cells.npy", res.cell_map)
+            entry["npy"] = f"{name}/{stem}.npy"
+            entry["cells_npy"] = f"{name}/{stem}_cells.npy"
+        if "png" in args.format:
+            label = _class_label(names, target)
+            title = f"{name}: {label} ({args.method}" + (
+                f", λ={res.lam:g})" if res.lam is not None else ")")
+            figs = _save_figures(out_dir, stem, image, res.saliency, title)
+            entry["figures"] = {k: f"{name}/{v}" for k, v in figs.items()}
+        maps.append(entry)
+    if "npy" in args.format and results[0].stderr is not None:
+        np.save(out_dir / "leg_stderr_cells.npy", results[0].stderr)
+    timings = {k: round(v, 4) for k, v in results[0].timings.items()}
+    timings["total"] = round(time.perf_counter() - t0, 4)
+    return {"target": list(target) if isinstance(target, tuple) else target,
+            "class_name": _class_label(names, target), "score": results[0].score,
+            "n_evaluations": results[0].n_evaluations, "maps": maps, "timings": timings}
+
+
+def _class_label(names, target) -> str | None:
+    if names is None:
+        return None
+    if isinstance(target, tuple):
+        return f"{names[target[0]]} - {names[target[1]]}"
+    return names[target]
+
+
+def run_explain(args) -> int:
+    from tqdm.auto import tqdm
+
+    from leg.estimator import LEG
+    from leg.io import ImageError, fit_to_model
+    from leg.zoo import load_model
+
+    args.lambdas = args.lambdas or [0.075]
+    if args.method == "leg" and args.lambdas != [0.075]:
+        raise UsageError("--lambda applies to --method leg-tv only")
+    started = time.perf_counter()
+    model_spec = args.model or "lite0"
+    try:
+        classifier = load_model(model_spec, preprocessing=args.preprocessing,
+                                softmax=args.softmax)
+    except (ValueError, TypeError) as exc:
+        raise UsageError(str(exc)) from None
+    size, channels = _model_input(classifier)
+    items, demo = _load_inputs(args)
+    explainer = LEG(classifier, cell_size=args.cell_size, grid=args.grid, sigma=args.noise,
+                    n_samples=args.samples + args.samples % 2, scheme=args.scheme,
+                    mode=args.mode, batch_size=args.batch_size, progress=not args.quiet)
+    out_root = Path(args.out)
+    out_root.mkdir(parents=True, exist_ok=True)
+    records, failures = [], 0
+    show = not args.quiet
+    for name, image, note, original, error in tqdm(items, desc="images", disable=not show,
+                                                   unit="image"):
+        record = {"name": name, "input": None if demo else str(name), "conversion": note,
+                  "original_size": original}
+        try:
+            if error is not None:
+                raise ImageError(error)
+            fitted, fit_note = fit_to_model(image, size, channels)
+            record["size"] = list(fitted.shape[:2])
+            record["conversion"] = "; ".join(x for x in (note, fit_note) if x)
+            record.update(_explain_one(args, explainer, classifier, name, fitted, out_root))
+            record["status"] = "ok"
+            if show:
+                tqdm.write(f"{name}: {record['class_name'] or record['target']} "
+                           f"(score {record['score']:.3f}) -> {out_root / name}", file=sys.stderr)
+        except (ImageError, ValueError, RuntimeError) as exc:
+            failures += 1
+            record.update(status="failed", error=str(exc))
+            print(f"leg: {name}: {exc}", file=sys.stderr)
+            if args.debug:
+                traceback.print_exc()
+        records.append(record)
+        if "json" in args.format:  # written after every image: an interrupted run keeps them
+            _write_results(out_root, args, model_spec, records, started)
+    _log(args, f"{len(records) - failures} of {len(records)} images explained; results in "
+               f"{out_root}")
+    return 1 if failures else 0
+
+
+def _write_results(out_root: Path, args, model_spec, records, started) -> None:
+    import leg
+
+    doc = {
+        "schema_version": RESULTS_SCHEMA_VERSION,
+        "leg_version": leg.__version__,
+        "model": model_spec,
+        "method": args.method,
+        "parameters": {
+            "cell_size": None if args.grid else args.cell_size,
+            "grid": list(args.grid) if args.grid else None, "samples": args.samples,
+            "noise": args.noise, "lambdas": args.lambdas if args.method == "leg-tv" else None,
+            "scheme": args.scheme, "mode": args.mode, "target": args.target,
+            "solver": args.solver, "seed": args.seed, "batch_size": args.batch_size,
+        },
+        "images": records,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    tmp = out_root / "results.json.tmp"
+    tmp.write_text(json.dumps(doc, indent=2, default=_json_default))
+    os.replace(tmp, out_root / "results.json")
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, tuple):
+        return list(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def main(argv=None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    parser = build_parser()
+    args = parser.parse_args(argv)  # exits 2 with a message on bad usage
+    try:
+        return run_explain(args)
+    except UsageError as exc:
+        print(f"leg: error: {exc}", file=sys.stderr)
+        if getattr(args, "debug", False):
+            traceback.print_exc()
+        return 2
+    except KeyboardInterrupt:
+        print("leg: interrupted; finished images are in the output folder", file=sys.stderr)
+        return 130
+    except Exception as exc:  # one line unless --debug
+        print(f"leg: failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        if getattr(args, "debug", False):
+            traceback.print_exc()
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

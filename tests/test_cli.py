@@ -1,0 +1,133 @@
+"""``leg explain`` end to end: outputs, conversions, exit codes and results.json."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from leg.cli import main
+
+FAST = ["--samples", "6", "--cell-size", "8", "--quiet", "--seed", "1"]
+MODEL = ["--model", "tests.models:cli_model"]
+
+
+def _check_schema(doc):
+    assert doc["schema_version"] == 1
+    assert set(doc) >= {"leg_version", "model", "method", "parameters", "images", "seconds"}
+    assert set(doc["parameters"]) >= {"samples", "noise", "lambdas", "scheme", "mode", "seed"}
+    for record in doc["images"]:
+        assert record["status"] in ("ok", "failed")
+        if record["status"] == "ok":
+            assert set(record) >= {"name", "size", "conversion", "target", "class_name",
+                                   "score", "n_evaluations", "maps", "timings"}
+            assert isinstance(record["score"], float)
+            for entry in record["maps"]:
+                assert {"lambda", "min", "max"} <= set(entry)
+        else:
+            assert record["error"]
+
+
+@pytest.fixture
+def images(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    Image.fromarray((rng.random((40, 50)) * 255).astype(np.uint8), "L").save(folder / "grey.png")
+    rgba = (rng.random((30, 30, 4)) * 255).astype(np.uint8)
+    Image.fromarray(rgba, "RGBA").save(folder / "rgba.png")
+    Image.fromarray((rng.random((32, 32)) * 65535).astype(np.uint16)).save(folder / "deep.png")
+    (folder / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really a png")
+    return folder
+
+
+def test_explains_a_folder_of_mixed_images_and_reports_the_corrupt_one(tmp_path, images,
+                                                                       capsys):
+    out = tmp_path / "out"
+    code = main(["explain", str(images), *MODEL, *FAST, "--out", str(out)])
+    assert code == 1  # one corrupt file: failure, but the others are written
+    err = capsys.readouterr().err
+    assert "corrupt" in err and "Traceback" not in err
+    doc = json.loads((out / "results.json").read_text())
+    _check_schema(doc)
+    status = {r["name"]: r["status"] for r in doc["images"]}
+    assert status == {"corrupt": "failed", "deep": "ok", "grey": "ok", "rgba": "ok"}
+    conversions = {r["name"]: r["conversion"] for r in doc["images"]}
+    assert "16-bit" in conversions["deep"]
+    assert "composited over white" in conversions["rgba"]
+    assert "greyscale" in conversions["grey"] and "resized to 32x32" in conversions["grey"]
+    for name in ("deep", "grey", "rgba"):
+        sal = np.load(out / name / "leg-tv_lambda-0.075.npy")
+        assert sal.shape == (32, 32) and np.all(np.isfinite(sal))
+        for style in ("heatmap_only", "gray", "overlay"):
+            assert (out / name / f"leg-tv_lambda-0.075_{style}.png").stat().st_size > 500
+
+
+def test_several_lambdas_and_plain_leg(tmp_path, images):
+    out = tmp_path / "out"
+    assert main(["explain", str(images / "grey.png"), *MODEL, *FAST, "--out", str(out),
+                 "--lambda", "0.05", "--lambda", "0.3", "--format", "npy,json"]) == 0
+    doc = json.loads((out / "results.json").read_text())
+    assert [m["lambda"] for m in doc["images"][0]["maps"]] == [0.05, 0.3]
+    assert not list(out.glob("grey/*.png"))
+    assert main(["explain", str(images / "grey.png"), *MODEL, *FAST, "--out", str(out),
+                 "--method", "leg", "--joint", "--target", "1"]) == 0
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["images"][0]["target"] == 1 and doc["images"][0]["maps"][0]["lambda"] is None
+    assert (out / "grey" / "leg.npy").exists() and (out / "grey" / "leg_stderr_cells.npy").exists()
+
+
+def test_missing_file_fails_with_one_line(tmp_path, capsys):
+    code = main(["explain", str(tmp_path / "nope.png"), *MODEL, *FAST, "--out",
+                 str(tmp_path / "o")])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "no such file" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--samples", "0"], "positive integer"),
+        (["--noise", "-1"], "expected a number"),
+        (["--lambda", "abc"], "expected a number"),
+        (["--format", "gif"], "png,npy,json"),
+        (["--grid", "28"], "ROWSxCOLS"),
+        (["--target", "cat"], "class index"),
+        (["--model", "no-such-model"], "Unknown model"),
+        (["--model", "missing.keras"], "does not exist"),
+        (["--model", "tests.models:nothing"], "Could not import"),
+    ],
+)
+def test_bad_usage_exits_2_with_a_message(tmp_path, images, capsys, argv, message):
+    base = ["explain", str(images / "grey.png"), "--quiet", "--out", str(tmp_path / "o")]
+    if "--model" not in argv:
+        base += MODEL
+    with pytest.raises(SystemExit) as info:
+        raise SystemExit(main(base + argv))
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_target_out_of_range_fails_cleanly(tmp_path, images, capsys):
+    code = main(["explain", str(images / "grey.png"), *MODEL, *FAST, "--target", "7",
+                 "--out", str(tmp_path / "o")])
+    assert code == 1
+    assert "class index" in capsys.readouterr().err
+
+
+def test_demo_with_shipped_model_and_photos(tmp_path):
+    pytest.importorskip("tensorflow")
+    out = tmp_path / "demo"
+    code = main(["explain", "--samples", "4", "--joint", "--cell-size", "56", "--quiet",
+                 "--out", str(out)])
+    assert code == 0
+    doc = json.loads((out / "results.json").read_text())
+    _check_schema(doc)
+    from leg.zoo.photos import PHOTOS
+
+    assert {r["name"] for r in doc["images"]} == set(PHOTOS)
+    for record in doc["images"]:
+        assert record["target"] == PHOTOS[record["name"]].class_index
+        assert (out / record["name"] / "leg-tv_lambda-0.075_overlay.png").exists()
