@@ -75,7 +75,7 @@ def _block_specs():
 
 def preprocess_lite0(x: np.ndarray) -> np.ndarray:
     """Map ``[0, 1]`` RGB images to Lite0's input space: ``(255 * x - 127) / 128``."""
-    return (np.asarray(x) * 255.0 - 127.0) / 128.0
+    return (x * 255.0 - 127.0) / 128.0  # plain arithmetic: works on tf tensors too
 
 
 # --------------------------------------------------------------------------- class names

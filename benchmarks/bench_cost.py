@@ -1,0 +1,105 @@
+"""Cost of a LEG explanation against the model's own cost (the physical floor).
+
+Prints, in one run on the shipped EfficientNet-Lite0 classifier:
+- seconds for one LEG and one LEG-TV (4 λ) explanation with n model evaluations at a
+  28x28 grid, the seconds of n bare model evaluations at the same batch size, and the
+  ratios (targets: LEG <= 1.10, LEG-TV <= 1.20);
+- a 112x112 grid (cell size 2): seconds and peak traced memory (tracemalloc) of LEG and
+  LEG-TV, against the size a dense q x q matrix would take.
+
+Usage: python benchmarks/bench_cost.py [--samples 200] [--repeats 3] [--batch-size 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+import tracemalloc
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+import leg  # noqa: E402
+from leg.zoo.lite0 import load_lite0  # noqa: E402
+from leg.zoo.photos import load_photo  # noqa: E402
+
+LAMBDAS = [0.05, 0.075, 0.1, 0.3]
+
+
+def bare_model_seconds(classifier, image, n: int, batch_size: int) -> float:
+    batch = np.repeat(image[None], batch_size, axis=0)
+    t0 = time.perf_counter()
+    done = 0
+    while done < n:
+        count = min(batch_size, n - done)
+        classifier(batch[:count])
+        done += count
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--samples", type=int, default=200, help="per channel (3 channels)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--skip-large", action="store_true", help="skip the 112x112 grid")
+    args = parser.parse_args()
+
+    classifier = load_lite0(batch_size=args.batch_size)
+    image = load_photo("chelsea")
+    options = dict(cell_size=8, n_samples=args.samples, batch_size=args.batch_size,
+                   progress=False)
+    leg_explainer = leg.LEG(classifier, **options)
+    tv_explainer = leg.LEGTV(classifier, **options)
+    n = leg_explainer.evaluations_per_image
+    # warm up: compile the model call and the LP machinery
+    bare_model_seconds(classifier, image, args.batch_size * 2, args.batch_size)
+    tv_explainer.explain_path(image, LAMBDAS, seed=0)
+
+    bare, t_leg, t_tv = [], [], []
+    for r in range(args.repeats):  # interleaved so drifts in machine load hit all three
+        bare.append(bare_model_seconds(classifier, image, n, args.batch_size))
+        t0 = time.perf_counter()
+        leg_explainer.explain(image, seed=r)
+        t_leg.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        tv_explainer.explain_path(image, LAMBDAS, seed=r)
+        t_tv.append(time.perf_counter() - t0)
+    b, lg, tv = (statistics.median(x) for x in (bare, t_leg, t_tv))
+    print(f"Lite0, 224x224 photo, 28x28 grid, per-channel, n = {n} model evaluations, "
+          f"batch size {args.batch_size}, median of {args.repeats}")
+    print(f"{'':28s}{'seconds':>10s}{'ratio':>8s}{'target':>8s}")
+    print(f"{'bare model evaluations':28s}{b:10.2f}{1.0:8.3f}")
+    print(f"{'LEG':28s}{lg:10.2f}{lg / b:8.3f}{'1.10':>8s}  "
+          f"{'MET' if lg / b <= 1.10 else 'NOT MET'}")
+    print(f"{'LEG-TV, 4 lambdas':28s}{tv:10.2f}{tv / b:8.3f}{'1.20':>8s}  "
+          f"{'MET' if tv / b <= 1.20 else 'NOT MET'}")
+    print(f"  all runs (s): bare {np.round(bare, 2).tolist()}, LEG {np.round(t_leg, 2).tolist()}, "
+          f"LEG-TV {np.round(t_tv, 2).tolist()}")
+
+    if args.skip_large:
+        return
+    q = 112 * 112
+    print(f"\n112x112 grid (cell 2 px), q = {q}; a dense q x q float64 matrix would be "
+          f"{q * q * 8 / 2**30:.2f} GiB")
+    for name, explainer in [
+        ("LEG", leg.LEG(classifier, cell_size=2, n_samples=100, mode="joint", progress=False)),
+        ("LEG-TV", leg.LEGTV(classifier, cell_size=2, n_samples=100, mode="joint",
+                             progress=False)),
+    ]:
+        leg.get_covariance.cache_clear()
+        tracemalloc.start()
+        t0 = time.perf_counter()
+        res = explainer.explain(image, seed=0)
+        seconds = time.perf_counter() - t0
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        print(f"{name:8s} {seconds:7.2f} s  peak traced memory {peak / 2**20:8.1f} MiB  "
+              f"(model {res.timings['model']:.2f} s, estimate {res.timings['estimate']:.2f} s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,225 @@
+"""Contract and known-answer tests of the baseline saliency methods (evaluation.baselines)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.special import expit
+
+import evaluation.baselines  # noqa: F401  (registers the baselines)
+from evaluation.baselines import BASELINES
+from leg.explainers import EXPLAINERS, Explanation, make_explainer
+
+H = W = 16
+GRADIENT_METHODS = ("gradient", "smoothgrad", "integrated-gradients", "grad-cam")
+BLACK_BOX = ("lime", "kernel-shap", "occlusion", "rise")
+# Small budgets keep the contract suite fast; every method still runs its real algorithm.
+SMALL = {"lime": 40, "kernel-shap": 40, "occlusion": 30, "rise": 40, "smoothgrad": 4,
+         "integrated-gradients": 4}
+
+
+def corr(a, b) -> float:
+    return float(np.corrcoef(np.ravel(a), np.ravel(b))[0, 1])
+
+
+def smooth_weights() -> np.ndarray:
+    yy, xx = np.mgrid[0:H, 0:W]
+    return np.cos(2 * np.pi * yy / H) + np.sin(2 * np.pi * xx / W)
+
+
+class LinearSigmoid:
+    """A numpy two-class classifier ``[p, 1 - p]``, ``p = sigmoid(sum(w * x))``; no gradient."""
+
+    def __init__(self, w: np.ndarray):
+        self.w = w
+
+    def __call__(self, images):
+        p = expit((np.asarray(images) * self.w).sum(axis=(1, 2, 3)))
+        return np.stack([p, 1.0 - p], axis=1)
+
+
+@pytest.fixture(scope="module")
+def keras():
+    pytest.importorskip("tensorflow")
+    import keras
+
+    return keras
+
+
+@pytest.fixture(scope="module")
+def cnn(keras):
+    from leg.models import KerasClassifier
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input((H, W, 3)),
+        keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="conv"),
+        keras.layers.Flatten(),
+        keras.layers.Dense(3),
+    ])
+    return KerasClassifier(model, softmax=True)
+
+
+@pytest.fixture(scope="module")
+def linear_keras(keras):
+    """Flatten + Dense, no softmax: every class score is linear in the pixels."""
+    from leg.models import KerasClassifier
+
+    weights = np.random.default_rng(1).normal(size=(H * W * 3, 3))
+    model = keras.Sequential([keras.Input((H, W, 3)), keras.layers.Flatten(),
+                              keras.layers.Dense(3)])
+    model.layers[-1].set_weights([weights.astype(np.float32), np.zeros(3, np.float32)])
+    return KerasClassifier(model, softmax=False), weights
+
+
+@pytest.fixture(scope="module")
+def image():
+    return np.random.default_rng(0).uniform(size=(H, W, 3))
+
+
+def test_every_baseline_is_registered():
+    for name in BASELINES:
+        assert name in EXPLAINERS
+        assert EXPLAINERS[name].name == name
+
+
+@pytest.mark.filterwarnings("ignore:Linear regression equation is singular")
+@pytest.mark.parametrize("name", BASELINES, ids=BASELINES)
+def test_contract_on_a_keras_cnn(name, cnn, image):
+    explainer = make_explainer(name, cnn, budget=SMALL.get(name))
+    first = explainer.explain(image, seed=3)
+    again = explainer.explain(image, seed=3)
+    assert isinstance(first, Explanation)
+    assert first.method == name
+    assert first.saliency.shape == (H, W) and first.saliency.dtype == np.float64
+    assert np.all(np.isfinite(first.saliency))
+    assert first.target == int(np.argmax(cnn(image[None])[0]))
+    assert first.seed == 3 and first.n_evaluations >= 0
+    assert set(first.timings) == {"total", "model"}
+    np.testing.assert_array_equal(first.saliency, again.saliency)
+
+
+@pytest.mark.parametrize("name", [n for n in BASELINES if n not in GRADIENT_METHODS])
+def test_black_box_contract_on_a_numpy_classifier(name, image):
+    model = LinearSigmoid(smooth_weights()[..., None] * 0.05)
+    explainer = make_explainer(name, model, budget=SMALL.get(name))
+    first = explainer.explain(image, target=1, seed=5)
+    assert first.saliency.shape == (H, W) and np.all(np.isfinite(first.saliency))
+    assert first.target == 1
+    np.testing.assert_array_equal(first.saliency, explainer.explain(image, 1, seed=5).saliency)
+
+
+@pytest.mark.parametrize("name", GRADIENT_METHODS)
+def test_gradient_methods_refuse_models_without_gradients(name):
+    with pytest.raises(TypeError, match=f"{name} needs a classifier with gradients"):
+        make_explainer(name, LinearSigmoid(np.ones((H, W, 1))))
+
+
+def test_gradient_methods_accept_any_object_with_a_gradient_method(image):
+    w = smooth_weights()[..., None] * np.ones(3)
+
+    class Linear:
+        def __call__(self, images):
+            s = (np.asarray(images) * w).sum(axis=(1, 2, 3))
+            return np.stack([s, -s], axis=1)
+
+        def gradient(self, images, target):
+            return np.broadcast_to(w if target == 0 else -w, np.shape(images)).copy()
+
+    truths = {"gradient": w.sum(axis=2), "smoothgrad": w.sum(axis=2),
+              "integrated-gradients": (w * image).sum(axis=2)}  # exact for a linear score
+    for name, truth in truths.items():
+        explanation = make_explainer(name, Linear(), budget=3).explain(image, target=0, seed=0)
+        np.testing.assert_allclose(explanation.saliency, truth, atol=1e-10)
+
+
+@pytest.mark.parametrize("name,options", [
+    ("gradient", {}),
+    ("integrated-gradients", {"budget": 8}),
+    ("smoothgrad", {"budget": 4}),
+    ("occlusion", {"budget": H * W, "fill": "black"}),
+], ids=["gradient", "integrated-gradients", "smoothgrad", "occlusion"])
+def test_linear_keras_model_recovers_its_weights(name, options, linear_keras):
+    classifier, weights = linear_keras
+    truth = weights[:, 1].reshape(H, W, 3).sum(axis=2)
+    image = np.full((H, W, 3), 0.5)  # a constant image: x * w and x - fill are multiples of w
+    explanation = make_explainer(name, classifier, **options).explain(image, target=1, seed=0)
+    assert corr(explanation.saliency, truth) > 0.9
+
+
+def test_integrated_gradients_completeness(cnn, image):
+    explanation = make_explainer("integrated-gradients", cnn, steps=64).explain(image, target=2)
+    expected = cnn(image[None])[0, 2] - cnn(np.zeros((1, H, W, 3)))[0, 2]
+    assert explanation.saliency.sum() == pytest.approx(expected, rel=0.05, abs=1e-4)
+    assert explanation.n_evaluations == 64
+
+
+@pytest.mark.parametrize("name", BLACK_BOX)
+def test_black_box_methods_find_a_linear_models_weights(name):
+    truth = smooth_weights()
+    model = LinearSigmoid(truth[..., None] * np.full(3, 0.05))
+    options = {"budget": 120}
+    if name != "rise":  # a constant image: removing pixels must move them away from 0.5
+        options["fill"] = "black"
+    if name in ("lime", "kernel-shap"):  # fewer superpixels than samples (SHAP needs it)
+        options["n_segments"] = 25
+    image = np.full((H, W, 3), 0.5)
+    explanation = make_explainer(name, model, **options).explain(image, target=0, seed=0)
+    assert corr(explanation.saliency, truth) > 0.5
+
+
+def test_budgets_set_the_number_of_evaluations(image):
+    model = LinearSigmoid(smooth_weights()[..., None] * 0.05)
+    counts = {name: make_explainer(name, model, budget=50).explain(image, target=0, seed=0)
+              .n_evaluations for name in BLACK_BOX}
+    assert counts["lime"] == 50 and counts["rise"] == 50
+    assert counts["kernel-shap"] == 52  # + the background and the image
+    assert counts["occlusion"] <= 51
+    resolved = make_explainer("rise", model, budget=50).explain(image, seed=0)
+    assert resolved.n_evaluations == 51 and resolved.target == 0
+
+
+def test_occlusion_patch_size_fits_the_budget():
+    from evaluation.baselines.occlusion import Occlusion, n_patches
+
+    for budget in (1, 10, 50, 256, 1000):
+        patch, stride = Occlusion(lambda x: x, budget=budget).geometry((H, W))
+        assert n_patches((H, W), patch, stride) <= budget
+    assert Occlusion(lambda x: x, budget=H * W).geometry((H, W)) == (1, 1)
+
+
+def test_edge_ignores_the_model(image):
+    a = make_explainer("edge", LinearSigmoid(np.ones((H, W, 1)))).explain(image, target=0)
+    b = make_explainer("edge", LinearSigmoid(-smooth_weights()[..., None])).explain(image, 0)
+    np.testing.assert_array_equal(a.saliency, b.saliency)
+    assert a.saliency.max() > 0 and a.n_evaluations == 0
+
+
+def test_random_map_depends_on_the_seed_only(image):
+    explainer = make_explainer("random", LinearSigmoid(np.ones((H, W, 1))))
+    a, b = explainer.explain(image, 0, seed=1), explainer.explain(image, 0, seed=2)
+    assert not np.array_equal(a.saliency, b.saliency)
+    np.testing.assert_array_equal(a.saliency, explainer.explain(image, 0, seed=1).saliency)
+
+
+def test_grad_cam_options_and_refusals(cnn, image):
+    by_name = make_explainer("grad-cam", cnn, layer="conv").explain(image, target=0)
+    default = make_explainer("grad-cam", cnn).explain(image, target=0)
+    np.testing.assert_array_equal(by_name.saliency, default.saliency)
+    assert np.all(default.saliency >= 0) and default.n_evaluations == 1
+    with pytest.raises(TypeError, match="grad-cam needs a classifier with gradients"):
+        make_explainer("grad-cam", LinearSigmoid(np.ones((H, W, 1))))
+    with pytest.raises(ValueError, match="4-D"):
+        make_explainer("grad-cam", cnn, layer=cnn.model.layers[-1].name)
+
+
+def test_bad_arguments_fail_clearly(image):
+    model = LinearSigmoid(np.ones((H, W, 1)))
+    with pytest.raises(ValueError, match="'budget' parameter must be an integer >= 1"):
+        make_explainer("rise", model, budget=0)
+    with pytest.raises(ValueError, match="'fill' parameter"):
+        make_explainer("occlusion", model, fill="grey")
+    with pytest.raises(ValueError, match="class index in \\[0, 1\\]"):
+        make_explainer("occlusion", model, budget=4).explain(image, target=5)
+    with pytest.raises(ValueError, match="shape"):
+        make_explainer("rise", model).explain(np.zeros((2, H, W, 3)))
