@@ -1,0 +1,233 @@
+"""pytest options and session machinery shared by the evaluation suites.
+
+Options (``pytest evaluation -m sanity --leg-profile smoke``):
+
+``--leg-profile smoke|standard|paper``  profile of :mod:`evaluation.config` (default standard)
+``--leg-report-dir DIR``   where reports and the explanation cache go (default ``reports/``)
+``--leg-model SPEC``       run on one model: ``lite0``, ``digits``, a ``.keras``/``.h5`` file,
+                           or ``module:attribute`` (see :mod:`evaluation.inputs`)
+``--leg-images DIR``       the model's images: every JPEG/PNG in DIR, converted to RGB (grey
+                           for one-channel models) float [0, 1], centre-cropped to the
+                           model's aspect ratio and resized to its input size
+``--leg-methods a,b``      subset of the sanity methods (leg, leg-tv, gradient, random, edge)
+``--leg-seed N``           base seed of the explanations
+``--leg-baseline PATH``    a stored run to compare with (see :mod:`evaluation.regression`)
+``--leg-workers N``        explanations in a pool of N processes (0 = in this process)
+
+The explanations are computed once per session (session fixtures), cached under
+``<report dir>/.cache/`` and the report is written in ``pytest_sessionfinish`` — also when
+tests fail — whenever tests marked ``sanity`` or ``perturbation`` ran.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+
+def pytest_addoption(parser):
+    g = parser.getgroup("leg", "leg evaluation harness")
+    g.addoption("--leg-profile", default="standard", choices=("smoke", "standard", "paper"),
+                help="evaluation profile (default: standard)")
+    g.addoption("--leg-report-dir", default="reports", help="report folder (default: reports/)")
+    g.addoption("--leg-model", default=None,
+                help="model: lite0, digits, a .keras/.h5 file or module:attribute")
+    g.addoption("--leg-images", default=None, help="folder of JPEG/PNG images for the model")
+    g.addoption("--leg-methods", default=None, help="comma-separated methods")
+    g.addoption("--leg-seed", default=None, type=int, help="base seed of the explanations")
+    g.addoption("--leg-baseline", default=None, help="stored run folder to compare with")
+    g.addoption("--leg-workers", default=0, type=int,
+                help="processes computing explanations (default 0: in this process)")
+
+
+@dataclass
+class LegSession:
+    """Per-session state of the harness (on ``config.stash``)."""
+
+    profile: object
+    report_dir: Path
+    images_dir: str | None
+    workers: int
+    baseline: object = None
+    report: object = None
+    active: bool = False
+    sanity: object = None
+    sanity_error: str | None = None
+    comparison: list | None = None
+    baseline_error: str | None = None
+    timings: dict = field(default_factory=dict)
+
+    @property
+    def cache_root(self) -> Path:
+        return self.report_dir / ".cache"
+
+    def identity(self, fingerprints: dict | None = None) -> dict:
+        ident = {"profile": self.profile.name,
+                 "parameters_hash": self.profile.parameters_hash(),
+                 "models": [p.spec for p in self.profile.models],
+                 "images": self.images_dir}
+        if fingerprints:
+            ident["fingerprints"] = dict(fingerprints)
+        return ident
+
+
+LEG_KEY = pytest.StashKey[LegSession]()
+
+
+def leg_session(config) -> LegSession:
+    return config.stash[LEG_KEY]
+
+
+def pytest_configure(config):
+    from evaluation.config import get_profile
+    from evaluation.report import Report, package_versions
+
+    opt = config.getoption
+    methods = opt("--leg-methods")
+    try:
+        profile = get_profile(opt("--leg-profile")).with_overrides(
+            model=opt("--leg-model"),
+            methods=[m.strip() for m in methods.split(",") if m.strip()] if methods else None,
+            seed=opt("--leg-seed"))
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from exc
+    if opt("--leg-workers") < 0:
+        raise pytest.UsageError("--leg-workers must be >= 0.")
+    images = opt("--leg-images")
+    if images is not None and not Path(images).is_dir():
+        raise pytest.UsageError(f"--leg-images {images!r} is not a folder.")
+    sess = LegSession(profile=profile, report_dir=Path(opt("--leg-report-dir")),
+                      images_dir=images, workers=opt("--leg-workers"))
+    sess.report = Report(sess.report_dir, info={"profile": profile.name})
+    sess.report.set_info("configuration", profile.identity())
+    sess.report.set_info("options", {k: opt(k) for k in (
+        "--leg-profile", "--leg-report-dir", "--leg-model", "--leg-images", "--leg-methods",
+        "--leg-seed", "--leg-baseline", "--leg-workers")})
+    sess.report.set_info("versions", package_versions())
+    sess.report.set_info("seeds", {"explanations": profile.seed, "repeats": profile.repeats,
+                                   "randomization": profile.randomization_seed})
+    if opt("--leg-baseline"):
+        from evaluation.regression import IncompatibleBaseline, check_compatible, load_baseline
+
+        try:
+            sess.baseline = load_baseline(opt("--leg-baseline"))
+            check_compatible(sess.baseline, sess.identity())
+        except IncompatibleBaseline as exc:
+            raise pytest.UsageError(str(exc)) from exc
+    config.stash[LEG_KEY] = sess
+
+
+def pytest_collection_finish(session):
+    if LEG_KEY not in session.config.stash:
+        return
+    sess = leg_session(session.config)
+    sess.active = any(item.get_closest_marker("sanity") or item.get_closest_marker("perturbation")
+                      for item in session.items)
+
+
+_CURRENT: list[LegSession] = []  # the running session, for hooks without a config
+
+
+def pytest_runtest_logreport(report):
+    """Record each test's outcome (call phase; setup errors and skips) in the report."""
+    sess = _CURRENT[-1] if _CURRENT else None
+    if sess is None:
+        return
+    if report.when == "call" or (report.when == "setup" and not report.passed):
+        outcome = report.outcome if report.when == "call" else (
+            "skipped" if report.skipped else "error")
+        msg = ""
+        if report.failed:
+            msg = str(report.longrepr.reprcrash.message
+                      if hasattr(report.longrepr, "reprcrash") else report.longrepr)
+        elif report.skipped and isinstance(report.longrepr, tuple):
+            msg = str(report.longrepr[2])
+        sess.report.record_test(report.nodeid, outcome, report.duration, msg)
+
+
+def pytest_sessionstart(session):
+    if LEG_KEY in session.config.stash:
+        _CURRENT.append(leg_session(session.config))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if LEG_KEY not in session.config.stash:
+        return
+    sess = leg_session(session.config)
+    if _CURRENT:
+        _CURRENT.pop()
+    if not sess.active:
+        return
+    rep = sess.report
+    rep.set_info("exit_status", int(exitstatus))
+    rep.set_info("timings", sess.timings)
+    if sess.sanity is not None:
+        from evaluation.sanity import add_to_report
+
+        res = sess.sanity
+        rep.set_info("identity", sess.identity(res.fingerprints))
+        rep.set_info("sanity", {"timings": res.timings, "cache": res.cache_stats,
+                                "skipped": res.skipped, "models": res.model_info,
+                                "errors": {"/".join(k): v for k, v in res.errors.items()}})
+        try:
+            add_to_report(rep, res, sess.comparison)
+        except Exception as exc:  # the report must still be written
+            rep.add_section("Report errors", f"Could not render the sanity section: {exc!r}")
+    else:
+        rep.set_info("identity", sess.identity())
+        if sess.sanity_error:
+            rep.add_section("Sanity checks", f"Not computed: {sess.sanity_error}", order=10)
+    path = rep.write()
+    tr = session.config.pluginmanager.get_plugin("terminalreporter")
+    if tr is not None:
+        tr.write_line(f"leg report: {path}")
+
+
+@pytest.fixture(scope="session")
+def leg(request) -> LegSession:
+    """The harness's session state (profile, report, baseline)."""
+    return leg_session(request.config)
+
+
+@pytest.fixture(scope="session")
+def leg_report(leg):
+    """The run's :class:`evaluation.report.Report` (suites add tables and sections)."""
+    return leg.report
+
+
+@pytest.fixture(scope="session")
+def sanity_results(leg):
+    """Every sanity explanation and similarity of the profile, computed once (cached)."""
+    import time
+
+    from evaluation.executor import make_executor
+    from evaluation.sanity import run_sanity
+
+    if leg.sanity is None:
+        if leg.sanity_error:
+            pytest.fail(f"The sanity computation failed earlier: {leg.sanity_error}")
+        t0 = time.perf_counter()
+        executor = make_executor(leg.workers)
+        try:
+            leg.sanity = run_sanity(leg.profile, cache_root=str(leg.cache_root),
+                                    images_dir=leg.images_dir, executor=executor)
+        except Exception as exc:
+            leg.sanity_error = f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            executor.shutdown()
+            leg.timings["sanity_total"] = time.perf_counter() - t0
+        if leg.baseline is not None:
+            from evaluation.regression import IncompatibleBaseline, check_compatible, compare
+
+            try:
+                check_compatible(leg.baseline, leg.identity(leg.sanity.fingerprints))
+                leg.comparison = compare(leg.sanity.rows, leg.baseline.tables.get("sanity", []),
+                                         tolerance=leg.profile.regression_tolerance)
+            except IncompatibleBaseline as exc:
+                leg.baseline_error = str(exc)
+    return leg.sanity

@@ -1,0 +1,284 @@
+"""Explanations computed once, cached on disk the moment each is done, resumable.
+
+The suites' heavy work is computing saliency maps. It is planned as *jobs* — one model in
+one state (original, randomized stage, permuted-label twin) with a list of
+``(image, method, options, seed, target)`` *items* — and run by session-scoped machinery
+(:func:`compute_explanations`) through an :mod:`evaluation.executor`. Parametrized tests
+only read the results and assert.
+
+Cache layout: ``<root>/<key[:2]>/<key>.npz`` (by default ``<report dir>/.cache/``), one file
+per explanation holding ``saliency`` ``(H, W)`` and a JSON ``meta`` string. The key
+(:func:`explanation_key`) is the SHA-256 of the model fingerprint (hash of weights and
+preprocessing, :func:`evaluation.inputs.model_fingerprint`), the model state (stage name,
+randomized groups, randomization seed and scheme version), the image (hash of its
+pixels), the method, its parameters, the seed and the target. Each entry is written to a
+temporary file in the same folder and moved into place with ``os.replace`` as soon as it
+is computed, so an interrupted run leaves only whole entries and the next run computes
+only what is missing. An unreadable entry counts as missing.
+
+Testing hook: when the environment variable ``LEG_EVAL_CRASH_AFTER`` is set to ``k``, the
+process exits abruptly (``os._exit``) right after writing its ``k``-th entry — used by the
+test that kills a run midway and checks the resume.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "CACHE_VERSION",
+    "CRASH_ENV",
+    "ExplainItem",
+    "ExplainJob",
+    "ExplanationCache",
+    "compute_explanations",
+    "explanation_key",
+    "run_job",
+]
+
+CACHE_VERSION = 1  # bump when the meaning of a cached map changes
+CRASH_ENV = "LEG_EVAL_CRASH_AFTER"
+_WRITES = 0  # entries written by this process (for the crash hook)
+
+
+def _canonical(obj) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=_json_default)
+
+
+def _json_default(o):
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, tuple | set):
+        return list(o)
+    raise TypeError(f"Cannot put a {type(o).__name__} into a cache key.")
+
+
+def explanation_key(*, model: str, state: dict, image: str, method: str, options: dict,
+                    seed: int | None, target) -> str:
+    """SHA-256 (hex) identifying one explanation; every argument changes it.
+
+    ``model``: the model fingerprint; ``state``: the model state (stage, groups,
+    randomization seed); ``image``: the image's pixel hash.
+    """
+    payload = {"v": CACHE_VERSION, "model": model, "state": state, "image": image,
+               "method": method, "options": options, "seed": seed, "target": target}
+    return hashlib.sha256(_canonical(payload).encode()).hexdigest()
+
+
+class ExplanationCache:
+    """A folder of ``.npz`` explanations keyed by :func:`explanation_key`."""
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+
+    def path(self, key: str) -> Path:
+        return self.root / key[:2] / f"{key}.npz"
+
+    def __contains__(self, key: str) -> bool:
+        return self.path(key).is_file()
+
+    def get(self, key: str) -> dict | None:
+        """``{"saliency": (H, W) array, "meta": dict}``, or ``None`` if absent or unreadable."""
+        p = self.path(key)
+        if not p.is_file():
+            return None
+        try:
+            with np.load(p, allow_pickle=False) as f:
+                return {"saliency": np.array(f["saliency"]), "meta": json.loads(str(f["meta"]))}
+        except (OSError, ValueError, KeyError):
+            return None
+
+    def put(self, key: str, saliency: np.ndarray, meta: dict) -> Path:
+        """Write one entry atomically (temporary file + ``os.replace``)."""
+        global _WRITES
+        p = self.path(key)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{key[:8]}", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, saliency=np.asarray(saliency, dtype=np.float64),
+                         meta=np.array(_canonical(meta)))
+            os.replace(tmp, p)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        _WRITES += 1
+        crash_after = os.environ.get(CRASH_ENV)
+        if crash_after and _WRITES >= int(crash_after):
+            os._exit(3)
+        return p
+
+    def keys(self) -> list[str]:
+        return sorted(p.stem for p in self.root.glob("*/*.npz"))
+
+
+@dataclass(frozen=True)
+class ExplainItem:
+    """One explanation to compute: ``method`` with ``options`` on ``image`` for ``target``."""
+
+    key: str
+    image_id: str
+    image: np.ndarray = field(repr=False, compare=False)
+    method: str
+    options: dict = field(compare=False)
+    seed: int | None
+    target: int
+
+
+@dataclass(frozen=True)
+class ExplainJob:
+    """Items sharing one model state: ``model_spec`` with ``groups`` re-initialised.
+
+    ``groups`` empty: the model as loaded. ``randomization_seed`` seeds the
+    re-initialisation (:func:`evaluation.randomization.randomized`).
+    """
+
+    model_spec: str
+    state: str
+    groups: tuple[str, ...]
+    randomization_seed: int
+    items: tuple[ExplainItem, ...]
+    cache_root: str
+
+
+def _make(method: str, clf, options: dict, channels: int):
+    # Importing the baselines registers them; absent baselines are reported by the caller.
+    try:
+        import evaluation.baselines  # noqa: F401
+    except ImportError:
+        pass
+    from leg.explainers import make_explainer
+
+    opts = dict(options)
+    if method in ("leg", "leg-tv"):
+        opts.setdefault("channels", channels)
+        opts.setdefault("progress", False)
+    return make_explainer(method, clf, **opts)
+
+
+def _shared_leg_pairs(items: Sequence[ExplainItem]) -> dict[int, int]:
+    """Indices ``leg-tv item -> leg item`` that can share one set of samples."""
+    pairs = {}
+    for i, tv in enumerate(items):
+        if tv.method != "leg-tv":
+            continue
+        tv_leg = {k: v for k, v in tv.options.items() if k not in ("lam", "solver")}
+        for j, lg in enumerate(items):
+            if (lg.method == "leg" and lg.image_id == tv.image_id and lg.seed == tv.seed
+                    and lg.target == tv.target and lg.options == tv_leg
+                    and j not in pairs.values()):
+                pairs[i] = j
+                break
+    return pairs
+
+
+def _explain_items(clf, items: Sequence[ExplainItem], cache: ExplanationCache,
+                   info: dict) -> list[tuple[str, str, float]]:
+    from leg.estimator import estimate_leg, estimate_leg_tv
+
+    out = []
+    pairs = _shared_leg_pairs(items)
+    done: set[int] = set()
+    leg_partner = {j: i for i, j in pairs.items()}
+    for i, it in enumerate(items):
+        if i in done:
+            continue
+        t0 = time.perf_counter()
+        channels = it.image.shape[2]
+        if i in pairs or i in leg_partner:
+            i, j = (i, pairs[i]) if i in pairs else (leg_partner[i], i)
+            it = items[i]
+            tv = _make("leg-tv", clf, it.options, channels)
+            responses = tv.leg.sample(it.image, seed=it.seed)
+            sampled = time.perf_counter() - t0
+            leg_res = estimate_leg(responses, it.target, combine=tv.leg.combine)
+            t1 = time.perf_counter()
+            tv_res = estimate_leg_tv(responses, it.target, lambdas=[tv.lam], solver=tv.solver,
+                                     combine=tv.leg.combine)[0]
+            t2 = time.perf_counter()
+            for idx, res, secs in ((j, leg_res, t1 - t0), (i, tv_res, sampled + t2 - t1)):
+                cache.put(items[idx].key, res.saliency,
+                          {**info, "method": items[idx].method, "image": items[idx].image_id,
+                           "seconds": secs, "n_evaluations": int(res.n_evaluations),
+                           "shared_samples": True})
+                out.append((items[idx].key, "computed", secs))
+                done.add(idx)
+            continue
+        try:
+            ex = _make(it.method, clf, it.options, channels)
+            res = ex.explain(it.image, it.target, seed=it.seed)
+        except Exception as exc:  # reported per item; the run goes on with the others
+            out.append((it.key, f"error: {type(exc).__name__}: {exc}", 0.0))
+            done.add(i)
+            continue
+        secs = time.perf_counter() - t0
+        n_eval = getattr(res, "n_evaluations", None)
+        cache.put(it.key, np.asarray(res.saliency, dtype=np.float64),
+                  {**info, "method": it.method, "image": it.image_id, "seconds": secs,
+                   "n_evaluations": None if n_eval is None else int(n_eval)})
+        out.append((it.key, "computed", secs))
+        done.add(i)
+    return out
+
+
+def run_job(job: ExplainJob) -> list[tuple[str, str, float]]:
+    """Compute the job's missing items (a picklable top-level function for executors).
+
+    Returns ``(key, "cached" | "computed" | "error: <message>", seconds)`` per item; an
+    item whose explainer raises is reported, not cached, and does not stop the others.
+    """
+    from evaluation.inputs import load_model
+
+    cache = ExplanationCache(job.cache_root)
+    todo = [it for it in job.items if it.key not in cache]
+    out = [(it.key, "cached", 0.0) for it in job.items if it.key in cache]
+    if not todo:
+        return out
+    clf = load_model(job.model_spec)
+    if job.groups:
+        from evaluation.randomization import randomized
+
+        context = randomized(clf, job.groups, seed=job.randomization_seed)
+    else:
+        context = nullcontext(clf)
+    info = {"model": job.model_spec, "state": job.state}
+    with context:
+        out += _explain_items(clf, todo, cache, info)
+    return out
+
+
+def compute_explanations(jobs: Sequence[ExplainJob], executor=None
+                         ) -> dict[str, tuple[str, float]]:
+    """Run ``jobs`` (through ``executor``; default in this process): ``key -> (status, s)``.
+
+    Jobs whose items are all cached are not even submitted.
+    """
+    from evaluation.executor import SequentialExecutor
+
+    executor = executor or SequentialExecutor()
+    status: dict[str, tuple[str, float]] = {}
+    futures = []
+    for job in jobs:
+        cache = ExplanationCache(job.cache_root)
+        if all(it.key in cache for it in job.items):
+            status.update({it.key: ("cached", 0.0) for it in job.items})
+            continue
+        futures.append(executor.submit(run_job, job))
+    for fut in futures:
+        for key, st, secs in fut.result():
+            status[key] = (st, secs)
+    return status

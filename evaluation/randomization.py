@@ -1,0 +1,220 @@
+"""Model-parameter randomization of Keras models (Adebayo et al., 2018), always undone.
+
+Layer groups
+    The layers that hold weights are grouped and ordered from the output to the input
+    (:func:`layer_groups`). Layers named ``block<i>_*``, ``head_*`` and ``stem_*`` (the
+    EfficientNet-Lite0 of :mod:`leg.zoo.lite0`) form one group per prefix, so Lite0 gives
+    ``logits`` (the classifier dense), ``head`` (conv head + its batch norm), ``block15``
+    ... ``block0``, ``stem``. Every other weighted layer is its own group: the digits CNN
+    gives ``logits``, ``dense1``, ``conv2``, ``conv1``.
+
+Stages
+    *Cascading* stage ``g`` re-initialises every group from the output down to and including
+    ``g`` (cumulative); *independent* stage ``g`` re-initialises group ``g`` alone.
+
+Re-initialisation scheme (documented, seeded)
+    Each weight variable is drawn from its layer's own initializer when the layer has one
+    for it (``kernel_initializer``, ``bias_initializer``, ``depthwise_initializer``,
+    ``gamma_initializer``, ``beta_initializer``, ``moving_mean_initializer``,
+    ``moving_variance_initializer``), re-created from its config with a seed. Otherwise a
+    truncated normal (cut at 2 standard deviations) with standard deviation
+    ``1 / sqrt(fan_in)``, ``fan_in`` = product of all dimensions but the last (the length
+    for a vector). So dense/conv kernels get Glorot-uniform draws, biases and batch-norm
+    shifts zeros, batch-norm scales and variances ones — the layer's state at
+    construction. The seed of each variable is derived from ``(seed, layer name,
+    variable name)``, so the same seed gives the same weights whatever else is randomized.
+
+:func:`randomized` is a context manager that restores every touched variable when the
+block exits, also when it raises.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "Stage",
+    "cascading_stages",
+    "independent_stages",
+    "keras_model_of",
+    "layer_groups",
+    "randomize_groups",
+    "randomized",
+]
+
+_GROUP_PATTERN = re.compile(r"^(block\d+|head|stem)_")
+
+
+def keras_model_of(model):
+    """The ``keras.Model`` inside ``model`` (a KerasClassifier or a keras.Model)."""
+    import keras
+
+    inner = getattr(model, "model", model)
+    if not isinstance(inner, keras.Model):
+        raise TypeError(
+            "Parameter randomization needs a Keras model (a keras.Model or a KerasClassifier "
+            f"with a .model); got {type(model).__name__}."
+        )
+    return inner
+
+
+def _group_name(layer_name: str) -> str:
+    m = _GROUP_PATTERN.match(layer_name)
+    return m.group(1) if m else layer_name
+
+
+def layer_groups(model) -> list[tuple[str, list]]:
+    """Weighted layers grouped and ordered from the output to the input.
+
+    Returns a list of ``(group name, [layers])``; groups are ordered by the position of
+    their last layer in ``model.layers`` (topological order), last first.
+    """
+    inner = keras_model_of(model)
+    groups: dict[str, list] = {}
+    last_index: dict[str, int] = {}
+    for i, layer in enumerate(inner.layers):
+        if not layer.weights:
+            continue
+        name = _group_name(layer.name)
+        groups.setdefault(name, []).append(layer)
+        last_index[name] = i
+    order = sorted(groups, key=lambda g: last_index[g], reverse=True)
+    return [(g, groups[g]) for g in order]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One state of a model in a sanity check.
+
+    ``kind``: ``"original"``, ``"cascading"`` (``groups`` = every group from the output
+    down to ``name``'s group), ``"independent"`` (one group) or ``"label"`` (another model,
+    ``model`` = its spec, trained on permuted labels). ``depth``: position in the cascade
+    (0 = original).
+    """
+
+    name: str
+    kind: str
+    groups: tuple[str, ...] = ()
+    depth: int = 0
+    model: str | None = None
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "kind": self.kind, "groups": list(self.groups),
+                "depth": self.depth, "model": self.model}
+
+
+def cascading_stages(group_names: Sequence[str], at: Sequence[str] | None = None
+                     ) -> list[Stage]:
+    """Cascading stages over ``group_names`` (output first), explained at groups ``at``.
+
+    ``at=None`` explains after every group. The last group is always included (full
+    randomization).
+    """
+    group_names = list(group_names)
+    wanted = set(group_names if at is None else at) | {group_names[-1]}
+    unknown = wanted - set(group_names)
+    if unknown:
+        raise ValueError(f"Unknown layer groups {sorted(unknown)}; the model has {group_names}.")
+    stages = []
+    for i, g in enumerate(group_names):
+        if g in wanted:
+            stages.append(Stage(f"cascade-{g}", "cascading", tuple(group_names[:i + 1]), i + 1))
+    return stages
+
+
+def independent_stages(group_names: Sequence[str], at: Sequence[str]) -> list[Stage]:
+    """One stage per group in ``at`` that randomizes that group alone."""
+    index = {g: i for i, g in enumerate(group_names)}
+    unknown = set(at) - set(index)
+    if unknown:
+        raise ValueError(f"Unknown layer groups {sorted(unknown)}; the model has "
+                         f"{list(group_names)}.")
+    return [Stage(f"independent-{g}", "independent", (g,), index[g] + 1) for g in at]
+
+
+def _seed_for(seed: int, layer: str, var: str) -> int:
+    digest = hashlib.sha256(f"{seed}/{layer}/{var}".encode()).digest()
+    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+
+
+def _var_name(v) -> str:
+    return getattr(v, "name", str(v)).split("/")[-1].split(":")[0]
+
+
+def _initializer_for(layer, var_name: str):
+    for attr in (f"{var_name}_initializer", var_name.replace("_kernel", "") + "_initializer"):
+        init = getattr(layer, attr, None)
+        if init is not None and hasattr(init, "get_config"):
+            return init
+    return None
+
+
+def _draw(layer, var, seed: int) -> np.ndarray:
+    shape = tuple(int(d) for d in var.shape)
+    dtype = str(getattr(var, "dtype", "float32"))
+    name = _var_name(var)
+    s = _seed_for(seed, layer.name, name)
+    init = _initializer_for(layer, name)
+    if init is not None:
+        import keras
+
+        cfg = dict(init.get_config())
+        if "seed" in cfg:
+            cfg["seed"] = s
+        fresh = type(init).from_config(cfg)
+        return np.asarray(keras.ops.convert_to_numpy(fresh(shape, dtype=dtype)))
+    fan_in = int(np.prod(shape[:-1])) if len(shape) > 1 else max(1, shape[0] if shape else 1)
+    std = 1.0 / np.sqrt(fan_in)
+    rng = np.random.default_rng(s)
+    x = rng.standard_normal(shape)
+    bad = np.abs(x) > 2
+    while bad.any():
+        x[bad] = rng.standard_normal(int(bad.sum()))
+        bad = np.abs(x) > 2
+    return (x * std).astype(dtype)
+
+
+def randomize_groups(model, groups: Sequence[str], *, seed: int = 0) -> list:
+    """Re-initialise (in place, not restored) the layers of ``groups``; returns the variables.
+
+    Prefer :func:`randomized`, which restores them.
+    """
+    available = dict(layer_groups(model))
+    unknown = [g for g in groups if g not in available]
+    if unknown:
+        raise ValueError(f"Unknown layer groups {unknown}; the model has {list(available)}.")
+    touched = []
+    for g in groups:
+        for layer in available[g]:
+            for var in layer.weights:
+                var.assign(_draw(layer, var, seed))
+                touched.append(var)
+    return touched
+
+
+@contextmanager
+def randomized(model, groups: Sequence[str], *, seed: int = 0) -> Iterator:
+    """Context manager: ``groups`` re-initialised inside, original weights restored after.
+
+    ``model``: a KerasClassifier or keras.Model; yields ``model`` itself. The saved values
+    are restored in a ``finally`` clause, so an exception inside the block (or during the
+    randomization itself) leaves the model exactly as it was.
+    """
+    available = dict(layer_groups(model))
+    unknown = [g for g in groups if g not in available]
+    if unknown:
+        raise ValueError(f"Unknown layer groups {unknown}; the model has {list(available)}.")
+    saved = [(var, np.array(var.numpy(), copy=True))
+             for g in groups for layer in available[g] for var in layer.weights]
+    try:
+        randomize_groups(model, groups, seed=seed)
+        yield model
+    finally:
+        for var, value in saved:
+            var.assign(value)

@@ -1,0 +1,124 @@
+"""Compare this run's numbers with a stored earlier run (``--leg-baseline PATH``).
+
+A baseline is a run folder written by :class:`evaluation.report.Report` (or its
+``run.json``, or ``reports/latest``). Only a *compatible* baseline is compared: same
+profile, same parameters hash (:meth:`evaluation.config.Profile.parameters_hash`, which
+covers models, images count, methods, budgets, stages, seeds and thresholds), same model
+specs and — once the models are loaded — the same model fingerprints. Anything else is
+refused with :class:`IncompatibleBaseline` naming the difference; it is never silently
+compared.
+
+A row *regresses* when its metric moved in the bad direction by more than the tolerance
+(absolute): up for a metric with ``higher_is_better=False`` (the sanity similarities), down
+otherwise. Rows are matched on ``KEY`` columns.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["KEY", "Baseline", "IncompatibleBaseline", "check_compatible", "compare",
+           "load_baseline", "regressions"]
+
+KEY = ("check", "model", "image", "method", "stage", "metric")
+
+
+class IncompatibleBaseline(ValueError):
+    """The stored run was made with another model, profile or parameters."""
+
+
+@dataclass
+class Baseline:
+    path: Path
+    run: dict
+    tables: dict[str, list[dict]]
+
+
+def load_baseline(path: str | Path) -> Baseline:
+    """Read a stored run: its ``run.json`` and every ``*.csv`` beside it."""
+    p = Path(path)
+    if p.is_file() and p.name == "latest":  # text-file fallback of reports/latest
+        p = Path(p.read_text().strip())
+    if p.is_file():
+        p = p.parent
+    run_json = p / "run.json"
+    if not run_json.is_file():
+        raise IncompatibleBaseline(f"The baseline {str(path)!r} holds no run.json; pass a run "
+                                   "folder written by the harness (e.g. reports/<run-id>).")
+    run = json.loads(run_json.read_text())
+    tables = {}
+    for f in sorted(p.glob("*.csv")):
+        with open(f, newline="") as fh:
+            tables[f.stem] = list(csv.DictReader(fh))
+    return Baseline(p, run, tables)
+
+
+def check_compatible(baseline: Baseline, identity: dict) -> None:
+    """Raise :class:`IncompatibleBaseline` unless ``baseline.run["identity"]`` matches.
+
+    ``identity`` keys: ``profile``, ``parameters_hash``, ``models`` (specs), optionally
+    ``fingerprints`` (spec -> hash; compared for the specs both runs know).
+    """
+    stored = baseline.run.get("identity") or {}
+    problems = []
+    for key, label in (("profile", "profile"), ("parameters_hash", "parameters"),
+                       ("models", "models")):
+        if key in identity and stored.get(key) != identity[key]:
+            problems.append(f"{label}: baseline {stored.get(key)!r}, this run {identity[key]!r}")
+    fp_now, fp_then = identity.get("fingerprints") or {}, stored.get("fingerprints") or {}
+    for spec in sorted(set(fp_now) & set(fp_then)):
+        if fp_now[spec] != fp_then[spec]:
+            problems.append(f"model {spec!r} weights: baseline fingerprint {fp_then[spec]}, "
+                            f"this run {fp_now[spec]}")
+    if problems:
+        raise IncompatibleBaseline(
+            f"The baseline {str(baseline.path)!r} is not comparable with this run ("
+            + "; ".join(problems) + "). Rerun the baseline with the same options, or drop "
+            "--leg-baseline.")
+
+
+def _direction(row: dict) -> bool:
+    v = row.get("higher_is_better")
+    return v is True or str(v).lower() == "true"
+
+
+def compare(current: list[dict], stored: list[dict], *, tolerance: float) -> list[dict]:
+    """Side-by-side rows: ``KEY`` columns, ``baseline``, ``current``, ``delta``, ``status``.
+
+    ``status``: ``"regressed"`` (moved the bad way by more than ``tolerance``),
+    ``"improved"`` (the good way by more), ``"same"``, ``"new"`` or ``"missing"``.
+    """
+    old = {tuple(str(r[k]) for k in KEY): r for r in stored if r.get("check") != "reference"}
+    out, seen = [], set()
+    for r in current:
+        if r.get("check") == "reference":
+            continue
+        key = tuple(str(r[k]) for k in KEY)
+        seen.add(key)
+        row = dict(zip(KEY, key, strict=True))
+        cur = float(r["value"])
+        if key not in old:
+            out.append({**row, "baseline": None, "current": cur, "delta": None,
+                        "status": "new"})
+            continue
+        base = float(old[key]["value"])
+        delta = cur - base
+        bad = -delta if _direction(r) else delta
+        status = ("regressed" if bad > tolerance else "improved" if -bad > tolerance
+                  else "same")
+        out.append({**row, "baseline": base, "current": cur, "delta": delta,
+                    "status": status, "tolerance": tolerance})
+    for key, r in old.items():
+        if key not in seen:
+            out.append({**dict(zip(KEY, key, strict=True)), "baseline": float(r["value"]),
+                        "current": None, "delta": None, "status": "missing"})
+    return out
+
+
+def regressions(comparison: list[dict], **match) -> list[dict]:
+    """The ``"regressed"`` rows of ``comparison`` whose columns equal ``match``."""
+    return [r for r in comparison if r["status"] == "regressed"
+            and all(str(r[k]) == str(v) for k, v in match.items())]

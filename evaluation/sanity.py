@@ -1,0 +1,497 @@
+"""Sanity checks for saliency maps (Adebayo et al., NeurIPS 2018): plan, compute, judge.
+
+Checks
+    *Cascading randomization*: groups of layers re-initialised cumulatively from the output
+    down (:mod:`evaluation.randomization`); *independent randomization*: one group at a
+    time; *label randomization*: the digits CNN trained on permuted labels against the
+    true-label one. Every state explains the same images for the same class: the original
+    model's top-1 class. All states use the same explanation seed (common random numbers:
+    a stochastic method sees the same perturbations everywhere, so its maps differ only
+    because the model does — the stricter choice).
+
+Similarities (:mod:`evaluation.metrics`): Spearman of absolute and of signed maps, SSIM,
+HOG Pearson, between the original and the randomized map of the same image; lower is
+better.
+
+Thresholds (calibrated as data, reported with every run)
+    The *reference* of a (model, method, metric) is the set of similarities between
+    explanations of *different* images: the original model's map of image ``i`` against
+    the map of image ``j != i`` under the original model and under every randomized state
+    of the run — how similar unrelated maps of that method already are (shared centre
+    bias, smoothness, block structure of the grid). A randomized map
+    "fell to the level of unrelated maps" when its similarity to the original is at most
+    ``threshold = quantile_q(reference) + margin`` (``q`` and the per-metric margins in
+    :class:`evaluation.config.Thresholds`; 0.95 and 0.1 by default). :func:`verdict` applies
+    the rule to one image's value or to the median of several.
+
+What is asserted
+    LEG and LEG-TV must pass on every decisive metric at full cascading randomization and
+    under label randomization, image by image. The model-independent ``edge`` control must
+    fail (``test_check_catches_model_independent_explainer``): the check can fail.
+    ``gradient`` and ``random`` are reported, not asserted (``random`` with a fixed seed is
+    model-independent too and fails, as it should). Intermediate and independent stages
+    are reported as curves.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from evaluation.cache import ExplainItem, ExplainJob, compute_explanations, explanation_key
+from evaluation.config import METHODS, ModelPlan, Profile
+from evaluation.inputs import (
+    array_hash,
+    image_folder_names,
+    load_image_folder,
+    load_model,
+    model_fingerprint,
+    model_input_shape,
+    zoo_images,
+)
+from evaluation.metrics import SIMILARITIES
+from evaluation.randomization import (
+    Stage,
+    cascading_stages,
+    independent_stages,
+    layer_groups,
+)
+
+__all__ = [
+    "ORIGINAL",
+    "ZOO_GROUPS",
+    "SanityCase",
+    "SanityResults",
+    "plan_cases",
+    "run_sanity",
+    "threshold",
+    "verdict",
+]
+
+ORIGINAL = Stage("original", "original")
+RANDOMIZATION_SCHEME = "layer-initializers/v1"
+
+#: Layer groups (output first) of the zoo models, known without loading them.
+ZOO_GROUPS = {
+    "digits": ("logits", "dense1", "conv2", "conv1"),
+    "lite0": ("logits", "head", *(f"block{i}" for i in range(15, -1, -1)), "stem"),
+}
+
+
+def threshold(reference, quantile: float, margin: float) -> float:
+    """``quantile`` of the reference similarities plus ``margin`` (``+inf`` if none)."""
+    ref = np.asarray(reference, dtype=np.float64)
+    ref = ref[np.isfinite(ref)]
+    if ref.size == 0:
+        return float("inf")
+    return float(np.quantile(ref, quantile) + margin)
+
+
+def verdict(values, reference, *, quantile: float = 0.95, margin: float = 0.1) -> str:
+    """``"pass"`` when the similarity has fallen to the level of unrelated maps, else ``"fail"``.
+
+    ``values``: one similarity (original vs randomized map of an image) or several (their
+    median is judged); ``reference``: similarities of unrelated maps (different images,
+    same model). Pass iff ``median(values) <= quantile(reference) + margin``.
+    """
+    v = float(np.median(np.atleast_1d(np.asarray(values, dtype=np.float64))))
+    return "pass" if v <= threshold(reference, quantile, margin) else "fail"
+
+
+@dataclass(frozen=True)
+class SanityCase:
+    """One parametrized test: ``model`` x ``image`` x ``method`` x ``stage``."""
+
+    model: str
+    image: str
+    method: str
+    stage: str
+    kind: str
+    decisive: bool  # full cascading randomization or label randomization
+
+    @property
+    def id(self) -> str:
+        return f"{self.model}-{self.image}-{self.method}-{self.stage}"
+
+
+def _model_groups(spec: str) -> list[str]:
+    if spec in ZOO_GROUPS:
+        return list(ZOO_GROUPS[spec])
+    return [g for g, _ in layer_groups(load_model(spec))]
+
+
+def model_stages(plan: ModelPlan) -> list[Stage]:
+    """Randomized states of ``plan``'s model (without the original)."""
+    groups = _model_groups(plan.spec)
+    stages = cascading_stages(groups, plan.cascade_at)
+    stages += independent_stages(groups, plan.independent)
+    if plan.label_twin:
+        stages.append(Stage("label-permuted", "label", depth=0, model=plan.label_twin))
+    return stages
+
+
+def image_ids(plan: ModelPlan, images_dir: str | None) -> list[str]:
+    if images_dir:
+        from pathlib import Path
+
+        return [Path(n).stem for n in image_folder_names(images_dir)]
+    if plan.spec.startswith("digits"):
+        return [f"digit{d}" for d in range(min(plan.n_images, 10))]
+    if plan.spec == "lite0":
+        from leg.zoo.photos import photo_names
+
+        return photo_names()[:plan.n_images]
+    raise ValueError(f"The model {plan.spec!r} ships no images; pass --leg-images DIR.")
+
+
+def plan_cases(profile: Profile, images_dir: str | None = None) -> list[SanityCase]:
+    """Every (model, image, method, stage) test case of ``profile`` (models not loaded for
+    the zoo)."""
+    cases = []
+    for plan in profile.models:
+        stages = model_stages(plan)
+        last_cascade = [s for s in stages if s.kind == "cascading"][-1].name
+        for image, method, stage in itertools.product(image_ids(plan, images_dir),
+                                                      profile.methods, stages):
+            decisive = stage.name == last_cascade or stage.kind == "label"
+            cases.append(SanityCase(plan.spec, image, method, stage.name, stage.kind, decisive))
+    return cases
+
+
+@dataclass
+class SanityResults:
+    """Everything the sanity tests assert on and the report shows."""
+
+    profile: Profile
+    rows: list[dict] = field(default_factory=list)
+    maps: dict = field(default_factory=dict)  # (model, image, method, stage, repeat) -> map
+    images: dict = field(default_factory=dict)  # (model, image) -> array
+    stages: dict = field(default_factory=dict)  # model -> [Stage]
+    references: dict = field(default_factory=dict)  # (model, method, metric) -> [float]
+    thresholds: dict = field(default_factory=dict)  # (model, method, metric) -> float
+    fingerprints: dict = field(default_factory=dict)  # spec -> fingerprint
+    targets: dict = field(default_factory=dict)  # (model, image) -> class
+    skipped: dict = field(default_factory=dict)  # method -> reason
+    errors: dict = field(default_factory=dict)  # (model, image, method, stage) -> message
+    timings: dict = field(default_factory=dict)
+    cache_stats: dict = field(default_factory=dict)
+    model_info: dict = field(default_factory=dict)
+
+    def case_rows(self, case: SanityCase) -> list[dict]:
+        return [r for r in self.rows if r["check"] != "reference" and r["model"] == case.model
+                and r["image"] == case.image and r["method"] == case.method
+                and r["stage"] == case.stage]
+
+
+def _available_methods(methods, clf) -> tuple[list[str], dict]:
+    try:
+        import evaluation.baselines  # noqa: F401  (registers the baselines)
+    except ImportError as exc:
+        missing_reason = f"evaluation.baselines could not be imported ({exc})"
+    else:
+        missing_reason = "not registered"
+    from leg.explainers import EXPLAINERS
+
+    ok, skipped = [], {}
+    for m in methods:
+        if m not in EXPLAINERS:
+            skipped[m] = missing_reason
+        elif m == "gradient" and not callable(getattr(clf, "gradient", None)):
+            skipped[m] = "the model has no .gradient"
+        else:
+            ok.append(m)
+    return ok, skipped
+
+
+def _resolve_options(options: dict, shape) -> dict:
+    out = dict(options)
+    if out.get("cell_size") == "auto":
+        out["cell_size"] = max(1, min(shape[:2]) // 16)
+    return out
+
+
+def run_sanity(profile: Profile, *, cache_root: str, images_dir: str | None = None,
+               executor=None) -> SanityResults:
+    """Compute (or read from the cache) every explanation of ``profile``, then the
+    similarities, references, thresholds and verdicts."""
+    res = SanityResults(profile=profile)
+    jobs, index = [], {}
+    t_plan = time.perf_counter()
+    for plan in profile.models:
+        t0 = time.perf_counter()
+        clf = load_model(plan.spec)
+        res.timings[f"load:{plan.spec}"] = time.perf_counter() - t0
+        shape = model_input_shape(clf)
+        res.fingerprints[plan.spec] = model_fingerprint(clf)
+        res.model_info[plan.spec] = {"input_shape": list(shape),
+                                     "metrics": getattr(clf, "metrics", None)}
+        actual = [g for g, _ in layer_groups(clf)]
+        expected = _model_groups(plan.spec)
+        if actual != expected:
+            raise RuntimeError(f"The model {plan.spec!r} has layer groups {actual}; the plan "
+                               f"expected {expected}.")
+        images = (load_image_folder(images_dir, shape) if images_dir
+                  else zoo_images(plan.spec, plan.n_images))
+        if len(images) < 2:
+            raise ValueError(f"The sanity checks need at least 2 images (the unrelated-map "
+                             f"reference compares different images); got {len(images)}.")
+        batch = np.stack([img for _, img in images])
+        top1 = np.argmax(np.asarray(clf(batch)), axis=1)
+        methods, skipped = _available_methods(profile.methods, clf)
+        res.skipped.update(skipped)
+        stages = [ORIGINAL, *model_stages(plan)]
+        res.stages[plan.spec] = stages
+        for (img_id, img), k in zip(images, top1, strict=True):
+            res.images[(plan.spec, img_id)] = img
+            res.targets[(plan.spec, img_id)] = int(k)
+        for stage in stages:
+            spec = stage.model or plan.spec
+            if spec not in res.fingerprints:
+                t0 = time.perf_counter()
+                res.fingerprints[spec] = model_fingerprint(load_model(spec))
+                res.timings[f"load:{spec}"] = time.perf_counter() - t0
+            state = {"stage": stage.name, "groups": list(stage.groups),
+                     "seed": profile.randomization_seed if stage.groups else None,
+                     "scheme": RANDOMIZATION_SCHEME if stage.groups else None}
+            items = []
+            for (img_id, img), method, r in itertools.product(images, methods,
+                                                              range(profile.repeats)):
+                options = _resolve_options(plan.options.get(method, {}), shape)
+                seed = profile.seed + r
+                target = res.targets[(plan.spec, img_id)]
+                key = explanation_key(model=res.fingerprints[spec], state=state,
+                                      image=array_hash(img), method=method, options=options,
+                                      seed=seed, target=target)
+                index[(plan.spec, img_id, method, stage.name, r)] = key
+                items.append(ExplainItem(key, img_id, img, method, options, seed, target))
+            jobs.append(ExplainJob(spec, stage.name, stage.groups, profile.randomization_seed,
+                                   tuple(items), str(cache_root)))
+    res.timings["plan"] = time.perf_counter() - t_plan
+
+    t0 = time.perf_counter()
+    status = compute_explanations(jobs, executor)
+    res.timings["explain"] = time.perf_counter() - t0
+    from evaluation.cache import ExplanationCache
+
+    cache = ExplanationCache(cache_root)
+    for (model, img_id, method, stage, r), key in index.items():
+        st, secs = status.get(key, ("cached", 0.0))
+        entry = cache.get(key)
+        if entry is None:
+            res.errors[(model, img_id, method, stage)] = (
+                st if st.startswith("error") else "missing from the cache after computing it")
+            res.cache_stats["error"] = res.cache_stats.get("error", 0) + 1
+            continue
+        res.maps[(model, img_id, method, stage, r)] = entry["saliency"]
+        res.cache_stats[st] = res.cache_stats.get(st, 0) + 1
+        tkey = f"explain:{model}:{stage}"
+        res.timings[tkey] = res.timings.get(tkey, 0.0) + secs
+    t0 = time.perf_counter()
+    _score(res)
+    res.timings["metrics"] = time.perf_counter() - t0
+    return res
+
+
+def _score(res: SanityResults) -> None:
+    prof = res.profile
+    th = prof.thresholds
+    methods = sorted({k[2] for k in res.maps})
+    for plan in prof.models:
+        model = plan.spec
+        img_ids = [i for (m, i) in res.images if m == model]
+        for method, (name, sim) in itertools.product(methods, SIMILARITIES.items()):
+            if not all((model, i, method, s.name, r) in res.maps for i in img_ids
+                       for s in res.stages[model] for r in range(prof.repeats)):
+                continue  # an explanation failed: reported through res.errors
+            ref = []
+            states = [s.name for s in res.stages[model]]
+            pairs = [(a, b, "original") for a, b in itertools.combinations(img_ids, 2)]
+            pairs += [(a, b, st) for a, b in itertools.permutations(img_ids, 2)
+                      for st in states[1:]]
+            for a, b, st in pairs:
+                v = np.mean([sim(res.maps[(model, a, method, "original", r)],
+                                 res.maps[(model, b, method, st, r)])
+                             for r in range(prof.repeats)])
+                ref.append(float(v))
+                res.rows.append(_row("reference", model, f"{a}~{b}", method,
+                                     f"original~{st}", 0, name, v, None, None))
+            res.references[(model, method, name)] = ref
+            t = threshold(ref, th.quantile, th.margin.get(name, 0.0))
+            res.thresholds[(model, method, name)] = t
+            for stage in res.stages[model][1:]:
+                for img in img_ids:
+                    v = float(np.mean([sim(res.maps[(model, img, method, "original", r)],
+                                           res.maps[(model, img, method, stage.name, r)])
+                                       for r in range(prof.repeats)]))
+                    res.rows.append(_row(stage.kind, model, img, method, stage.name, stage.depth,
+                                         name, v, t, "pass" if v <= t else "fail"))
+
+
+def _row(check, model, image, method, stage, depth, metric, value, thr, verdict_) -> dict:
+    return {"check": check, "model": model, "image": image, "method": method, "stage": stage,
+            "depth": depth, "metric": metric, "value": float(value),
+            "threshold": None if thr is None else float(thr), "verdict": verdict_ or "",
+            "higher_is_better": SIMILARITIES[metric].metric.higher_is_better,
+            "role": METHODS.get(method, "reported")}
+
+
+# ---------------------------------------------------------------------------- reporting
+def summary_rows(res: SanityResults) -> list[dict]:
+    """Median over images per (model, method, stage, metric), with threshold and verdict."""
+    groups: dict = {}
+    for r in res.rows:
+        if r["check"] == "reference":
+            continue
+        key = (r["model"], r["method"], r["stage"], r["check"], r["depth"], r["metric"])
+        groups.setdefault(key, []).append(r["value"])
+    th = res.profile.thresholds
+    out = []
+    for (model, method, stage, check, depth, metric), vals in groups.items():
+        ref = res.references[(model, method, metric)]
+        out.append({"model": model, "method": method, "role": METHODS.get(method, "reported"),
+                    "check": check, "stage": stage, "depth": depth, "metric": metric,
+                    "median": float(np.median(vals)), "max": float(np.max(vals)),
+                    "threshold": res.thresholds[(model, method, metric)],
+                    "verdict": verdict(vals, ref, quantile=th.quantile,
+                                       margin=th.margin.get(metric, 0.0))})
+    return out
+
+
+def threshold_rows(res: SanityResults) -> list[dict]:
+    th = res.profile.thresholds
+    return [{"model": m, "method": meth, "metric": met, "reference_n": len(ref),
+             "reference_median": float(np.median(ref)) if ref else None,
+             "quantile": th.quantile,
+             "reference_quantile": float(np.quantile(ref, th.quantile)) if ref else None,
+             "margin": th.margin.get(met, 0.0), "threshold": res.thresholds[(m, meth, met)]}
+            for (m, meth, met), ref in sorted(res.references.items())]
+
+
+def _grid_figure(res: SanityResults, model: str, method: str):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from evaluation.metrics import normalize_abs
+
+    stages = [s for s in res.stages[model] if s.kind in ("original", "cascading", "label")]
+    imgs = [i for (m, i) in res.images if m == model]
+    fig, axes = plt.subplots(len(imgs), len(stages) + 1, squeeze=False,
+                             figsize=(1.3 * (len(stages) + 1), 1.3 * len(imgs)))
+    for r, img in enumerate(imgs):
+        im = res.images[(model, img)]
+        axes[r, 0].imshow(im[..., 0] if im.shape[2] == 1 else im, cmap="gray")
+        axes[r, 0].set_ylabel(img, fontsize=7)
+        for c, st in enumerate(stages, start=1):
+            m = res.maps.get((model, img, method, st.name, 0))
+            if m is not None:
+                axes[r, c].imshow(normalize_abs(m), cmap="gray", vmin=0, vmax=1)
+            if r == 0:
+                axes[r, c].set_title(st.name.replace("cascade-", "→"), fontsize=7)
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(f"{method} on {model}: cascading randomization (|map|, normalised)",
+                 fontsize=9)
+    return fig
+
+
+def _curve_figure(res: SanityResults, model: str):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    stages = [s for s in res.stages[model] if s.kind == "cascading"]
+    names = ["original"] + [s.name.replace("cascade-", "") for s in stages]
+    metrics = list(SIMILARITIES)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4 * len(metrics), 3.2), squeeze=False)
+    methods = sorted({k[1] for k in res.references if k[0] == model})
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        for i, method in enumerate(methods):
+            color = f"C{i}"
+            ys = [1.0]
+            for s in stages:
+                vals = [r["value"] for r in res.rows if r["check"] == "cascading"
+                        and r["model"] == model and r["method"] == method
+                        and r["stage"] == s.name
+                        and r["metric"] == metric]
+                ys.append(float(np.median(vals)) if vals else np.nan)
+            ax.plot(range(len(ys)), ys, "o-", color=color, label=method, ms=3)
+            t = res.thresholds.get((model, method, metric))
+            if t is not None and np.isfinite(t):
+                ax.axhline(t, color=color, ls=":", lw=0.8)
+        ax.set_xticks(range(len(names)))
+        ax.set_xticklabels(names, rotation=60, fontsize=7)
+        ax.set_title(metric, fontsize=9)
+        ax.set_ylim(-0.5, 1.05)
+    axes[0, 0].set_ylabel("similarity to original (median over images)")
+    axes[0, -1].legend(fontsize=7)
+    fig.suptitle(f"{model}: similarity vs cascading depth (dotted: pass thresholds)",
+                 fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def add_to_report(report, res: SanityResults, comparison: list[dict] | None = None) -> None:
+    """Tables, sections and figures of the sanity suites in ``report``."""
+    th = res.profile.thresholds
+    report.add_table("sanity", res.rows, columns=[
+        "check", "model", "image", "method", "stage", "depth", "metric", "value", "threshold",
+        "verdict", "higher_is_better", "role"])
+    summary = summary_rows(res)
+    report.add_table("sanity_summary", summary)
+    report.add_table("sanity_thresholds", threshold_rows(res))
+    decisive = [r for r in summary if (r["check"] == "label" or r["stage"] == [
+        s.name for s in res.stages[r["model"]] if s.kind == "cascading"][-1])]
+    report.add_table("sanity_decisive", decisive)
+    text = (
+        "Similarity between each method's explanation under the original model and under "
+        "randomized models (lower is better). A check passes when the similarity is at most "
+        f"the {th.quantile:.2f}-quantile of the *unrelated-map reference* (the same method's "
+        "maps of different images) plus a margin "
+        f"({', '.join(f'{k} {v}' for k, v in th.margin.items())}). Asserted: leg and leg-tv "
+        "at full cascading randomization and under label randomization, per image and "
+        "decisive metric (" + ", ".join(th.decisive) + "). The edge control must fail; "
+        "gradient and random are reported only (random uses one seed, so it ignores model "
+        "and image alike and its reference is 1). "
+        f"Cache: {res.cache_stats}. Skipped methods: {res.skipped or 'none'}. "
+        f"Errors: {len(res.errors)}.")
+    report.add_section("Sanity checks: decisive stages (medians over images)", text, order=10,
+                       tables=[("sanity_decisive", None)])
+    report.add_section("Sanity thresholds (calibrated on unrelated maps)",
+                       "One threshold per model, method and metric.", order=11,
+                       tables=[("sanity_thresholds", None)])
+    if res.errors:
+        err = [{"model": k[0], "image": k[1], "method": k[2], "stage": k[3], "error": v}
+               for k, v in sorted(res.errors.items())]
+        report.add_table("sanity_errors", err)
+        report.add_section("Sanity: explanations that failed", "", order=12,
+                           tables=[("sanity_errors", 40)])
+    figs = []
+    for plan in res.profile.models:
+        model = plan.spec
+        if model not in res.stages:
+            continue
+        name = f"sanity_curves_{model}"
+        report.add_figure(name, _curve_figure(res, model), f"{model}: similarity vs depth")
+        figs.append(name)
+        for method in sorted({k[1] for k in res.references if k[0] == model}):
+            name = f"sanity_grid_{model}_{method}"
+            report.add_figure(name, _grid_figure(res, model, method),
+                              f"{method} on {model}: cascading randomization")
+            figs.append(name)
+    report.add_section("Sanity figures", "Curves, then one cascading grid per method "
+                       "(rows: images; columns: original, then cumulative randomization from "
+                       "the output down; last column: label randomization where available).",
+                       order=13, figures=figs)
+    if comparison is not None:
+        report.add_table("sanity_vs_baseline", comparison)
+        bad = [r for r in comparison if r["status"] == "regressed"]
+        report.add_section("Sanity: comparison with the baseline",
+                           f"{len(bad)} regressed rows of {len(comparison)}.", order=14,
+                           tables=[("sanity_vs_baseline", 200)])

@@ -1,0 +1,114 @@
+"""Layer randomization: grouping, seeding, and the weights always restored."""
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from evaluation.randomization import (  # noqa: E402
+    cascading_stages,
+    independent_stages,
+    layer_groups,
+    randomize_groups,
+    randomized,
+)
+
+
+@pytest.fixture(scope="module")
+def model():
+    from keras import layers
+
+    keras.utils.set_random_seed(1)
+    inp = keras.Input((8, 8, 1))
+    x = layers.Conv2D(4, 3, padding="same", activation="relu", name="conv1")(inp)
+    x = layers.BatchNormalization(name="block0_bn")(x)
+    x = layers.Conv2D(4, 3, padding="same", activation="relu", name="block0_conv")(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(3, name="logits")(x)
+    return keras.Model(inp, x)
+
+
+@pytest.fixture(scope="module")
+def images():
+    return np.random.default_rng(0).random((4, 8, 8, 1)).astype("float32")
+
+
+def _weights(model):
+    return [w.copy() for w in model.get_weights()]
+
+
+def _same(a, b):
+    return len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+def test_groups_from_output_down(model):
+    assert [g for g, _ in layer_groups(model)] == ["logits", "block0", "conv1"]
+    assert [s.name for s in cascading_stages(["logits", "block0", "conv1"])] == [
+        "cascade-logits", "cascade-block0", "cascade-conv1"]
+    last = cascading_stages(["logits", "block0", "conv1"], at=["logits"])
+    assert [s.groups for s in last] == [("logits",), ("logits", "block0", "conv1")]
+    assert independent_stages(["logits", "block0", "conv1"], ["block0"])[0].groups == ("block0",)
+
+
+def test_restored_after_the_block(model, images):
+    before, out0 = _weights(model), model(images).numpy()
+    with randomized(model, ["logits", "block0", "conv1"], seed=3):
+        assert not _same(before, _weights(model))
+        changed = model(images).numpy()
+    assert not np.allclose(changed, out0)  # cascading randomization changes the outputs
+    assert _same(before, _weights(model))
+    np.testing.assert_array_equal(model(images).numpy(), out0)
+
+
+def test_restored_when_the_body_raises(model):
+    before = _weights(model)
+    with pytest.raises(RuntimeError, match="boom"), randomized(model, ["logits"], seed=0):
+        raise RuntimeError("boom")
+    assert _same(before, _weights(model))
+
+
+def test_unknown_group_is_refused_and_nothing_changes(model):
+    before = _weights(model)
+    with pytest.raises(ValueError, match="Unknown layer groups"), \
+            randomized(model, ["nope"]):
+        pass
+    assert _same(before, _weights(model))
+
+
+def test_same_seed_same_weights_other_seed_other_weights(model):
+    before = _weights(model)
+    with randomized(model, ["logits", "conv1"], seed=5):
+        a = _weights(model)
+    with randomized(model, ["logits", "conv1"], seed=5):
+        b = _weights(model)
+    with randomized(model, ["logits", "conv1"], seed=6):
+        c = _weights(model)
+    assert _same(a, b) and not _same(a, c)
+    assert _same(before, _weights(model))
+
+
+def test_each_group_only_touches_its_layers(model):
+    before = {layer.name: [w.copy() for w in layer.get_weights()] for layer in model.layers}
+    with randomized(model, ["logits"], seed=0):
+        for layer in model.layers:
+            same = _same(before[layer.name], layer.get_weights())
+            assert same == (layer.name != "logits")
+
+
+def test_batchnorm_back_to_its_initial_state(model):
+    bn = model.get_layer("block0_bn")
+    with randomized(model, ["block0"], seed=0):
+        gamma, beta, mean, var = bn.get_weights()
+        np.testing.assert_array_equal(gamma, 1.0)
+        np.testing.assert_array_equal(beta, 0.0)
+        np.testing.assert_array_equal(mean, 0.0)
+        np.testing.assert_array_equal(var, 1.0)
+
+
+def test_randomize_groups_without_context_changes_weights(model):
+    before = _weights(model)
+    try:
+        randomize_groups(model, ["logits"], seed=1)
+        assert not _same(before, _weights(model))
+    finally:
+        model.set_weights(before)
