@@ -14,9 +14,12 @@ Options (``pytest evaluation -m sanity --leg-profile smoke``):
 ``--leg-baseline PATH``    a stored run to compare with (see :mod:`evaluation.regression`)
 ``--leg-workers N``        explanations in a pool of N processes (0 = in this process)
 
-The explanations are computed once per session (session fixtures), cached under
-``<report dir>/.cache/`` and the report is written in ``pytest_sessionfinish`` — also when
-tests fail — whenever tests marked ``sanity`` or ``perturbation`` ran.
+Markers: ``sanity`` (:mod:`evaluation.test_sanity`), ``perturbation`` (key sizes and
+curves, :mod:`evaluation.test_perturbation`; ground-truth accuracy,
+:mod:`evaluation.test_groundtruth`). The explanations (and the perturbation scores) are
+computed once per session (session fixtures), cached under ``<report dir>/.cache/`` and
+the report is written in ``pytest_sessionfinish`` — also when tests fail — whenever
+tests marked ``sanity`` or ``perturbation`` ran.
 """
 
 from __future__ import annotations
@@ -60,6 +63,12 @@ class LegSession:
     comparison: list | None = None
     baseline_error: str | None = None
     timings: dict = field(default_factory=dict)
+    perturbation: object = None
+    perturbation_error: str | None = None
+    perturbation_comparison: list | None = None
+    groundtruth: object = None
+    groundtruth_error: str | None = None
+    groundtruth_comparison: list | None = None
 
     @property
     def cache_root(self) -> Path:
@@ -165,6 +174,7 @@ def pytest_sessionfinish(session, exitstatus):
     rep = sess.report
     rep.set_info("exit_status", int(exitstatus))
     rep.set_info("timings", sess.timings)
+    _add_perturbation_sections(sess, rep)
     if sess.sanity is not None:
         from evaluation.sanity import add_to_report
 
@@ -178,13 +188,107 @@ def pytest_sessionfinish(session, exitstatus):
         except Exception as exc:  # the report must still be written
             rep.add_section("Report errors", f"Could not render the sanity section: {exc!r}")
     else:
-        rep.set_info("identity", sess.identity())
+        fps = sess.perturbation.fingerprints if sess.perturbation is not None else None
+        rep.set_info("identity", sess.identity(fps))
         if sess.sanity_error:
             rep.add_section("Sanity checks", f"Not computed: {sess.sanity_error}", order=10)
     path = rep.write()
     tr = session.config.pluginmanager.get_plugin("terminalreporter")
     if tr is not None:
         tr.write_line(f"leg report: {path}")
+
+
+def _add_perturbation_sections(sess: LegSession, rep) -> None:
+    """The perturbation and ground-truth parts of the report (also when a test failed)."""
+    parts = (("perturbation", "Perturbation size", 20, "evaluation.perturbation_suite"),
+             ("groundtruth", "Ground truth", 30, "evaluation.groundtruth_suite"))
+    for attr, title, order, module in parts:
+        res, err = getattr(sess, attr), getattr(sess, f"{attr}_error")
+        if res is None:
+            if err:
+                rep.add_section(title, f"Not computed: {err}", order=order)
+            continue
+        import importlib
+
+        rep.set_info(attr, {"timings": res.timings, "cache": res.cache_stats,
+                            "skipped": {"/".join(k) if isinstance(k, tuple) else k: v
+                                        for k, v in res.skipped.items()},
+                            "errors": {"/".join(k): v for k, v in res.errors.items()}})
+        try:
+            importlib.import_module(module).add_to_report(
+                rep, res, getattr(sess, f"{attr}_comparison"))
+        except Exception as exc:  # the report must still be written
+            rep.add_section("Report errors", f"Could not render the {attr} section: {exc!r}",
+                            order=90)
+
+
+def _compare_with_baseline(sess: LegSession, attr: str, rows: list[dict], table: str,
+                           key=None) -> None:
+    if sess.baseline is None:
+        return
+    from evaluation.regression import compare
+
+    kwargs = {} if key is None else {"key": key}
+    setattr(sess, f"{attr}_comparison",
+            compare(rows, sess.baseline.tables.get(table, []),
+                    tolerance=sess.profile.regression_tolerance, **kwargs))
+
+
+@pytest.fixture(scope="session")
+def perturbation_results(leg):
+    """Every perturbation-size map and score of the profile, computed once (cached)."""
+    import time
+
+    from evaluation.executor import make_executor
+    from evaluation.perturbation_suite import run_perturbation
+
+    if leg.perturbation is None:
+        if leg.perturbation_error:
+            pytest.fail(f"The perturbation computation failed earlier: {leg.perturbation_error}")
+        t0 = time.perf_counter()
+        executor = make_executor(leg.workers)
+        try:
+            leg.perturbation = run_perturbation(leg.profile, cache_root=str(leg.cache_root),
+                                                images_dir=leg.images_dir, executor=executor)
+        except Exception as exc:
+            leg.perturbation_error = f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            executor.shutdown()
+            leg.timings["perturbation_total"] = time.perf_counter() - t0
+        _compare_with_baseline(leg, "perturbation", leg.perturbation.scores,
+                               "perturbation_scores")
+    return leg.perturbation
+
+
+@pytest.fixture(scope="session")
+def groundtruth_results(leg):
+    """Every ground-truth map and correlation of the profile, computed once (cached)."""
+    import time
+
+    from evaluation.executor import make_executor
+    from evaluation.groundtruth_suite import run_groundtruth
+    from evaluation.regression import GROUNDTRUTH_KEY
+
+    if leg.profile.groundtruth is None:
+        pytest.skip(f"The profile {leg.profile.name!r} has no ground-truth plan.")
+    if leg.groundtruth is None:
+        if leg.groundtruth_error:
+            pytest.fail(f"The ground-truth computation failed earlier: {leg.groundtruth_error}")
+        t0 = time.perf_counter()
+        executor = make_executor(leg.workers)
+        try:
+            leg.groundtruth = run_groundtruth(leg.profile, cache_root=str(leg.cache_root),
+                                              executor=executor)
+        except Exception as exc:
+            leg.groundtruth_error = f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            executor.shutdown()
+            leg.timings["groundtruth_total"] = time.perf_counter() - t0
+        _compare_with_baseline(leg, "groundtruth", leg.groundtruth.rows, "groundtruth",
+                               key=GROUNDTRUTH_KEY)
+    return leg.groundtruth
 
 
 @pytest.fixture(scope="session")

@@ -41,8 +41,11 @@ __all__ = [
     "ExplainItem",
     "ExplainJob",
     "ExplanationCache",
+    "ResultCache",
+    "calibration_images",
     "compute_explanations",
     "explanation_key",
+    "result_key",
     "run_job",
 ]
 
@@ -104,7 +107,6 @@ class ExplanationCache:
 
     def put(self, key: str, saliency: np.ndarray, meta: dict) -> Path:
         """Write one entry atomically (temporary file + ``os.replace``)."""
-        global _WRITES
         p = self.path(key)
         p.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{key[:8]}", suffix=".tmp")
@@ -116,14 +118,69 @@ class ExplanationCache:
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
-        _WRITES += 1
-        crash_after = os.environ.get(CRASH_ENV)
-        if crash_after and _WRITES >= int(crash_after):
-            os._exit(3)
+        _count_write()
         return p
 
     def keys(self) -> list[str]:
         return sorted(p.stem for p in self.root.glob("*/*.npz"))
+
+
+def _count_write() -> None:
+    """Count an entry written by this process; exit abruptly at ``$LEG_EVAL_CRASH_AFTER``."""
+    global _WRITES
+    _WRITES += 1
+    crash_after = os.environ.get(CRASH_ENV)
+    if crash_after and _WRITES >= int(crash_after):
+        os._exit(3)
+
+
+def result_key(**fields) -> str:
+    """SHA-256 (hex) of JSON-ready ``fields`` (with :data:`CACHE_VERSION`)."""
+    return hashlib.sha256(_canonical({"v": CACHE_VERSION, **fields}).encode()).hexdigest()
+
+
+class ResultCache:
+    """A folder of small JSON results (perturbation numbers), ``<root>/results/<k[:2]>/<k>.json``.
+
+    Same guarantees as :class:`ExplanationCache`: one file per result, written to a
+    temporary file and moved into place, an unreadable entry counts as missing, and the
+    ``LEG_EVAL_CRASH_AFTER`` hook counts these writes too.
+    """
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root) / "results"
+
+    def path(self, key: str) -> Path:
+        return self.root / key[:2] / f"{key}.json"
+
+    def __contains__(self, key: str) -> bool:
+        return self.get(key) is not None
+
+    def get(self, key: str) -> dict | None:
+        p = self.path(key)
+        if not p.is_file():
+            return None
+        try:
+            return json.loads(p.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def put(self, key: str, value: dict) -> Path:
+        p = self.path(key)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{key[:8]}", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(json.dumps(value, default=_json_default, allow_nan=True))
+            os.replace(tmp, p)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        _count_write()
+        return p
+
+    def keys(self) -> list[str]:
+        return sorted(p.stem for p in self.root.glob("*/*.json"))
 
 
 @dataclass(frozen=True)
@@ -144,7 +201,9 @@ class ExplainJob:
     """Items sharing one model state: ``model_spec`` with ``groups`` re-initialised.
 
     ``groups`` empty: the model as loaded. ``randomization_seed`` seeds the
-    re-initialisation (:func:`evaluation.randomization.randomized`).
+    re-initialisation (:func:`evaluation.randomization.randomized`); its batch-norm
+    statistics are re-estimated on :func:`calibration_images` of ``items`` (every distinct
+    image of the job, whichever of them is still to compute).
     """
 
     model_spec: str
@@ -235,6 +294,12 @@ def _explain_items(clf, items: Sequence[ExplainItem], cache: ExplanationCache,
     return out
 
 
+def calibration_images(items: Sequence[ExplainItem]) -> np.ndarray:
+    """``(N, H, W, C)``: the distinct images of ``items`` (by id), sorted by id."""
+    distinct = {it.image_id: it.image for it in items}
+    return np.stack([distinct[k] for k in sorted(distinct)])
+
+
 def run_job(job: ExplainJob) -> list[tuple[str, str, float]]:
     """Compute the job's missing items (a picklable top-level function for executors).
 
@@ -252,7 +317,8 @@ def run_job(job: ExplainJob) -> list[tuple[str, str, float]]:
     if job.groups:
         from evaluation.randomization import randomized
 
-        context = randomized(clf, job.groups, seed=job.randomization_seed)
+        context = randomized(clf, job.groups, seed=job.randomization_seed,
+                             calibration=calibration_images(job.items))
     else:
         context = nullcontext(clf)
     info = {"model": job.model_spec, "state": job.state}

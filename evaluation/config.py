@@ -1,17 +1,28 @@
 """Evaluation profiles as data: which models, images, methods, budgets, stages, repeats.
 
 ``smoke``
-    Fits in 3 minutes on 2 CPU cores, TensorFlow start-up included (with the zoo's models
-    already cached; the first run also trains the digits CNNs, about a minute). Digits CNN
-    (6 test digits, all 4 cascading stages, 2 independent, label randomization) and three
-    Lite0 photos at a coarse 14x14 grid in joint mode with 48 samples, cascading to the
-    classifier, the last block and full randomization.
+    ``pytest evaluation --leg-profile smoke`` (both markers) fits in 3 minutes on 2 CPU
+    cores, TensorFlow start-up included (with the zoo's models already cached; the first
+    run also trains the digits CNNs, about a minute). Sanity: digits CNN (6 test digits,
+    all 4 cascading stages, 2 independent, label randomization) and three Lite0 photos at
+    a coarse 14x14 grid in joint mode with 48 samples, cascading to the classifier, the
+    last block and full randomization. Perturbation: 4 digits, every method at 200 model
+    evaluations, LEG on 4 px cells, every background, a 200-step alpha grid, 10-step
+    curves on the mean background. Ground truth: 3 models (one per family, incl. a grey
+    and a non-square one) at 100, 400 and 1600 evaluations.
 ``standard`` (default)
-    About 10-20 minutes: 10 digits, every digits stage; 3 Lite0 photos, 14x14 grid, joint,
-    160 samples, 7 cascading stages.
+    Sanity about 10-20 minutes: 10 digits, every digits stage; 3 Lite0 photos, 14x14 grid,
+    joint, 160 samples, 7 cascading stages. Perturbation (``-m perturbation``, about 15
+    minutes): 10 digits (LEG on 4 px cells, curves on every background) and 1 Lite0 photo
+    (LEG on 16 px cells, curves on the mean background), every method at 500 model
+    evaluations, the authors' 1000-step alpha grid, 20-step curves; ground truth on all
+    15 models at 100, 300, 1000 and 3000 evaluations, one seed. Lite0 dominates: about 8 s
+    per (map, background) score at ~28 images/s, up to 36 s when no alpha flips the class.
 ``paper``
     The paper-sized run (hours on a laptop; meant for ``--leg-workers`` or a cluster):
-    4 photos at the paper's 28x28 grid, per-channel sampling, every Lite0 group, 3 repeats.
+    4 photos at the paper's 28x28 grid, per-channel sampling, every Lite0 group, 3 repeats
+    Perturbation: 10 digits and 4 Lite0 photos at 1000 evaluations, curves on every
+    background; ground truth up to 10000 evaluations, 3 seeds.
 
 Verdict thresholds (also in every report): for each model, method and metric, the
 *reference* is the similarity between explanations of different images under the original
@@ -26,7 +37,9 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field, replace
 
-__all__ = ["PROFILES", "METHODS", "ModelPlan", "Profile", "Thresholds", "get_profile"]
+__all__ = ["GROUNDTRUTH_METHODS", "PERTURBATION_METHODS", "PROFILES", "METHODS",
+           "GroundTruthPlan", "ModelPlan", "PerturbationPlan", "Profile", "Thresholds",
+           "get_profile"]
 
 #: Methods in the sanity suites, and their role.
 METHODS = {
@@ -80,6 +93,64 @@ def _lite0_options(cell: int, n: int, mode: str) -> dict:
             "edge": {}}
 
 
+#: Methods compared by the perturbation-size suites (black-box ones at LEG's budget).
+PERTURBATION_METHODS = ("leg", "leg-tv", "lime", "kernel-shap", "occlusion", "rise", "grad-cam",
+                        "integrated-gradients", "smoothgrad", "gradient", "random",
+                        "random-cells")
+#: Methods whose ``budget`` is a number of model evaluations (compared at LEG's budget).
+BLACK_BOX = ("leg", "leg-tv", "lime", "kernel-shap", "occlusion", "rise")
+#: Methods run on the ground-truth models (grad-cam has no convolution to look at there).
+GROUNDTRUTH_METHODS = ("leg", "leg-tv", "lime", "kernel-shap", "occlusion", "rise",
+                       "integrated-gradients", "smoothgrad", "gradient", "random", "grad-cam")
+
+
+@dataclass(frozen=True)
+class PerturbationPlan:
+    """Perturbation-size comparison on one model.
+
+    ``budget``: model evaluations of every black-box method (:data:`BLACK_BOX`), LEG's
+    included; ``options``: further per-method options (``cell_size="auto"`` as in
+    :class:`ModelPlan`); ``backgrounds``: key size; ``curve_backgrounds``: deletion and
+    insertion curves; ``alpha_steps``: the key-size grid ``linspace(1/steps, 1, steps)``;
+    ``curve_steps``: curve points ``linspace(0, 1, steps + 1)``; ``k``: dist-k levels.
+    ``beats_floor``: whether LEG/LEG-TV are *expected* to beat the granularity-matched
+    random map on this model (``False``: the comparison is run and shown as an expected
+    failure, ``xfail``, with the reason; it turns into XPASS if LEG starts winning).
+    """
+
+    spec: str
+    n_images: int
+    budget: int
+    backgrounds: tuple[str, ...] = ("mean", "black", "white", "noise", "dist-k")
+    curve_backgrounds: tuple[str, ...] = ("mean",)
+    alpha_steps: int = 1000
+    curve_steps: int = 20
+    k: int = 32
+    options: dict = field(default_factory=dict)
+    beats_floor: bool = True
+
+
+@dataclass(frozen=True)
+class GroundTruthPlan:
+    """Ground-truth accuracy: ``models`` (names in :func:`leg.zoo.groundtruth.ground_truth_suite`,
+    empty = all 15) x ``methods`` x ``budgets`` (model evaluations; gradient methods: gradient
+    evaluations) x ``repeats`` seeds, explained at ``base_image(0)``. ``min_leg_tv_corr``:
+    LEG-TV's cell-level correlation required at the largest budget."""
+
+    models: tuple[str, ...]
+    budgets: tuple[int, ...]
+    methods: tuple[str, ...] = GROUNDTRUTH_METHODS
+    repeats: int = 1
+    lam: float = 0.075
+    min_leg_tv_corr: float = 0.9
+
+
+def _perturbation_options(cell) -> dict:
+    leg = {"cell_size": cell, "mode": "joint"}
+    # random-cells: the random floor at LEG's granularity (see the perturbation suites)
+    return {"leg": leg, "leg-tv": {**leg, "lam": 0.075}, "random-cells": {"cell_size": cell}}
+
+
 @dataclass(frozen=True)
 class Profile:
     """A named evaluation size. ``repeats``: seeds per stochastic explanation (metrics are
@@ -97,6 +168,9 @@ class Profile:
     thresholds: Thresholds = field(default_factory=Thresholds)
     regression_tolerance: float = 0.1
     generic_options: dict = field(default_factory=lambda: _lite0_options("auto", 128, "joint"))
+    perturbation: tuple[PerturbationPlan, ...] = ()
+    perturbation_methods: tuple[str, ...] = PERTURBATION_METHODS
+    groundtruth: GroundTruthPlan | None = None
 
     def model_plan(self, spec: str) -> ModelPlan:
         """This profile's plan for ``spec``; a user model gets a generic plan."""
@@ -110,12 +184,21 @@ class Profile:
         """A copy with command-line overrides applied (one model, a method subset, a seed)."""
         p = self
         if model is not None:
-            p = replace(p, models=(p.model_plan(model),))
+            pert = [q for q in p.perturbation if q.spec == model] or [
+                PerturbationPlan(model, n_images=0, budget=500,
+                                 options=_perturbation_options("auto"))]
+            p = replace(p, models=(p.model_plan(model),), perturbation=tuple(pert))
         if methods is not None:
-            unknown = [m for m in methods if m not in METHODS]
+            known = set(METHODS) | set(PERTURBATION_METHODS) | set(GROUNDTRUTH_METHODS)
+            unknown = [m for m in methods if m not in known]
             if unknown:
-                raise ValueError(f"Unknown sanity methods {unknown}; choose from {list(METHODS)}.")
-            p = replace(p, methods=tuple(methods))
+                raise ValueError(f"Unknown methods {unknown}; choose from {sorted(known)}.")
+            p = replace(p, methods=tuple(m for m in methods if m in METHODS),
+                        perturbation_methods=tuple(m for m in methods
+                                                   if m in PERTURBATION_METHODS))
+            if p.groundtruth is not None:
+                p = replace(p, groundtruth=replace(p.groundtruth, methods=tuple(
+                    m for m in methods if m in GROUNDTRUTH_METHODS)))
         if seed is not None:
             p = replace(p, seed=int(seed))
         return p
@@ -141,6 +224,14 @@ PROFILES: dict[str, Profile] = {
             ModelPlan("lite0", n_images=3, cascade_at=("logits", "block15", "stem"),
                       options=_lite0_options(16, 48, "joint")),
         ),
+        perturbation=(
+            PerturbationPlan("digits", n_images=4, budget=200, alpha_steps=200, curve_steps=10,
+                             options=_perturbation_options(4)),
+        ),
+        groundtruth=GroundTruthPlan(
+            models=("linear_region_28x28x3", "two_object_contrast_28x28x1",
+                    "smooth_region_means_32x48x3"),
+            budgets=(100, 400, 1600)),
     ),
     "standard": Profile(
         name="standard",
@@ -155,6 +246,16 @@ PROFILES: dict[str, Profile] = {
                       independent=("logits", "block7"),
                       options=_lite0_options(16, 160, "joint")),
         ),
+        perturbation=(
+            PerturbationPlan("digits", n_images=10, budget=500,
+                             curve_backgrounds=("mean", "black", "white", "noise", "dist-k"),
+                             options=_perturbation_options(4)),
+            # Measured (one photo, 500 evaluations on 14x14 cells): LEG's key sizes and
+            # deletion area do not beat random-cells on Lite0 (see the report): xfail.
+            PerturbationPlan("lite0", n_images=1, budget=500, curve_backgrounds=("mean",),
+                             options=_perturbation_options(16), beats_floor=False),
+        ),
+        groundtruth=GroundTruthPlan(models=(), budgets=(100, 300, 1000, 3000)),
     ),
     "paper": Profile(
         name="paper",
@@ -167,6 +268,16 @@ PROFILES: dict[str, Profile] = {
                       independent=("logits", "head", "block15", "block7", "block0", "stem"),
                       options=_lite0_options(8, 300, "per_channel")),
         ),
+        perturbation=(
+            PerturbationPlan("digits", n_images=10, budget=1000,
+                             curve_backgrounds=("mean", "black", "white", "noise", "dist-k"),
+                             options=_perturbation_options(4)),
+            PerturbationPlan("lite0", n_images=4, budget=1000,
+                             curve_backgrounds=("mean", "black", "white", "noise", "dist-k"),
+                             options=_perturbation_options(16), beats_floor=False),
+        ),
+        groundtruth=GroundTruthPlan(models=(), budgets=(100, 300, 1000, 3000, 10000),
+                                    repeats=3),
         repeats=3,
     ),
 }

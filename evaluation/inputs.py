@@ -7,6 +7,8 @@ Model specs (``--leg-model``)
     with ``keras.models.load_model(compile=False)`` and wrapped as a
     :class:`leg.models.KerasClassifier` with ``preprocessing="none"`` (the file must take
     ``[0, 1]`` images and return class scores — build the preprocessing into the model);
+    ``"groundtruth:<name>"``: the model of that name in
+    :func:`leg.zoo.groundtruth.ground_truth_suite` (e.g. ``groundtruth:linear_region_28x28x3``);
     ``"package.module:attribute"``: the attribute, called without arguments when it is not
     already a classifier, must give a classifier (a KerasClassifier for the randomization
     checks; any callable for perturbation checks).
@@ -67,6 +69,15 @@ def load_model(spec: str):
         from leg.models import KerasClassifier
 
         clf = KerasClassifier(keras.models.load_model(path, compile=False))
+    elif spec.startswith("groundtruth:"):
+        from leg.zoo.groundtruth import ground_truth_suite
+
+        name = spec.partition(":")[2]
+        found = [m for m in ground_truth_suite() if m.name == name]
+        if not found:
+            raise ValueError(f"Unknown ground-truth model {name!r}; choose from "
+                             f"{[m.name for m in ground_truth_suite()]}.")
+        clf = found[0]
     elif ":" in spec:
         module, _, attr = spec.partition(":")
         try:

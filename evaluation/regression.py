@@ -10,7 +10,10 @@ compared.
 
 A row *regresses* when its metric moved in the bad direction by more than the tolerance
 (absolute): up for a metric with ``higher_is_better=False`` (the sanity similarities), down
-otherwise. Rows are matched on ``KEY`` columns.
+otherwise. Rows are matched on ``KEY`` columns (the sanity rows; the perturbation rows use
+the same columns with the background as ``stage``; the ground-truth rows are matched on
+:data:`GROUNDTRUTH_KEY`). A NaN value (a key size no alpha reached) counts as the worst
+value: NaN now and finite before regresses, the reverse improves.
 """
 
 from __future__ import annotations
@@ -20,10 +23,13 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["KEY", "Baseline", "IncompatibleBaseline", "check_compatible", "compare",
-           "load_baseline", "regressions"]
+import numpy as np
+
+__all__ = ["GROUNDTRUTH_KEY", "KEY", "Baseline", "IncompatibleBaseline", "check_compatible",
+           "compare", "load_baseline", "regressions"]
 
 KEY = ("check", "model", "image", "method", "stage", "metric")
+GROUNDTRUTH_KEY = ("model", "method", "budget", "metric")
 
 
 class IncompatibleBaseline(ValueError):
@@ -85,35 +91,45 @@ def _direction(row: dict) -> bool:
     return v is True or str(v).lower() == "true"
 
 
-def compare(current: list[dict], stored: list[dict], *, tolerance: float) -> list[dict]:
-    """Side-by-side rows: ``KEY`` columns, ``baseline``, ``current``, ``delta``, ``status``.
+def _float(v) -> float:
+    return float("nan") if v is None or v == "" else float(v)
+
+
+def compare(current: list[dict], stored: list[dict], *, tolerance: float,
+            key: tuple[str, ...] = KEY) -> list[dict]:
+    """Side-by-side rows: ``key`` columns, ``baseline``, ``current``, ``delta``, ``status``.
 
     ``status``: ``"regressed"`` (moved the bad way by more than ``tolerance``),
     ``"improved"`` (the good way by more), ``"same"``, ``"new"`` or ``"missing"``.
     """
-    old = {tuple(str(r[k]) for k in KEY): r for r in stored if r.get("check") != "reference"}
+    cols = key
+    old = {tuple(str(r[c]) for c in cols): r for r in stored if r.get("check") != "reference"}
     out, seen = [], set()
     for r in current:
         if r.get("check") == "reference":
             continue
-        key = tuple(str(r[k]) for k in KEY)
-        seen.add(key)
-        row = dict(zip(KEY, key, strict=True))
-        cur = float(r["value"])
-        if key not in old:
+        k = tuple(str(r[c]) for c in cols)
+        seen.add(k)
+        row = dict(zip(cols, k, strict=True))
+        cur = _float(r["value"])
+        if k not in old:
             out.append({**row, "baseline": None, "current": cur, "delta": None,
                         "status": "new"})
             continue
-        base = float(old[key]["value"])
+        base = _float(old[k]["value"])
         delta = cur - base
-        bad = -delta if _direction(r) else delta
-        status = ("regressed" if bad > tolerance else "improved" if -bad > tolerance
-                  else "same")
+        if np.isnan(cur) or np.isnan(base):
+            status = ("same" if np.isnan(cur) and np.isnan(base)
+                      else "regressed" if np.isnan(cur) else "improved")
+        else:
+            bad = -delta if _direction(r) else delta
+            status = ("regressed" if bad > tolerance else "improved" if -bad > tolerance
+                      else "same")
         out.append({**row, "baseline": base, "current": cur, "delta": delta,
                     "status": status, "tolerance": tolerance})
-    for key, r in old.items():
-        if key not in seen:
-            out.append({**dict(zip(KEY, key, strict=True)), "baseline": float(r["value"]),
+    for k, r in old.items():
+        if k not in seen:
+            out.append({**dict(zip(cols, k, strict=True)), "baseline": _float(r["value"]),
                         "current": None, "delta": None, "status": "missing"})
     return out
 

@@ -24,6 +24,14 @@ Thresholds (calibrated as data, reported with every run)
     :class:`evaluation.config.Thresholds`; 0.95 and 0.1 by default). :func:`verdict` applies
     the rule to one image's value or to the median of several.
 
+Degenerate maps
+    A map that is constant (all-zero included; :func:`is_degenerate`) carries no ranking,
+    so every similarity to it is meaningless and a low one would be a trivial "pass". Such
+    a case (the original or the randomized map of the image, any repeat) gets the verdict
+    ``"degenerate"`` in ``sanity.csv`` and in the summaries, and counts as not passing.
+    It happens when a randomized network's output no longer depends on its input (see
+    the batch-norm re-estimation in :mod:`evaluation.randomization`).
+
 What is asserted
     LEG and LEG-TV must pass on every decisive metric at full cascading randomization and
     under label randomization, image by image. The model-independent ``edge`` control must
@@ -65,6 +73,7 @@ __all__ = [
     "ZOO_GROUPS",
     "SanityCase",
     "SanityResults",
+    "is_degenerate",
     "plan_cases",
     "run_sanity",
     "threshold",
@@ -72,7 +81,7 @@ __all__ = [
 ]
 
 ORIGINAL = Stage("original", "original")
-RANDOMIZATION_SCHEME = "layer-initializers/v1"
+RANDOMIZATION_SCHEME = "layer-initializers+bn-recalibration/v2"
 
 #: Layer groups (output first) of the zoo models, known without loading them.
 ZOO_GROUPS = {
@@ -90,13 +99,32 @@ def threshold(reference, quantile: float, margin: float) -> float:
     return float(np.quantile(ref, quantile) + margin)
 
 
-def verdict(values, reference, *, quantile: float = 0.95, margin: float = 0.1) -> str:
+#: A map whose values span at most this much is constant (saliency maps here are
+#: derivatives of probabilities or scores; 1e-12 is far below float32 model resolution).
+DEGENERATE_ATOL = 1e-12
+
+
+def is_degenerate(saliency, *, atol: float = DEGENERATE_ATOL) -> bool:
+    """True when ``saliency`` is constant (max - min <= ``atol``; all-zero included) or
+    not finite: it ranks no pixel above another."""
+    m = np.asarray(saliency, dtype=np.float64)
+    if m.size == 0 or not np.all(np.isfinite(m)):
+        return True
+    return bool(np.ptp(m) <= atol)
+
+
+def verdict(values, reference, *, quantile: float = 0.95, margin: float = 0.1,
+            degenerate: bool = False) -> str:
     """``"pass"`` when the similarity has fallen to the level of unrelated maps, else ``"fail"``.
 
     ``values``: one similarity (original vs randomized map of an image) or several (their
     median is judged); ``reference``: similarities of unrelated maps (different images,
     same model). Pass iff ``median(values) <= quantile(reference) + margin``.
+    ``degenerate=True`` (a compared map is constant, :func:`is_degenerate`) gives
+    ``"degenerate"`` whatever the values: never a pass.
     """
+    if degenerate:
+        return "degenerate"
     v = float(np.median(np.atleast_1d(np.asarray(values, dtype=np.float64))))
     return "pass" if v <= threshold(reference, quantile, margin) else "fail"
 
@@ -239,6 +267,8 @@ def run_sanity(profile: Profile, *, cache_root: str, images_dir: str | None = No
             raise ValueError(f"The sanity checks need at least 2 images (the unrelated-map "
                              f"reference compares different images); got {len(images)}.")
         batch = np.stack([img for _, img in images])
+        calibration_hash = array_hash(np.stack([img for _, img in sorted(images,
+                                                                        key=lambda t: t[0])]))
         top1 = np.argmax(np.asarray(clf(batch)), axis=1)
         methods, skipped = _available_methods(profile.methods, clf)
         res.skipped.update(skipped)
@@ -256,6 +286,8 @@ def run_sanity(profile: Profile, *, cache_root: str, images_dir: str | None = No
             state = {"stage": stage.name, "groups": list(stage.groups),
                      "seed": profile.randomization_seed if stage.groups else None,
                      "scheme": RANDOMIZATION_SCHEME if stage.groups else None}
+            if stage.groups:  # batch-norm statistics are re-estimated on these images
+                state["calibration"] = calibration_hash
             items = []
             for (img_id, img), method, r in itertools.product(images, methods,
                                                               range(profile.repeats)):
@@ -326,8 +358,11 @@ def _score(res: SanityResults) -> None:
                     v = float(np.mean([sim(res.maps[(model, img, method, "original", r)],
                                            res.maps[(model, img, method, stage.name, r)])
                                        for r in range(prof.repeats)]))
+                    flat = any(is_degenerate(res.maps[(model, img, method, st, r)])
+                               for st in ("original", stage.name) for r in range(prof.repeats))
                     res.rows.append(_row(stage.kind, model, img, method, stage.name, stage.depth,
-                                         name, v, t, "pass" if v <= t else "fail"))
+                                         name, v, t, "degenerate" if flat
+                                         else "pass" if v <= t else "fail"))
 
 
 def _row(check, model, image, method, stage, depth, metric, value, thr, verdict_) -> dict:
@@ -342,21 +377,30 @@ def _row(check, model, image, method, stage, depth, metric, value, thr, verdict_
 def summary_rows(res: SanityResults) -> list[dict]:
     """Median over images per (model, method, stage, metric), with threshold and verdict."""
     groups: dict = {}
+    flat: set = set()
     for r in res.rows:
         if r["check"] == "reference":
             continue
         key = (r["model"], r["method"], r["stage"], r["check"], r["depth"], r["metric"])
         groups.setdefault(key, []).append(r["value"])
+        if r["verdict"] == "degenerate":
+            flat.add(key)
     th = res.profile.thresholds
     out = []
     for (model, method, stage, check, depth, metric), vals in groups.items():
         ref = res.references[(model, method, metric)]
+        key = (model, method, stage, check, depth, metric)
         out.append({"model": model, "method": method, "role": METHODS.get(method, "reported"),
                     "check": check, "stage": stage, "depth": depth, "metric": metric,
                     "median": float(np.median(vals)), "max": float(np.max(vals)),
                     "threshold": res.thresholds[(model, method, metric)],
+                    "degenerate_images": sum(
+                        1 for r in res.rows if r["check"] == check and r["model"] == model
+                        and r["method"] == method and r["stage"] == stage
+                        and r["metric"] == metric and r["verdict"] == "degenerate"),
                     "verdict": verdict(vals, ref, quantile=th.quantile,
-                                       margin=th.margin.get(metric, 0.0))})
+                                       margin=th.margin.get(metric, 0.0),
+                                       degenerate=key in flat)})
     return out
 
 
@@ -456,7 +500,10 @@ def add_to_report(report, res: SanityResults, comparison: list[dict] | None = No
         "maps of different images) plus a margin "
         f"({', '.join(f'{k} {v}' for k, v in th.margin.items())}). Asserted: leg and leg-tv "
         "at full cascading randomization and under label randomization, per image and "
-        "decisive metric (" + ", ".join(th.decisive) + "). The edge control must fail; "
+        "decisive metric (" + ", ".join(th.decisive) + "). A case whose original or "
+        "randomized map is constant (e.g. all zero because the randomized network's output "
+        "no longer depends on the image) is marked \"degenerate\" and never passes. "
+        "The edge control must fail; "
         "gradient and random are reported only (random uses one seed, so it ignores model "
         "and image alike and its reference is 1). "
         f"Cache: {res.cache_stats}. Skipped methods: {res.skipped or 'none'}. "

@@ -66,6 +66,10 @@ def test_sanity(case: SanityCase, sanity_results, leg):
     if role == "asserted" and case.decisive:
         decisive = set(res.profile.thresholds.decisive)
         failed = [r for r in rows if r["metric"] in decisive and r["verdict"] != "pass"]
+        flat = [r for r in failed if r["verdict"] == "degenerate"]
+        assert not flat, (
+            f"{case.method}'s map at {case.stage} (or the original) is constant: a degenerate "
+            "case, not a pass (the randomized model's output no longer depends on the image).")
         assert not failed, (
             f"{case.method} did not fall to the level of unrelated maps at {case.stage}: "
             + "; ".join(f"{r['metric']} {r['value']:.3f} > threshold {r['threshold']:.3f}"

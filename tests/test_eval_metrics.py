@@ -75,3 +75,14 @@ def test_bad_inputs_are_refused():
         ssim(np.full((8, 8), np.nan), np.zeros((8, 8)))
     with pytest.raises(ValueError, match="Unknown similarity"):
         similarity("nope", np.zeros((4, 4)), np.zeros((4, 4)))
+
+
+def test_constant_map_gives_a_degenerate_verdict_never_a_pass(smooth_map):
+    from evaluation.sanity import is_degenerate, verdict
+
+    assert is_degenerate(np.zeros((8, 8))) and is_degenerate(np.full((8, 8), 3.0))
+    assert is_degenerate(np.full((4, 4), np.nan))
+    assert not is_degenerate(smooth_map)
+    ref = [0.5, 0.6, 0.7]
+    assert verdict(0.0, ref) == "pass"
+    assert verdict(0.0, ref, degenerate=True) == "degenerate"

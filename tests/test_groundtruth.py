@@ -185,3 +185,41 @@ def test_bad_factory_arguments():
         smooth_region_means(28, 28, 3.0)
     with pytest.raises(ValueError, match="'seed' parameter"):
         linear_region().base_image(-1)
+
+
+@pytest.mark.parametrize("model", [SUITE[0], SUITE[6], SUITE[13]], ids=lambda m: m.name)
+@pytest.mark.parametrize("target", [0, 1])
+@pytest.mark.parametrize("score", ["probability", "logit"])
+def test_batched_gradient_matches_finite_differences(model, target, score):
+    """``gradient`` (the classifier protocol of the gradient baselines) against central
+    differences of the probability / log-odds, per image of a batch."""
+    rng = np.random.default_rng(3)
+    images = np.stack([model.base_image(s) for s in (0, 1)])
+    grad = model.gradient(images, target, score=score)
+    assert grad.shape == images.shape
+    eps = 1e-5
+
+    def f(x):
+        p = model(x)[:, target]
+        return p if score == "probability" else np.log(p / (1.0 - p))
+
+    for n in range(len(images)):
+        for _ in range(6):
+            i, j, c = (int(rng.integers(d)) for d in model.image_shape)
+            up, down = images[n].copy(), images[n].copy()
+            up[i, j, c] += eps
+            down[i, j, c] -= eps
+            fd = (f(up[None])[0] - f(down[None])[0]) / (2 * eps)
+            assert grad[n, i, j, c] == pytest.approx(fd, rel=1e-5, abs=1e-9)
+    if score == "probability":
+        np.testing.assert_allclose(grad[0], model.true_gradient(images[0]) * (
+            1 if target == model.target else -1), rtol=1e-12, atol=1e-15)
+
+
+def test_gradient_refuses_bad_arguments():
+    model = SUITE[0]
+    img = model.base_image(0)[None]
+    with pytest.raises(ValueError, match="target"):
+        model.gradient(img, 2)
+    with pytest.raises(ValueError, match="score"):
+        model.gradient(img, 0, score="softmax")

@@ -95,7 +95,7 @@ def test_each_group_only_touches_its_layers(model):
             assert same == (layer.name != "logits")
 
 
-def test_batchnorm_back_to_its_initial_state(model):
+def test_batchnorm_back_to_its_initial_state_without_calibration(model):
     bn = model.get_layer("block0_bn")
     with randomized(model, ["block0"], seed=0):
         gamma, beta, mean, var = bn.get_weights()
@@ -112,3 +112,58 @@ def test_randomize_groups_without_context_changes_weights(model):
         assert not _same(before, _weights(model))
     finally:
         model.set_weights(before)
+
+
+def test_batchnorm_statistics_reestimated_on_calibration_images(model, images):
+    bn = model.get_layer("block0_bn")
+    before = _weights(model)
+    probe = keras.Model(model.input, bn.input)
+    with randomized(model, ["block0", "conv1"], seed=0, calibration=images):
+        gamma, beta, mean, var = bn.get_weights()
+        np.testing.assert_array_equal(gamma, 1.0)
+        np.testing.assert_array_equal(beta, 0.0)
+        z = probe(images).numpy()  # the randomized conv1's output, the BN's input
+        np.testing.assert_allclose(mean, z.mean(axis=(0, 1, 2)), rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(var, z.var(axis=(0, 1, 2)), rtol=1e-4, atol=1e-6)
+        out = keras.Model(model.input, bn.output)(images).numpy()
+        np.testing.assert_allclose(out.mean(axis=(0, 1, 2)), 0.0, atol=1e-4)
+    assert _same(before, _weights(model))
+    assert bn.momentum == 0.99 and bn.trainable  # flags restored
+
+
+def test_calibration_leaves_other_batchnorm_layers_alone(model, images):
+    bn = model.get_layer("block0_bn")
+    before = [w.copy() for w in bn.get_weights()]
+    with randomized(model, ["logits"], seed=0, calibration=images):
+        assert _same(before, bn.get_weights())
+
+
+def test_calibration_images_are_checked(model):
+    with pytest.raises(ValueError, match="calibration"), \
+            randomized(model, ["block0"], calibration=np.zeros((8, 8, 1))):
+        pass
+
+
+def test_deep_batchnorm_network_keeps_responding_after_full_randomization():
+    """Without re-estimated statistics a deep BN network's output collapses to a constant."""
+    from keras import layers
+
+    keras.utils.set_random_seed(2)
+    inp = keras.Input((16, 16, 3))
+    x = inp
+    for i in range(12):
+        x = layers.Conv2D(16, 1, use_bias=False, name=f"block{i}_expand")(x)
+        x = layers.BatchNormalization(name=f"block{i}_bn")(x)
+        x = layers.ReLU(6.0)(x)
+        x = layers.DepthwiseConv2D(3, padding="same", use_bias=False, name=f"block{i}_dw")(x)
+        x = layers.BatchNormalization(name=f"block{i}_dwbn")(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    deep = keras.Model(inp, layers.Dense(5, name="logits")(x))
+    imgs = np.random.default_rng(1).random((6, 16, 16, 3)).astype("float32")
+    groups = [g for g, _ in layer_groups(deep)]
+    with randomized(deep, groups, seed=0):
+        flat = deep(imgs).numpy()
+    with randomized(deep, groups, seed=0, calibration=imgs):
+        alive = deep(imgs).numpy()
+    assert np.ptp(flat, axis=0).max() < 1e-6
+    assert np.ptp(alive, axis=0).max() > 1e-2

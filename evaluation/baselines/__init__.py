@@ -15,6 +15,7 @@ name                        budget means
 ``integrated-gradients``    path steps = gradient evaluations (default ``steps=50``)
 ``gradient``, ``grad-cam``  ignored (one gradient evaluation)
 ``random``, ``edge``        ignored (the map ignores the model)
+``random-cells``            ignored (random per block of ``cell_size`` px)
 ==========================  ==========================================================
 
 Resolving ``target=None`` (the image's top-1 class) costs one evaluation of the
@@ -29,16 +30,16 @@ from evaluation.baselines.integrated_gradients import IntegratedGradients
 from evaluation.baselines.kernel_shap import KernelSHAP
 from evaluation.baselines.lime import LIME
 from evaluation.baselines.occlusion import Occlusion
-from evaluation.baselines.random_map import RandomMap
+from evaluation.baselines.random_map import RandomCells, RandomMap
 from evaluation.baselines.rise import RISE
 from evaluation.baselines.smoothgrad import SmoothGrad
 
 BASELINES = (
     "lime", "kernel-shap", "grad-cam", "integrated-gradients", "smoothgrad", "gradient",
-    "occlusion", "rise", "random", "edge",
+    "occlusion", "rise", "random", "random-cells", "edge",
 )
 
 __all__ = [
     "BASELINES", "Edge", "GradCAM", "Gradient", "IntegratedGradients", "KernelSHAP", "LIME",
-    "Occlusion", "RISE", "RandomMap", "SmoothGrad",
+    "Occlusion", "RISE", "RandomCells", "RandomMap", "SmoothGrad",
 ]

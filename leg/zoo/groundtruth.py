@@ -209,6 +209,44 @@ class GroundTruthModel:
         per_pixel = (dg_dm @ self._weights).reshape(h, w) / c
         return np.repeat((dp_dg * per_pixel)[:, :, None], c, axis=2)
 
+    def gradient(self, images: np.ndarray, target: int, *, score: str = "probability"
+                 ) -> np.ndarray:
+        """Exact gradient of a class score w.r.t. the pixels of every image: ``(N, H, W, C)``.
+
+        The same call shape as :meth:`leg.models.KerasClassifier.gradient`, so the
+        gradient baselines (gradient, SmoothGrad, Integrated Gradients) run on these
+        models. Perturbed images need not lie in ``[0, 1]``.
+
+        Parameters
+        ----------
+        images : ndarray of shape (N, H, W, C)
+            A single ``(H, W, C)`` image is a batch of one.
+        target : {0, 1}
+            Output column: 0 is ``p``, 1 is ``1 - p``.
+        score : {"probability", "logit"}, default "probability"
+            ``"probability"`` differentiates the output column (what ``__call__`` returns);
+            ``"logit"`` its log-odds, ``g`` for class 0 and ``-g`` for class 1.
+        """
+        x = self._check_batch(images)
+        if isinstance(target, bool) or target not in (0, 1):
+            raise ValueError(f"The 'target' parameter must be 0 or 1; got {target!r}.")
+        if score not in ("probability", "logit"):
+            raise ValueError(
+                f"The 'score' parameter must be one of ['logit', 'probability']; got {score!r}."
+            )
+        n = x.shape[0]
+        h, w, c = self.image_shape
+        m = self.region_means(x)  # (N, R)
+        dg_dm = np.asarray(self._link_grad(m), dtype=np.float64).reshape(n, -1)  # (N, R)
+        sign = 1.0 if target == 0 else -1.0
+        if score == "probability":
+            p = expit(np.asarray(self._link(m), dtype=np.float64))
+            scale = sign * p * (1.0 - p)
+        else:
+            scale = np.full(n, sign)
+        per_pixel = (dg_dm @ self._weights).reshape(n, h, w) * (scale / c)[:, None, None]
+        return np.repeat(per_pixel[..., None], c, axis=3)
+
     def true_map(self, image: np.ndarray) -> np.ndarray:
         """The true saliency map: :meth:`true_gradient` summed over channels, shape ``(H, W)``."""
         return self.true_gradient(image).sum(axis=2)

@@ -1,0 +1,163 @@
+"""Perturbation-size suites: key sizes, deletion and insertion curves, LEG against baselines.
+
+Run ``pytest evaluation -m perturbation --leg-profile smoke``. Every case is
+``model x image x method x background``; the maps and their scores are computed once per
+session by the ``perturbation_results`` fixture (cached on disk, resumable) and these
+tests only read and assert. What is computed: :mod:`evaluation.perturbation_suite`.
+
+Asserted
+    * LEG and LEG-TV explanations exist, and per model they find a finite key size on at
+      least as many (image, background) pairs as the random map at their granularity
+      (a dist-k background can be too weak to flip a confident digit for any of the 12
+      methods; single NaNs are reported per case, not asserted).
+    * LEG-TV's median key size (over images and backgrounds; NaN counted as worst) and
+      LEG's and LEG-TV's median deletion areas are below those of ``random-cells``, the
+      random map at LEG's granularity (uniform noise per LEG cell). The floor must match
+      the granularity: a pixel-level random map replaces scattered single pixels, which
+      changes a CNN's class with far fewer pixels than removing whole blocks (on Lite0
+      pixel-random key sizes are 0.003-0.03 on black/white/noise backgrounds), so
+      against it the metric measures granularity, not information. The pixel-level
+      ``random`` is reported beside it. Where a plan says ``beats_floor=False`` (Lite0:
+      measured not to hold at the standard budget) these two are ``xfail``.
+    * Every black-box method saw at most LEG's budget of model evaluations (occlusion's
+      budget is a maximum number of patches; the others use at least half of it).
+Every other number is reported, whichever method wins.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from evaluation.config import BLACK_BOX
+from evaluation.perturbation_suite import PerturbationCase, median_key_size, plan_cases
+
+pytestmark = pytest.mark.perturbation
+
+ASSERTED = ("leg", "leg-tv")
+FLOOR = "random-cells"  # the random map at LEG's granularity
+
+
+def pytest_generate_tests(metafunc):
+    from conftest import leg_session
+
+    sess = leg_session(metafunc.config)
+    if "pcase" in metafunc.fixturenames:
+        try:
+            cases = plan_cases(sess.profile, sess.images_dir)
+        except (ValueError, OSError) as exc:
+            raise pytest.UsageError(f"Cannot plan the perturbation suites: {exc}") from exc
+        metafunc.parametrize("pcase", cases, ids=[c.id for c in cases])
+    if "pmodel" in metafunc.fixturenames:
+        models = [p.spec for p in sess.profile.perturbation]
+        metafunc.parametrize("pmodel", models, ids=models)
+
+
+def _require(res, model: str, method: str) -> None:
+    if (model, method) in res.skipped:
+        pytest.skip(f"{method}: {res.skipped[(model, method)]}")
+    if method not in res.profile.perturbation_methods:
+        pytest.skip(f"{method} not in --leg-methods")
+
+
+def _baseline_check(leg, case: PerturbationCase) -> None:
+    if leg.baseline is None or leg.perturbation_comparison is None:
+        return
+    from evaluation.regression import regressions
+
+    bad = regressions(leg.perturbation_comparison, model=case.model, image=case.image,
+                      method=case.method, stage=case.background)
+    if bad:
+        pytest.fail("Regressed against the baseline: " + "; ".join(
+            f"{r['metric']}: {r['baseline']:.3f} -> {r['current']:.3f}" for r in bad))
+
+
+def test_perturbation(pcase: PerturbationCase, perturbation_results, leg):
+    """Key size (and curve areas on the curve backgrounds) of one map on one background."""
+    res = perturbation_results
+    _require(res, pcase.model, pcase.method)
+    error = (res.errors.get((pcase.model, pcase.image, pcase.method))
+             or res.errors.get((pcase.model, pcase.image, pcase.method, pcase.background)))
+    if error:
+        if pcase.method in ASSERTED:
+            pytest.fail(f"{pcase.method} failed: {error}")
+        pytest.skip(f"The method failed (reported only): {error}")
+    row = res.case(pcase)
+    assert row is not None, f"No score was computed for {pcase.id}."
+    ks = row["key_size"]
+    assert np.isnan(ks) or 0.0 < ks <= 1.0
+    if pcase.curves:
+        assert 0.0 <= row["deletion_auc"] <= 1.0 and 0.0 <= row["insertion_auc"] <= 1.0
+        curve = [r for r in res.curves if r["model"] == pcase.model
+                 and r["image"] == pcase.image and r["method"] == pcase.method
+                 and r["background"] == pcase.background and r["kind"] == "deletion"]
+        p0 = res.probabilities[(pcase.model, pcase.image)]
+        assert curve[0]["probability"] == pytest.approx(p0, rel=1e-4, abs=1e-6), (
+            "The deletion curve must start at the unperturbed image's probability.")
+    _baseline_check(leg, pcase)
+
+
+@pytest.mark.parametrize("method", ASSERTED)
+def test_leg_finds_key_sets_as_often_as_random(pmodel, method, perturbation_results):
+    """Finite key sizes over (image, background): LEG/LEG-TV >= random-cells."""
+    res = perturbation_results
+    for m in (method, FLOOR):
+        _require(res, pmodel, m)
+
+    def found(m):
+        return sum(np.isfinite(r["key_size"]) for r in res.keysize
+                   if r["model"] == pmodel and r["method"] == m)
+
+    assert found(method) >= found(FLOOR), (
+        f"{method} found a class-changing set on {found(method)} (image, background) pairs, "
+        f"{FLOOR} on {found(FLOOR)}.")
+
+
+def _floor_verdict(res, pmodel: str, ok: bool, message: str) -> None:
+    plan = next(p for p in res.profile.perturbation if p.spec == pmodel)
+    if not ok:
+        if not plan.beats_floor:
+            pytest.xfail(f"expected on {pmodel} (plan beats_floor=False): {message}")
+        pytest.fail(message)
+
+
+def test_leg_tv_key_size_beats_random(pmodel, perturbation_results):
+    """Median over images and backgrounds (NaN counted as worst): LEG-TV < random-cells."""
+    res = perturbation_results
+    for m in ("leg-tv", FLOOR):
+        _require(res, pmodel, m)
+    tv = median_key_size(res.keysize, model=pmodel, method="leg-tv")
+    rnd = median_key_size(res.keysize, model=pmodel, method=FLOOR)
+    _floor_verdict(res, pmodel, tv < rnd,
+                   f"LEG-TV's median key size {tv:.4f} is not below {FLOOR}'s {rnd:.4f}.")
+
+
+@pytest.mark.parametrize("method", ASSERTED)
+def test_deletion_area_beats_random(pmodel, method, perturbation_results):
+    """Median deletion area (over images and curve backgrounds): LEG/LEG-TV < random-cells."""
+    res = perturbation_results
+    for m in (method, FLOOR):
+        _require(res, pmodel, m)
+
+    def med(m):
+        return float(np.median([r["deletion_auc"] for r in res.keysize if r["model"] == pmodel
+                                and r["method"] == m and r["deletion_auc"] is not None]))
+
+    _floor_verdict(res, pmodel, med(method) < med(FLOOR),
+                   f"{method}'s median deletion area {med(method):.4f} is not below {FLOOR}'s "
+                   f"{med(FLOOR):.4f}.")
+
+
+def test_black_box_methods_use_legs_budget(pmodel, perturbation_results):
+    """Every black-box explanation saw at most the budget (+2: the unperturbed image and
+    KernelSHAP's two anchor evaluations) and, except occlusion (whose budget caps its
+    number of patches; a 32 px image has fewer), at least half of it."""
+    res = perturbation_results
+    budget = res.budgets[pmodel]
+    rows = [r for r in res.explanations if r["model"] == pmodel and r["method"] in BLACK_BOX]
+    assert rows, "No black-box explanation was computed."
+    low = {m: (0 if m == "occlusion" else budget / 2) for m in BLACK_BOX}
+    bad = [f"{r['method']}/{r['image']}: {r['n_evaluations']}" for r in rows
+           if r["n_evaluations"] is None
+           or not low[r["method"]] <= r["n_evaluations"] <= budget + 2]
+    assert not bad, f"Not at the budget {budget}: " + ", ".join(bad)
