@@ -24,9 +24,9 @@ test that kills a run midway and checks the resume.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
-import tempfile
 import time
 from collections.abc import Sequence
 from contextlib import nullcontext
@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from leg._files import write_bytes, write_text
 
 __all__ = [
     "CACHE_VERSION",
@@ -107,17 +109,10 @@ class ExplanationCache:
 
     def put(self, key: str, saliency: np.ndarray, meta: dict) -> Path:
         """Write one entry atomically (temporary file + ``os.replace``)."""
-        p = self.path(key)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{key[:8]}", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, saliency=np.asarray(saliency, dtype=np.float64),
-                         meta=np.array(_canonical(meta)))
-            os.replace(tmp, p)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        buffer = io.BytesIO()
+        np.savez(buffer, saliency=np.asarray(saliency, dtype=np.float64),
+                 meta=np.array(_canonical(meta)))
+        p = write_bytes(self.path(key), buffer.getvalue())
         _count_write()
         return p
 
@@ -166,16 +161,7 @@ class ResultCache:
             return None
 
     def put(self, key: str, value: dict) -> Path:
-        p = self.path(key)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{key[:8]}", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as f:
-                f.write(json.dumps(value, default=_json_default, allow_nan=True))
-            os.replace(tmp, p)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        p = write_text(self.path(key), json.dumps(value, default=_json_default, allow_nan=True))
         _count_write()
         return p
 

@@ -284,6 +284,7 @@ def run_explain(args) -> int:
 
 def _write_results(out_root: Path, args, model_spec, records, started) -> None:
     import leg
+    from leg._files import write_text
 
     doc = {
         "schema_version": RESULTS_SCHEMA_VERSION,
@@ -300,9 +301,7 @@ def _write_results(out_root: Path, args, model_spec, records, started) -> None:
         "images": records,
         "seconds": round(time.perf_counter() - started, 3),
     }
-    tmp = out_root / "results.json.tmp"
-    tmp.write_text(json.dumps(doc, indent=2, default=_json_default))
-    os.replace(tmp, out_root / "results.json")
+    write_text(out_root / "results.json", json.dumps(doc, indent=2, default=_json_default))
 
 
 def _json_default(value):

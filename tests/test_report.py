@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _leftovers(folder: Path):
-    return [p for p in folder.rglob("*") if p.name.endswith(".tmp")]
+    return [p for p in folder.rglob("*") if ".tmp" in p.name]
 
 
 def test_atomic_write_leaves_old_file_or_nothing(tmp_path, monkeypatch):

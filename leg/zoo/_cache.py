@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from pathlib import Path
+
+from leg._files import write_with
 
 
 def cache_dir() -> Path:
@@ -27,15 +28,7 @@ def write_atomic(path: Path, write) -> bool:
     has in memory and only the next run pays again.
     """
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp" + path.suffix)
-        os.close(fd)
-        try:
-            write(tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        write_with(path, write)
         return True
     except OSError as exc:
         warnings.warn(f"Could not write the cache file {path} ({exc}); keeping the result in "
