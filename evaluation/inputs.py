@@ -1,33 +1,27 @@
 """Models and images the harness runs on: zoo names, user models, user image folders.
 
-Model specs (``--leg-model``)
-    ``"lite0"``: pretrained EfficientNet-Lite0 (:func:`leg.zoo.lite0.load_lite0`);
-    ``"digits"`` / ``"digits-permuted"``: the digits CNN trained on true / permuted labels
-    (:func:`leg.zoo.digits.load_digits_cnn`); a path ending in ``.keras`` or ``.h5``: loaded
-    with ``keras.models.load_model(compile=False)`` and wrapped as a
-    :class:`leg.models.KerasClassifier` with ``preprocessing="none"`` (the file must take
-    ``[0, 1]`` images and return class scores — build the preprocessing into the model);
-    ``"groundtruth:<name>"``: the model of that name in
-    :func:`leg.zoo.groundtruth.ground_truth_suite` (e.g. ``groundtruth:linear_region_28x28x3``);
-    ``"package.module:attribute"``: the attribute, called without arguments when it is not
-    already a classifier, must give a classifier (a KerasClassifier for the randomization
-    checks; any callable for perturbation checks).
+Model specs (``--leg-model``) are those of :func:`leg.zoo.load_model`: ``"lite0"``,
+``"digits"``/``"digits-permuted"``, ``"groundtruth:<name>"``, a ``.keras``/``.h5`` file
+(wrapped with ``preprocessing="none"``: the file must take ``[0, 1]`` images and return
+class scores — build the preprocessing into the model), or ``"package.module:attribute"``
+(a KerasClassifier for the randomization checks; any classifier for perturbation checks).
 
-Images (``--leg-images DIR``)
-    Every ``*.jpg``, ``*.jpeg`` and ``*.png`` in ``DIR`` (not recursive, sorted by name) is
-    read with Pillow, converted to RGB (grey for one-channel models: the mean of R, G, B),
-    scaled to float ``[0, 1]``, centre-cropped to the model's aspect ratio and resized
-    (``skimage.transform.resize``, anti-aliased) to the model's input size.
+Images (``--leg-images DIR``): every image file in ``DIR`` (not recursive, sorted by name),
+read and converted as :func:`leg.io.read_image` documents (8/16-bit scaling, RGBA over
+white), then centre-cropped to the model's aspect ratio and resized to its input size and
+channel count (:func:`leg.io.fit_to_model`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 from pathlib import Path
 
 import numpy as np
+
+from leg.io import IMAGE_SUFFIXES, find_images, fit_to_model, read_image
+from leg.zoo import ZOO_MODELS
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -42,72 +36,17 @@ __all__ = [
     "zoo_images",
 ]
 
-ZOO_MODELS = ("lite0", "digits", "digits-permuted")
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 _MODELS: dict[str, object] = {}  # per-process memo: spec -> classifier
 
 
 def load_model(spec: str):
-    """The classifier named by ``spec`` (see the module docstring), loaded once per process."""
-    if spec in _MODELS:
-        return _MODELS[spec]
-    if spec == "lite0":
-        from leg.zoo.lite0 import load_lite0
+    """The classifier named by ``spec`` (see :func:`leg.zoo.load_model`), once per process."""
+    if spec not in _MODELS:
+        from leg.zoo import load_model as zoo_load_model
 
-        clf = load_lite0()
-    elif spec in ("digits", "digits-permuted"):
-        from leg.zoo.digits import load_digits_cnn
-
-        clf = load_digits_cnn("true" if spec == "digits" else "permuted")
-    elif spec.endswith((".keras", ".h5")):
-        path = Path(spec)
-        if not path.is_file():
-            raise FileNotFoundError(f"The model file {spec!r} does not exist.")
-        import keras
-
-        from leg.models import KerasClassifier
-
-        clf = KerasClassifier(keras.models.load_model(path, compile=False))
-    elif spec.startswith("groundtruth:"):
-        from leg.zoo.groundtruth import ground_truth_suite
-
-        name = spec.partition(":")[2]
-        found = [m for m in ground_truth_suite() if m.name == name]
-        if not found:
-            raise ValueError(f"Unknown ground-truth model {name!r}; choose from "
-                             f"{[m.name for m in ground_truth_suite()]}.")
-        clf = found[0]
-    elif ":" in spec:
-        module, _, attr = spec.partition(":")
-        try:
-            obj = getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError) as exc:
-            raise ValueError(f"Cannot load the model {spec!r}: {exc}.") from exc
-        clf = obj() if _is_factory(obj) else obj
-    else:
-        raise ValueError(
-            f"Unknown model {spec!r}: use one of {list(ZOO_MODELS)}, a .keras/.h5 file or "
-            "'module:attribute'."
-        )
-    if not callable(clf):
-        raise TypeError(f"The model {spec!r} did not give a callable classifier; got "
-                        f"{type(clf).__name__}.")
-    _MODELS[spec] = clf
-    return clf
-
-
-def _is_factory(obj) -> bool:
-    """A class, or a function with no required parameter (a classifier takes images)."""
-    import inspect
-
-    if isinstance(obj, type):
-        return True
-    if not inspect.isfunction(obj):
-        return False
-    params = inspect.signature(obj).parameters.values()
-    return not any(p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-                   for p in params)
+        _MODELS[spec] = zoo_load_model(spec)
+    return _MODELS[spec]
 
 
 def model_input_shape(clf) -> tuple[int, int, int]:
@@ -161,31 +100,8 @@ def model_fingerprint(clf) -> str:
 
 def prepare_image(img: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
     """An RGB/grey image in ``[0, 1]`` centre-cropped and resized to ``shape`` ``(H, W, C)``."""
-    from skimage.transform import resize
-
     img = np.asarray(img, dtype=np.float64)
-    if img.ndim == 2:
-        img = img[..., None]
-    h, w, c = shape
-    if c == 1 and img.shape[2] != 1:
-        img = img[..., :3].mean(axis=2, keepdims=True)
-    elif c == 3 and img.shape[2] == 1:
-        img = np.repeat(img, 3, axis=2)
-    elif img.shape[2] != c:
-        img = img[..., :c]
-    ih, iw = img.shape[:2]
-    target = h / w
-    if ih / iw > target:  # too tall: crop rows
-        new_h = max(1, round(iw * target))
-        top = (ih - new_h) // 2
-        img = img[top:top + new_h]
-    else:
-        new_w = max(1, round(ih / target))
-        left = (iw - new_w) // 2
-        img = img[:, left:left + new_w]
-    if img.shape[:2] != (h, w):
-        img = resize(img, (h, w, c), anti_aliasing=True)
-    return np.clip(img, 0.0, 1.0)
+    return fit_to_model(img[..., None] if img.ndim == 2 else img, shape[:2], shape[2])[0]
 
 
 def image_folder_names(directory: str | Path) -> list[str]:
@@ -193,24 +109,19 @@ def image_folder_names(directory: str | Path) -> list[str]:
     d = Path(directory)
     if not d.is_dir():
         raise ValueError(f"The images folder {str(d)!r} does not exist.")
-    names = sorted(p.name for p in d.iterdir()
-                   if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    names = [p.name for p in find_images([d])]
     if not names:
-        raise ValueError(f"The images folder {str(d)!r} holds no JPEG or PNG files.")
+        raise ValueError(f"The images folder {str(d)!r} holds no image files "
+                         f"({', '.join(IMAGE_SUFFIXES)}).")
     return names
 
 
 def load_image_folder(directory: str | Path, shape: tuple[int, int, int]
                       ) -> list[tuple[str, np.ndarray]]:
-    """``(file stem, image)`` for every JPEG/PNG in ``directory``, prepared for ``shape``."""
-    from PIL import Image
-
-    out = []
-    for name in image_folder_names(directory):
-        with Image.open(Path(directory) / name) as im:
-            rgb = np.asarray(im.convert("RGB"), dtype=np.float64) / 255.0
-        out.append((Path(name).stem, prepare_image(rgb, shape)))
-    return out
+    """``(file stem, image)`` for every image in ``directory``, prepared for ``shape``
+    (read and converted as :func:`leg.io.read_image` documents)."""
+    return [(Path(name).stem, prepare_image(read_image(Path(directory) / name)[0], shape))
+            for name in image_folder_names(directory)]
 
 
 def zoo_images(spec: str, n: int) -> list[tuple[str, np.ndarray]]:

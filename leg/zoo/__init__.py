@@ -18,7 +18,8 @@ ZOO_MODELS = ("lite0", "digits", "digits-permuted")
 
 
 def load_model(spec: str, *, preprocessing: str = "none", softmax: bool = False):
-    """Return a classifier for ``spec``: a zoo name, a ``.keras``/``.h5`` path, or
+    """Return a classifier for ``spec``: a zoo name, ``groundtruth:<name>`` (a model of
+    :func:`leg.zoo.groundtruth.ground_truth_suite`), a ``.keras``/``.h5`` path, or
     ``module:attribute`` (an object, or a zero-argument callable returning one).
 
     ``preprocessing``/``softmax`` apply to Keras files only (see
@@ -35,6 +36,15 @@ def load_model(spec: str, *, preprocessing: str = "none", softmax: bool = False)
         from leg.zoo.digits import load_digits_cnn
 
         return load_digits_cnn("true" if spec == "digits" else "permuted")
+    if spec.startswith("groundtruth:"):
+        from leg.zoo.groundtruth import ground_truth_suite
+
+        name = spec.partition(":")[2]
+        found = [m for m in ground_truth_suite() if m.name == name]
+        if not found:
+            raise ValueError(f"Unknown ground-truth model {name!r}; choose from "
+                             f"{[m.name for m in ground_truth_suite()]}.")
+        return found[0]
     if spec.endswith((".keras", ".h5")):
         if not os.path.isfile(spec):
             raise ValueError(f"The model file {spec!r} does not exist.")
@@ -56,6 +66,9 @@ def load_model(spec: str, *, preprocessing: str = "none", softmax: bool = False)
                              "naming a classifier or a function returning one.") from None
         if _is_factory(obj):
             obj = obj()
+        if not callable(obj):
+            raise ValueError(f"{spec!r} did not give a callable classifier; got "
+                             f"{type(obj).__name__}.")
         return obj
     raise ValueError(f"Unknown model {spec!r}: use a zoo name {list(ZOO_MODELS)}, a path to a "
                      ".keras/.h5 file, or module:attribute.")
