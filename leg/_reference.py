@@ -53,8 +53,8 @@ def dense_reference_matrices(cov: Covariance, sigma: float) -> tuple[np.ndarray,
 
 def dense_leg_tv_reference(y: np.ndarray, cov: Covariance, sigma: float, lam: float, *,
                            solver: str = "HIGHS",
-                           matrices: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-                           ) -> np.ndarray:
+                           matrices: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+                           info: dict | None = None, **solver_opts) -> np.ndarray:
     """Solve LEG-TV for one ``λ`` exactly as the original code did (dense, through cvxpy).
 
     Parameters
@@ -71,6 +71,11 @@ def dense_leg_tv_reference(y: np.ndarray, cov: Covariance, sigma: float, lam: fl
         A cvxpy solver name (``"HIGHS"``, ``"CLARABEL"``, ``"MOSEK"`` …).
     matrices : tuple, optional
         The output of :func:`dense_reference_matrices`, to time the solve on its own.
+    info : dict, optional
+        Filled with ``"solver_time"`` (seconds inside the solver, as cvxpy reports it, or
+        NaN) and ``"status"``.
+    **solver_opts
+        Passed to ``cvxpy.Problem.solve`` (e.g. ``time_limit=600`` for HiGHS).
 
     Returns
     -------
@@ -86,7 +91,12 @@ def dense_leg_tv_reference(y: np.ndarray, cov: Covariance, sigma: float, lam: fl
     objective = cp.Minimize(cp.sum(cp.abs(D @ x)))
     constraints = [cp.max(cp.abs(DY - DS @ x)) <= lam * np.max(np.abs(DY))]
     problem = cp.Problem(objective, constraints)
-    problem.solve(solver=solver.upper())
+    problem.solve(solver=solver.upper(), **solver_opts)
+    if info is not None:
+        stats = problem.solver_stats
+        solve_time = getattr(stats, "solve_time", None) if stats is not None else None
+        info["solver_time"] = float("nan") if solve_time is None else float(solve_time)
+        info["status"] = problem.status
     if problem.status not in ("optimal", "optimal_inaccurate") or x.value is None:
         raise RuntimeError(f"The dense reference LP ended with status {problem.status!r}.")
     return np.asarray(x.value, dtype=np.float64)

@@ -17,7 +17,7 @@ from leg._validation import check_choice, check_float, check_image, check_int
 from leg.grid import Grid
 from leg.models import as_classifier
 from leg.sampling import Responses, sample_responses
-from leg.tv import DEFAULT_SOLVER, solve_leg_tv
+from leg.tv import DEFAULT_SOLVER, check_solver, solve_leg_tv
 
 COMBINE = ("mean_abs", "sum", "mean", "sum_abs")
 Target = int | tuple[int, int] | None
@@ -292,9 +292,7 @@ class LEGTV:
     def __init__(self, model, *, lam: float = 0.075, solver: str = DEFAULT_SOLVER, **leg_options):
         self.leg = LEG(model, **leg_options)
         self.lam = check_float(lam, "lam", low=0.0)
-        if not isinstance(solver, str):
-            raise TypeError(f"The 'solver' parameter must be a string; got {solver!r}.")
-        self.solver = solver
+        self.solver = check_solver(solver)
 
     @property
     def classifier(self):

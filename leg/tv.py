@@ -15,25 +15,29 @@ We solve for ``g = σ²γ / ‖D⁺ᵀy‖∞`` (well scaled, same minimiser up 
 With ``b = D⁺ᵀy / ‖D⁺ᵀy‖∞`` the constraint becomes ``|D⁺ᵀΣg − b| ≤ λ``. ``D⁺ᵀ = DA⁻¹``
 with ``A = DᵀD``, and:
 
-- ``"laplacian"``: ``D⁺ᵀΣ = D + u1ᵀ/q`` with ``u = D⁺ᵀ1``, so with one extra variable
-  ``s = 1ᵀg`` every row is sparse except one dense column (``u``).
+- ``"laplacian"``: ``D⁺ᵀΣ = D + u1ᵀ/q`` with ``u = D⁺ᵀ1`` (sparse plus rank one). We solve
+  the LP's *dual*, which has ``q + 1`` rows instead of ``3m + 1``, and read ``g`` from its
+  row duals (:func:`_lp_laplacian_dual`): 5-20x faster than the primal with HiGHS.
 - any scheme (``Σ = S + c11ᵀ``): write ``w = A⁻¹(Σg − y)`` as a variable ``v`` with the
   sparse equality ``Av − Σg = −b'`` and bound ``|Dv| ≤ λ``; for ``"smooth"`` (``S = A⁻¹``)
-  substitute ``g = Aη`` so that ``Sg = η``.
+  substitute ``g = Aη`` so that ``Sg = η`` (``formulation="general"`` forces this path).
 
-The default solver is HiGHS through ``highspy``; a λ path changes only row bounds and is
-re-solved warm. Any installed cvxpy solver can be asked for by name; MOSEK needs a licence.
+The default solver is HiGHS (interior point with crossover) through ``highspy``; a λ path
+builds the model once and changes only what ``λ`` touches. Any installed cvxpy solver can
+be asked for by name; MOSEK needs a licence.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
-from leg._validation import check_float
+from leg._validation import check_choice, check_float
 from leg.covariance import Covariance
 
 DEFAULT_SOLVER = "highs"
@@ -45,7 +49,11 @@ class SolverError(RuntimeError):
 
 @dataclass
 class _LP:
-    """A sparse LP: min cᵀx s.t. row_lo ≤ Mx ≤ row_hi, col_lo ≤ x ≤ col_hi."""
+    """A sparse LP for HiGHS: min cᵀx s.t. row_lo ≤ Mx ≤ row_hi, col_lo ≤ x ≤ col_hi.
+
+    ``set_lambda(highs, lam)`` changes what depends on ``λ``; ``extract(solution)`` returns
+    the scaled estimate ``g`` (``q``,) from HiGHS's solution.
+    """
 
     c: np.ndarray
     M: sp.csc_matrix
@@ -53,32 +61,37 @@ class _LP:
     row_hi: np.ndarray
     col_lo: np.ndarray
     col_hi: np.ndarray
-    lam_rows: np.ndarray  # indices of the rows |expr - b| <= lam
-    lam_center: np.ndarray  # b for those rows
-    extract: slice | None  # columns holding g (None: g = A @ eta, see eta_slice)
-    eta: slice | None
+    set_lambda: Callable
+    extract: Callable
 
 
-def _lp_laplacian(cov: Covariance, b: np.ndarray) -> _LP:
-    q, D = cov.q, cov.D
-    m = D.shape[0]
-    u = D @ cov._a_inv_ones  # D⁺ᵀ1
-    Im = sp.identity(m, format="csr")
-    zero_m1 = sp.csr_matrix((m, 1))
-    # columns: g (q) | t (m) | s (1)
-    rows = sp.vstack([
-        sp.hstack([D, -Im, zero_m1]),  # Dg - t <= 0
-        sp.hstack([D, Im, zero_m1]),  # Dg + t >= 0
-        sp.hstack([D, sp.csr_matrix((m, m)), sp.csr_matrix(u[:, None] / q)]),  # |.. - b| <= lam
-        sp.hstack([sp.csr_matrix(np.ones((1, q))), sp.csr_matrix((1, m)), sp.csr_matrix([[-1.0]])]),
+def _lp_laplacian_dual(cov: Covariance, b: np.ndarray) -> _LP:
+    """The dual of the laplacian LP: ``q + 1`` rows instead of ``3m + 1``.
+
+    Primal: ``min ||Dg||₁`` s.t. ``|Dg + u(1ᵀg)/q − b| ≤ λ``. With ``Aᵀz = Dᵀz + 1(uᵀz)/q``
+    its dual is ``max bᵀz − λ||z||₁`` s.t. ``Dᵀv = Aᵀz``, ``|v| ≤ 1``; we solve it as
+    ``min −bᵀ(z⁺ − z⁻) + λ1ᵀ(z⁺ + z⁻)`` with ``r = uᵀz`` and read ``g`` from the duals of
+    the ``q`` equality rows. ``λ`` enters only the costs.
+    """
+    q, m = cov.q, cov.D.shape[0]
+    u = cov.D @ cov._a_inv_ones  # D⁺ᵀ1
+    Dt = cov.D.T.tocsc()
+    # columns: v (m, in [-1, 1]) | z⁺ (m, >= 0) | z⁻ (m, >= 0) | r (1, free)
+    M = sp.vstack([
+        sp.hstack([Dt, -Dt, Dt, sp.csc_matrix(np.full((q, 1), -1.0 / q))]),  # Dᵀv − Aᵀz = 0
+        sp.hstack([sp.csc_matrix((1, m)), sp.csc_matrix(-u[None, :]),
+                   sp.csc_matrix(u[None, :]), sp.csc_matrix([[1.0]])]),  # r − uᵀz = 0
     ]).tocsc()
-    inf = np.inf
-    row_lo = np.concatenate([np.full(m, -inf), np.zeros(m), b, [0.0]])
-    row_hi = np.concatenate([np.zeros(m), np.full(m, inf), b, [0.0]])
-    n = q + m + 1
-    c = np.concatenate([np.zeros(q), np.ones(m), [0.0]])
-    return _LP(c, rows, row_lo, row_hi, np.full(n, -inf), np.full(n, inf),
-               np.arange(2 * m, 3 * m), b, slice(0, q), None)
+    zeros = np.zeros(q + 1)
+    col_lo = np.concatenate([-np.ones(m), np.zeros(2 * m), [-np.inf]])
+    col_hi = np.concatenate([np.ones(m), np.full(2 * m, np.inf), [np.inf]])
+    z_cols = np.arange(m, 3 * m, dtype=np.int32)
+
+    def set_lambda(h, lam):
+        h.changeColsCost(len(z_cols), z_cols, np.concatenate([lam - b, lam + b]))
+
+    return _LP(np.zeros(3 * m + 1), M, zeros, zeros, col_lo, col_hi, set_lambda,
+               lambda sol: np.asarray(sol.row_dual)[:q])
 
 
 def _scheme_parts(cov: Covariance):
@@ -91,7 +104,8 @@ def _scheme_parts(cov: Covariance):
     return Iq, Iq, 0.0
 
 
-def _lp_general(cov: Covariance, y_scaled: np.ndarray, b: np.ndarray) -> _LP:
+def _lp_general(cov: Covariance, y_scaled: np.ndarray) -> _LP:
+    """The primal LP for any scheme, with ``v = A⁻¹(Σg − y)`` as a variable (all sparse)."""
     q, D, A = cov.q, cov.D, cov.A.tocsr()
     m = D.shape[0]
     ones_row = sp.csr_matrix(np.ones((1, q)))
@@ -112,17 +126,51 @@ def _lp_general(cov: Covariance, y_scaled: np.ndarray, b: np.ndarray) -> _LP:
     row_hi = np.concatenate([zeros_m, np.full(m, inf), zeros_m, -y_scaled, [0.0]])
     n = 2 * q + m + 1
     c = np.concatenate([np.zeros(q), np.ones(m), np.zeros(q + 1)])
-    return _LP(c, rows, row_lo, row_hi, np.full(n, -inf), np.full(n, inf),
-               np.arange(2 * m, 3 * m), zeros_m, None if cov.scheme == "smooth" else slice(0, q),
-               slice(0, q) if cov.scheme == "smooth" else None)
+    lam_rows = np.arange(2 * m, 3 * m, dtype=np.int32)
+
+    def set_lambda(h, lam):
+        h.changeRowsBounds(m, lam_rows, np.full(m, -lam), np.full(m, lam))
+
+    def extract(sol):
+        eta = np.asarray(sol.col_value)[:q]
+        return P @ eta
+
+    return _LP(c, rows, row_lo, row_hi, np.full(n, -inf), np.full(n, inf), set_lambda, extract)
 
 
-def _solve_highs(lp: _LP, lambdas: Sequence[float], cov: Covariance) -> list[np.ndarray]:
+def _new_highs():
+    """A ``highspy.Highs`` without the copyright banner HiGHS prints (to the C-level
+    stdout, before any option can be set) when the first instance is created."""
     import highspy
 
-    h = highspy.Highs()
+    global _BANNER_DONE
+    if _BANNER_DONE:
+        return highspy.Highs()
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 1)
+            h = highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+    _BANNER_DONE = True
+    return h
+
+
+_BANNER_DONE = False
+
+
+def _solve_highs(lp: _LP, lambdas: Sequence[float]) -> list[np.ndarray]:
+    """Solve ``lp`` for each ``λ`` with HiGHS's interior-point method (crossover on, so
+    the answer is an exact vertex); the model is built once for the whole path."""
+    import highspy
+
+    h = _new_highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("random_seed", 0)
+    h.setOptionValue("solver", "ipm")
     model = highspy.HighsLp()
     model.num_col_ = lp.M.shape[1]
     model.num_row_ = lp.M.shape[0]
@@ -138,22 +186,14 @@ def _solve_highs(lp: _LP, lambdas: Sequence[float], cov: Covariance) -> list[np.
     h.passModel(model)
     out = []
     for lam in lambdas:
-        h.changeRowsBounds(len(lp.lam_rows), lp.lam_rows.astype(np.int32),
-                           lp.lam_center - lam, lp.lam_center + lam)
+        lp.set_lambda(h, lam)
         h.run()
         status = h.getModelStatus()
         if status != highspy.HighsModelStatus.kOptimal:
             raise SolverError(f"HiGHS did not reach an optimum for lambda={lam:g} "
                               f"(status: {h.modelStatusToString(status)}).")
-        x = np.asarray(h.getSolution().col_value)
-        out.append(_extract(lp, x, cov))
+        out.append(lp.extract(h.getSolution()))
     return out
-
-
-def _extract(lp: _LP, x: np.ndarray, cov: Covariance) -> np.ndarray:
-    if lp.extract is not None:
-        return x[lp.extract]
-    return cov.A @ x[lp.eta]
 
 
 def _solve_cvxpy(cov: Covariance, b: np.ndarray, y_scaled: np.ndarray,
@@ -161,13 +201,6 @@ def _solve_cvxpy(cov: Covariance, b: np.ndarray, y_scaled: np.ndarray,
     import cvxpy as cp
 
     name = solver.upper()
-    if name not in cp.installed_solvers():
-        hint = " Install it with: pip install 'leg[mosek]'." if name == "MOSEK" else ""
-        raise SolverError(
-            f"The solver {solver!r} is not installed for cvxpy (installed: "
-            f"{', '.join(sorted(cp.installed_solvers()))}).{hint} The default, open-source "
-            f"solver is solver='highs'."
-        )
     lam = cp.Parameter(nonneg=True)
     if cov.scheme == "laplacian":
         g = cp.Variable(cov.q)
@@ -208,6 +241,24 @@ def _solver_failure_message(name: str, exc: Exception) -> str:
     return f"The cvxpy solver {name} failed: {text.strip()[:300]}. Try solver='highs'."
 
 
+def check_solver(solver: str) -> str:
+    """``"highs"``, ``"highs-cvxpy"`` or an installed cvxpy solver; else a SolverError."""
+    if not isinstance(solver, str):
+        raise TypeError(f"The 'solver' parameter must be a string; got {solver!r}.")
+    if solver.lower() in ("highs", "highs-cvxpy"):
+        return solver
+    import cvxpy as cp
+
+    if solver.upper() not in cp.installed_solvers():
+        hint = " Install it with: pip install 'leg[mosek]'." if solver.upper() == "MOSEK" else ""
+        raise SolverError(
+            f"The solver {solver!r} is not installed for cvxpy (installed: "
+            f"{', '.join(sorted(cp.installed_solvers()))}).{hint} The default, open-source "
+            f"solver is solver='highs'."
+        )
+    return solver
+
+
 def solve_leg_tv(y: np.ndarray, cov: Covariance, sigma: float, lambdas: Sequence[float],
                  *, solver: str = DEFAULT_SOLVER, formulation: str = "auto") -> list[np.ndarray]:
     """Solve LEG-TV for each ``λ`` in ``lambdas``; return a list of ``(q,)`` estimates ``γ``.
@@ -233,8 +284,8 @@ def solve_leg_tv(y: np.ndarray, cov: Covariance, sigma: float, lambdas: Sequence
         raise ValueError(f"The 'y' vector must have shape ({cov.q},); got {y.shape}.")
     sigma = check_float(sigma, "sigma", low=0.0, low_inclusive=False)
     lambdas = [check_float(v, "lambda", low=0.0) for v in np.atleast_1d(lambdas)]
-    if not isinstance(solver, str):
-        raise TypeError(f"The 'solver' parameter must be a string; got {solver!r}.")
+    check_solver(solver)
+    check_choice(formulation, "formulation", ("auto", "general"))
     b_full = cov.D @ cov._solve_a(y)  # D⁺ᵀy
     scale = float(np.max(np.abs(b_full)))
     leg = cov.solve(y) / sigma**2
@@ -246,9 +297,9 @@ def solve_leg_tv(y: np.ndarray, cov: Covariance, sigma: float, lambdas: Sequence
     solved: dict[float, np.ndarray] = {}
     if pending:
         if solver.lower() == "highs":
-            lp = (_lp_laplacian(cov, b) if cov.scheme == "laplacian" and formulation == "auto"
-                  else _lp_general(cov, y_scaled, b))
-            gs = _solve_highs(lp, pending, cov)
+            lp = (_lp_laplacian_dual(cov, b) if cov.scheme == "laplacian"
+                  and formulation == "auto" else _lp_general(cov, y_scaled))
+            gs = _solve_highs(lp, pending)
         else:
             name = "HIGHS" if solver.lower() == "highs-cvxpy" else solver
             gs = _solve_cvxpy(cov, b, y_scaled, pending, name)
