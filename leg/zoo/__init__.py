@@ -14,10 +14,6 @@ from __future__ import annotations
 import importlib
 import os
 
-# TensorFlow's C++ start-up notices (oneDNN, CPU features) are noise for zoo users; a value
-# the user set wins.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 ZOO_MODELS = ("lite0", "digits", "digits-permuted")
 
 
