@@ -3,16 +3,21 @@
 ``smoke``
     ``pytest evaluation --leg-profile smoke`` (both markers) fits in 3 minutes on 2 CPU
     cores, TensorFlow start-up included (with the zoo's models already cached; the first
-    run also trains the digits CNNs, about a minute). Sanity: digits CNN (6 test digits,
-    all 4 cascading stages, 2 independent, label randomization) and three Lite0 photos at
-    a coarse 14x14 grid in joint mode with 48 samples, cascading to the classifier, the
-    last block and full randomization. Perturbation: 4 digits, every method at 200 model
+    run also trains the digits CNNs, about a minute; measured about 65-100 s wall with a
+    fresh report folder). Sanity: digits CNN (6 test digits, all 4 cascading stages, 2
+    independent, label randomization; LEG on 4 px cells, an 8x8 grid, 3000 samples at
+    sigma 0.02: two seeds agree at Spearman |map| ~0.8 and SSIM ~0.75-0.8, thresholds
+    ~0.5-0.6 and ~0.3) and three Lite0 photos at a coarse 14x14 grid in joint mode with 48
+    samples, cascading to the classifier, the last block and full randomization (LEG
+    uninformative there, reported only: Spearman |map| ~0.0 vs ~0.25, SSIM ~0.32 vs
+    ~0.45; see ``_LITE0_UNINFORMATIVE``). Perturbation: 4 digits, every method at 200 model
     evaluations, LEG on 4 px cells, every background, a 200-step alpha grid, 10-step
     curves on the mean background. Ground truth: 3 models (one per family, incl. a grey
     and a non-square one) at 100, 400 and 1600 evaluations.
 ``standard`` (default)
-    Sanity about 10-20 minutes: 10 digits, every digits stage; 3 Lite0 photos, 14x14 grid,
-    joint, 160 samples, 7 cascading stages. Perturbation (``-m perturbation``, about 15
+    Sanity about 10-20 minutes: 10 digits, every digits stage (LEG on 4 px cells, 4000
+    samples); 3 Lite0 photos, 14x14 grid, joint, 160 samples (uninformative: reported
+    only), 7 cascading stages. Perturbation (``-m perturbation``, about 15
     minutes): 10 digits (LEG on 4 px cells, curves on every background) and 1 Lite0 photo
     (LEG on 16 px cells, curves on the mean background), every method at 500 model
     evaluations, the authors' 1000-step alpha grid, 20-step curves; ground truth on all
@@ -21,14 +26,19 @@
 ``paper``
     The paper-sized run (hours on a laptop; meant for ``--leg-workers`` or a cluster):
     4 photos at the paper's 28x28 grid, per-channel sampling, every Lite0 group, 3 repeats
-    Perturbation: 10 digits and 4 Lite0 photos at 1000 evaluations, curves on every
+    (Lite0 LEG informativeness asserted there but not measured: 784 cells from 300
+    samples per channel may well be uninformative); digits LEG on 4 px cells, 8000
+    samples. Perturbation: 10 digits and 4 Lite0 photos at 1000 evaluations, curves on every
     background; ground truth up to 10000 evaluations, 3 seeds.
 
 Verdict thresholds (also in every report): for each model, method and metric, the
 *reference* is the similarity between explanations of different images under the original
 model ("unrelated maps"). A check passes when the similarity between the original and the
 randomized explanation of the same image is at most the reference's ``quantile`` plus
-``margin`` (per metric) — see :func:`evaluation.sanity.verdict`.
+``margin`` (per metric) — see :func:`evaluation.sanity.verdict` — and the method's original
+maps are informative: explained again with seed ``seed + reseed_offset`` they are more
+similar than that threshold on ``Thresholds.informative`` (Spearman |map| and SSIM);
+otherwise the verdict is "uninformative", never a pass (:mod:`evaluation.sanity`).
 """
 
 from __future__ import annotations
@@ -53,13 +63,20 @@ METHODS = {
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Verdict rule: pass iff similarity <= quantile(reference, ``quantile``) + margin."""
+    """Verdict rule: pass iff similarity <= quantile(reference, ``quantile``) + margin, and
+    the original maps are informative (their reproducibility exceeds that threshold on
+    every ``informative`` metric)."""
 
     quantile: float = 0.95
     margin: dict = field(default_factory=lambda: {
         "spearman_abs": 0.1, "spearman_signed": 0.1, "ssim": 0.1, "hog_pearson": 0.1})
     #: Metrics whose verdict decides a test (all four by default).
     decisive: tuple[str, ...] = ("spearman_abs", "spearman_signed", "ssim", "hog_pearson")
+    #: Metrics on which the original maps must be *informative*: the similarity of two
+    #: explanations of the original model with different seeds must exceed the same
+    #: threshold, or no randomization verdict of that image counts as a pass (why these
+    #: two: :mod:`evaluation.sanity`, "Informativeness").
+    informative: tuple[str, ...] = ("spearman_abs", "ssim")
 
 
 @dataclass(frozen=True)
@@ -79,10 +96,17 @@ class ModelPlan:
     independent: tuple[str, ...] = ()
     label_twin: str | None = None
     options: dict = field(default_factory=dict)
+    #: Methods whose informativeness (reproducibility) is *reported only* on this model,
+    #: ``method -> reason`` (with the measured numbers): their randomization tests become
+    #: expected failures (``xfail``) when the original maps are uninformative, instead of
+    #: failures. Empty: informativeness is asserted for every asserted method.
+    informative_reported: dict = field(default_factory=dict)
 
 
-def _digits_options(n: int) -> dict:
-    leg = {"cell_size": 2, "n_samples": n, "sigma": 0.05}
+def _digits_options(n: int, sigma: float = 0.02) -> dict:
+    # 4 px cells (an 8x8 grid on the 32x32 digits): with 2 px cells (256 cells) even 200-400
+    # samples gave maps that do not reproduce under another seed (uninformative)
+    leg = {"cell_size": 4, "n_samples": n, "sigma": sigma}
     return {"leg": leg, "leg-tv": {**leg, "lam": 0.075}, "gradient": {}, "random": {},
             "edge": {}}
 
@@ -92,6 +116,18 @@ def _lite0_options(cell: int, n: int, mode: str) -> dict:
     return {"leg": leg, "leg-tv": {**leg, "lam": 0.075}, "gradient": {}, "random": {},
             "edge": {}}
 
+
+#: Lite0 at the smoke and standard budgets: 14x14 cells (196) from 48 or 160 joint samples
+#: is an under-determined estimate and the maps do not reproduce under another seed.
+#: Measured (3 photos, seeds 0 and 1000): Spearman of |map| about 0.0 for both budgets
+#: (threshold about 0.2-0.3), SSIM about 0.3 (threshold about 0.45); even 7x7 cells with
+#: 200 samples or 8x8 with 400 reach only 0.2-0.4 / 0.5, about at the threshold, at 5-10x
+#: the smoke cost. So the Lite0 randomization "passes" of LEG and LEG-TV there are not
+#: evidence: reported, expected to fail (xfail), never counted as passes.
+_LITE0_UNINFORMATIVE = {
+    m: "Lite0 LEG maps at this budget (14x14 cells, <= 160 samples) do not reproduce under "
+       "another seed: measured Spearman |map| ~0.0 vs threshold ~0.2-0.3, SSIM ~0.3 vs ~0.45"
+    for m in ("leg", "leg-tv")}
 
 #: Methods compared by the perturbation-size suites (black-box ones at LEG's budget).
 PERTURBATION_METHODS = ("leg", "leg-tv", "lime", "kernel-shap", "occlusion", "rise", "grad-cam",
@@ -154,9 +190,11 @@ def _perturbation_options(cell) -> dict:
 @dataclass(frozen=True)
 class Profile:
     """A named evaluation size. ``repeats``: seeds per stochastic explanation (metrics are
-    averaged over them); ``seed``: base seed of explanations; ``randomization_seed``: seed
-    of the re-initialised weights; ``regression_tolerance``: absolute change of a metric
-    in its bad direction that fails a comparison with ``--leg-baseline``."""
+    averaged over them); ``seed``: base seed of explanations; ``reseed_offset``: added to
+    it for the second explanation of the original model (informativeness check);
+    ``randomization_seed``: seed of the re-initialised weights; ``regression_tolerance``:
+    absolute change of a metric in its bad direction that fails a comparison with
+    ``--leg-baseline``."""
 
     name: str
     description: str
@@ -165,6 +203,9 @@ class Profile:
     repeats: int = 1
     seed: int = 0
     randomization_seed: int = 0
+    #: The informativeness (reproducibility) check explains the original model again with
+    #: seed ``seed + repeat + reseed_offset``.
+    reseed_offset: int = 1000
     thresholds: Thresholds = field(default_factory=Thresholds)
     regression_tolerance: float = 0.1
     generic_options: dict = field(default_factory=lambda: _lite0_options("auto", 128, "joint"))
@@ -220,9 +261,10 @@ PROFILES: dict[str, Profile] = {
         description="CI-sized: digits CNN and three Lite0 photos at a coarse grid (<= 3 min).",
         models=(
             ModelPlan("digits", n_images=6, cascade_at=None, independent=("logits", "conv1"),
-                      label_twin="digits-permuted", options=_digits_options(200)),
+                      label_twin="digits-permuted", options=_digits_options(3000)),
             ModelPlan("lite0", n_images=3, cascade_at=("logits", "block15", "stem"),
-                      options=_lite0_options(16, 48, "joint")),
+                      options=_lite0_options(16, 48, "joint"),
+                      informative_reported=_LITE0_UNINFORMATIVE),
         ),
         perturbation=(
             PerturbationPlan("digits", n_images=4, budget=200, alpha_steps=200, curve_steps=10,
@@ -239,12 +281,13 @@ PROFILES: dict[str, Profile] = {
         models=(
             ModelPlan("digits", n_images=10, cascade_at=None,
                       independent=("logits", "dense1", "conv2", "conv1"),
-                      label_twin="digits-permuted", options=_digits_options(400)),
+                      label_twin="digits-permuted", options=_digits_options(4000)),
             ModelPlan("lite0", n_images=3,
                       cascade_at=("logits", "head", "block15", "block11", "block7", "block3",
                                   "stem"),
                       independent=("logits", "block7"),
-                      options=_lite0_options(16, 160, "joint")),
+                      options=_lite0_options(16, 160, "joint"),
+                      informative_reported=_LITE0_UNINFORMATIVE),
         ),
         perturbation=(
             PerturbationPlan("digits", n_images=10, budget=500,
@@ -263,7 +306,7 @@ PROFILES: dict[str, Profile] = {
         models=(
             ModelPlan("digits", n_images=10, cascade_at=None,
                       independent=("logits", "dense1", "conv2", "conv1"),
-                      label_twin="digits-permuted", options=_digits_options(1000)),
+                      label_twin="digits-permuted", options=_digits_options(8000)),
             ModelPlan("lite0", n_images=4, cascade_at=None,
                       independent=("logits", "head", "block15", "block7", "block0", "stem"),
                       options=_lite0_options(8, 300, "per_channel")),

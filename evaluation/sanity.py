@@ -24,6 +24,35 @@ Thresholds (calibrated as data, reported with every run)
     :class:`evaluation.config.Thresholds`; 0.95 and 0.1 by default). :func:`verdict` applies
     the rule to one image's value or to the median of several.
 
+Informativeness (reproducibility)
+    A method whose maps are mostly estimation noise passes the randomization checks
+    trivially: its maps are unrelated to anything, randomized or not. So the original
+    model explains every image a second time with seed ``seed + repeat + reseed_offset``
+    (:class:`evaluation.config.Profile`, 1000 by default; a method without randomness gives
+    the same map again; the seed is part of the cache key), and the same similarities are
+    computed between the two original maps: ``check="reproducibility"``,
+    ``stage="original-reseeded"`` in ``sanity.csv`` (here higher is better). The original
+    maps of an image are *informative* when this reproducibility exceeds the verdict's own
+    threshold (same model, method and metric) on every metric of
+    ``Thresholds.informative``: two runs of the explanation agree more than unrelated maps
+    ever do, so a randomized map that falls to the unrelated level has lost something
+    estimation noise alone does not explain. A randomization case that would pass but
+    whose original maps are not informative gets the verdict ``"uninformative"``: never a
+    pass (:func:`verdict`, :func:`informativeness`). Informativeness is necessary, not
+    sufficient: a deterministic model-independent map (the ``edge`` control) is perfectly
+    reproducible, and the randomization check is what catches it.
+
+    Which metrics decide informativeness: ``spearman_abs`` (does the ranking of important
+    pixels reproduce) and ``ssim`` (does the spatial structure of ``|map|`` reproduce); both
+    are near 0 for noise. Not ``spearman_signed``: on per-channel maps (``combine=mean_abs``,
+    the paper profile's Lite0) the map is non-negative and it equals ``spearman_abs``; on
+    signed maps the sign of the many near-zero cells is estimation noise, so it can be low
+    for a map whose important cells reproduce well. Not ``hog_pearson``: LEG maps are
+    piecewise constant on the cell grid and the grid's block edges, the same in every map of
+    every image, dominate the HOG — on the digits CNN with 4 px cells and 2000 samples two
+    seeds agree at about 0.6 and unrelated maps reach about 0.6 too, so HOG cannot tell an
+    informative cell map from noise. Both are still computed and reported.
+
 Degenerate maps
     A map that is constant (all-zero included; :func:`is_degenerate`) carries no ranking,
     so every similarity to it is meaningless and a low one would be a trivial "pass". Such
@@ -33,12 +62,24 @@ Degenerate maps
     the batch-norm re-estimation in :mod:`evaluation.randomization`).
 
 What is asserted
-    LEG and LEG-TV must pass on every decisive metric at full cascading randomization and
-    under label randomization, image by image. The model-independent ``edge`` control must
-    fail (``test_check_catches_model_independent_explainer``): the check can fail.
-    ``gradient`` and ``random`` are reported, not asserted (``random`` with a fixed seed is
-    model-independent too and fails, as it should). Intermediate and independent stages
-    are reported as curves.
+    LEG and LEG-TV must be informative on every image (the ``original-reseeded`` cases,
+    image by image) and must pass on every decisive metric at full cascading randomization
+    and under label randomization, judged on the *median over images* of the similarity (one
+    case per model x method x decisive stage, image ``"all-images"``), with no image
+    degenerate and every image informative. The median, not each image: with 4 metrics x 2
+    stages x 2 methods x several images, per-image judging of a 0.95-quantile threshold
+    fails by chance (the smoke run had one digit at SSIM 0.334 against 0.316 under one seed
+    and none under two others); per-image values and verdicts stay in ``sanity.csv``. Where
+    a model plan lists a method in ``informative_reported`` (with its measured numbers), its
+    uninformative cases are expected failures (``xfail``) instead, never passes. The model-
+    independent ``edge`` control must fail
+    (``test_check_catches_model_independent_explainer``): the check can fail; that an
+    informativeness check can fail is tested on a noise explainer
+    (``tests/test_sanity_verdict.py``). ``gradient`` and ``random`` are reported, not
+    asserted (``random`` with a fixed seed gives every image the same map, so its reference
+    is 1 and it would "pass" the randomization check trivially; a new seed gives a new map:
+    it is uninformative, never a pass). Intermediate and independent stages are reported as
+    curves.
 """
 
 from __future__ import annotations
@@ -69,10 +110,13 @@ from evaluation.randomization import (
 )
 
 __all__ = [
+    "ALL_IMAGES",
     "ORIGINAL",
     "ZOO_GROUPS",
     "SanityCase",
+    "RESEEDED",
     "SanityResults",
+    "informativeness",
     "is_degenerate",
     "plan_cases",
     "run_sanity",
@@ -81,6 +125,9 @@ __all__ = [
 ]
 
 ORIGINAL = Stage("original", "original")
+#: The original model explained again with another seed (informativeness check).
+RESEEDED = "original-reseeded"
+ALL_IMAGES = "all-images"  # the image of a case judged on the median over images
 RANDOMIZATION_SCHEME = "layer-initializers+bn-recalibration/v2"
 
 #: Layer groups (output first) of the zoo models, known without loading them.
@@ -113,20 +160,44 @@ def is_degenerate(saliency, *, atol: float = DEGENERATE_ATOL) -> bool:
     return bool(np.ptp(m) <= atol)
 
 
+def _median(values) -> float:
+    return float(np.median(np.atleast_1d(np.asarray(values, dtype=np.float64))))
+
+
 def verdict(values, reference, *, quantile: float = 0.95, margin: float = 0.1,
-            degenerate: bool = False) -> str:
+            degenerate: bool = False, informative: bool = True) -> str:
     """``"pass"`` when the similarity has fallen to the level of unrelated maps, else ``"fail"``.
 
     ``values``: one similarity (original vs randomized map of an image) or several (their
     median is judged); ``reference``: similarities of unrelated maps (different images,
     same model). Pass iff ``median(values) <= quantile(reference) + margin``.
     ``degenerate=True`` (a compared map is constant, :func:`is_degenerate`) gives
-    ``"degenerate"`` whatever the values: never a pass.
+    ``"degenerate"`` whatever the values; ``informative=False`` (the original maps do not
+    reproduce under another seed, :func:`informativeness`) turns a would-be pass into
+    ``"uninformative"``. Neither is ever a pass.
     """
     if degenerate:
         return "degenerate"
-    v = float(np.median(np.atleast_1d(np.asarray(values, dtype=np.float64))))
-    return "pass" if v <= threshold(reference, quantile, margin) else "fail"
+    if _median(values) > threshold(reference, quantile, margin):
+        return "fail"
+    return "pass" if informative else "uninformative"
+
+
+def informativeness(values, reference, *, quantile: float = 0.95, margin: float = 0.1,
+                    degenerate: bool = False) -> str:
+    """``"informative"`` when two explanations of the original model with different seeds
+    are more similar than unrelated maps, else ``"uninformative"``.
+
+    ``values``: the reproducibility of one image (similarity of its two original maps) or
+    of several (their median is judged); ``reference`` as in :func:`verdict`. Informative
+    iff ``median(values) > quantile(reference) + margin`` — strictly above the very
+    threshold a randomized map must fall to. ``degenerate=True`` gives ``"degenerate"``.
+    """
+    if degenerate:
+        return "degenerate"
+    if _median(values) > threshold(reference, quantile, margin):
+        return "informative"
+    return "uninformative"
 
 
 @dataclass(frozen=True)
@@ -137,8 +208,8 @@ class SanityCase:
     image: str
     method: str
     stage: str
-    kind: str
-    decisive: bool  # full cascading randomization or label randomization
+    kind: str  # a Stage kind, or "reproducibility" (stage RESEEDED)
+    decisive: bool  # full cascading randomization, label randomization or reproducibility
 
     @property
     def id(self) -> str:
@@ -182,10 +253,14 @@ def plan_cases(profile: Profile, images_dir: str | None = None) -> list[SanityCa
     for plan in profile.models:
         stages = model_stages(plan)
         last_cascade = [s for s in stages if s.kind == "cascading"][-1].name
-        for image, method, stage in itertools.product(image_ids(plan, images_dir),
-                                                      profile.methods, stages):
-            decisive = stage.name == last_cascade or stage.kind == "label"
-            cases.append(SanityCase(plan.spec, image, method, stage.name, stage.kind, decisive))
+        decisive = [s for s in stages if s.name == last_cascade or s.kind == "label"]
+        for image, method in itertools.product(image_ids(plan, images_dir), profile.methods):
+            cases.append(SanityCase(plan.spec, image, method, RESEEDED, "reproducibility",
+                                    True))
+            cases.extend(SanityCase(plan.spec, image, method, stage.name, stage.kind, False)
+                         for stage in stages if stage not in decisive)
+        cases.extend(SanityCase(plan.spec, ALL_IMAGES, method, stage.name, stage.kind, True)
+                     for method in profile.methods for stage in decisive)
     return cases
 
 
@@ -199,6 +274,7 @@ class SanityResults:
     images: dict = field(default_factory=dict)  # (model, image) -> array
     stages: dict = field(default_factory=dict)  # model -> [Stage]
     references: dict = field(default_factory=dict)  # (model, method, metric) -> [float]
+    informative: dict = field(default_factory=dict)  # (model, method, image) -> bool
     thresholds: dict = field(default_factory=dict)  # (model, method, metric) -> float
     fingerprints: dict = field(default_factory=dict)  # spec -> fingerprint
     targets: dict = field(default_factory=dict)  # (model, image) -> class
@@ -209,9 +285,30 @@ class SanityResults:
     model_info: dict = field(default_factory=dict)
 
     def case_rows(self, case: SanityCase) -> list[dict]:
+        """The case's rows (every image's for an ``ALL_IMAGES`` case)."""
         return [r for r in self.rows if r["check"] != "reference" and r["model"] == case.model
-                and r["image"] == case.image and r["method"] == case.method
+                and case.image in (ALL_IMAGES, r["image"]) and r["method"] == case.method
                 and r["stage"] == case.stage]
+
+    def median_verdicts(self, case: SanityCase) -> dict[str, tuple[str, float, float]]:
+        """Per decisive metric: ``(verdict, median over images, threshold)`` of a case."""
+        th = self.profile.thresholds
+        rows = self.case_rows(case)
+        images = {r["image"] for r in rows}
+        informative = all(self.informative.get((case.model, case.method, img), False)
+                          for img in images)
+        out = {}
+        for metric in th.decisive:
+            mrows = [r for r in rows if r["metric"] == metric]
+            if not mrows:
+                continue
+            ref = self.references[(case.model, case.method, metric)]
+            degenerate = any(r["verdict"] == "degenerate" for r in mrows)
+            values = [r["value"] for r in mrows]
+            out[metric] = (verdict(values, ref, quantile=th.quantile, margin=th.margin[metric],
+                                   degenerate=degenerate, informative=informative),
+                           _median(values), threshold(ref, th.quantile, th.margin[metric]))
+        return out
 
 
 def _available_methods(methods, clf) -> tuple[list[str], dict]:
@@ -289,15 +386,19 @@ def run_sanity(profile: Profile, *, cache_root: str, images_dir: str | None = No
             if stage.groups:  # batch-norm statistics are re-estimated on these images
                 state["calibration"] = calibration_hash
             items = []
-            for (img_id, img), method, r in itertools.product(images, methods,
-                                                              range(profile.repeats)):
+            # the original model also explains every image with a second seed (informativeness)
+            runs = [(stage.name, 0)]
+            if stage.kind == "original":
+                runs.append((RESEEDED, profile.reseed_offset))
+            for (img_id, img), method, r, (name, offset) in itertools.product(
+                    images, methods, range(profile.repeats), runs):
                 options = _resolve_options(plan.options.get(method, {}), shape)
-                seed = profile.seed + r
+                seed = profile.seed + r + offset
                 target = res.targets[(plan.spec, img_id)]
                 key = explanation_key(model=res.fingerprints[spec], state=state,
                                       image=array_hash(img), method=method, options=options,
                                       seed=seed, target=target)
-                index[(plan.spec, img_id, method, stage.name, r)] = key
+                index[(plan.spec, img_id, method, name, r)] = key
                 items.append(ExplainItem(key, img_id, img, method, options, seed, target))
             jobs.append(ExplainJob(spec, stage.name, stage.groups, profile.randomization_seed,
                                    tuple(items), str(cache_root)))
@@ -334,9 +435,10 @@ def _score(res: SanityResults) -> None:
     for plan in prof.models:
         model = plan.spec
         img_ids = [i for (m, i) in res.images if m == model]
+        needed = [s.name for s in res.stages[model]] + [RESEEDED]
         for method, (name, sim) in itertools.product(methods, SIMILARITIES.items()):
-            if not all((model, i, method, s.name, r) in res.maps for i in img_ids
-                       for s in res.stages[model] for r in range(prof.repeats)):
+            if not all((model, i, method, s, r) in res.maps for i in img_ids
+                       for s in needed for r in range(prof.repeats)):
                 continue  # an explanation failed: reported through res.errors
             ref = []
             states = [s.name for s in res.stages[model]]
@@ -353,6 +455,15 @@ def _score(res: SanityResults) -> None:
             res.references[(model, method, name)] = ref
             t = threshold(ref, th.quantile, th.margin.get(name, 0.0))
             res.thresholds[(model, method, name)] = t
+            for img in img_ids:  # informativeness: the original model under two seeds
+                v = float(np.mean([sim(res.maps[(model, img, method, "original", r)],
+                                       res.maps[(model, img, method, RESEEDED, r)])
+                                   for r in range(prof.repeats)]))
+                flat = any(is_degenerate(res.maps[(model, img, method, st, r)])
+                           for st in ("original", RESEEDED) for r in range(prof.repeats))
+                res.rows.append(_row("reproducibility", model, img, method, RESEEDED, 0, name,
+                                     v, t, "degenerate" if flat else "informative" if v > t
+                                     else "uninformative", higher_is_better=True))
             for stage in res.stages[model][1:]:
                 for img in img_ids:
                     v = float(np.mean([sim(res.maps[(model, img, method, "original", r)],
@@ -363,19 +474,45 @@ def _score(res: SanityResults) -> None:
                     res.rows.append(_row(stage.kind, model, img, method, stage.name, stage.depth,
                                          name, v, t, "degenerate" if flat
                                          else "pass" if v <= t else "fail"))
+    _gate_on_informativeness(res)
 
 
-def _row(check, model, image, method, stage, depth, metric, value, thr, verdict_) -> dict:
+def _gate_on_informativeness(res: SanityResults) -> None:
+    """Per (model, method, image): informative iff the reproducibility row of every
+    ``Thresholds.informative`` metric says so; a randomization "pass" of an image that is
+    not informative becomes "uninformative"."""
+    decisive = set(res.profile.thresholds.informative)
+    ok: dict = {}
+    for r in res.rows:
+        if r["check"] == "reproducibility" and r["metric"] in decisive:
+            key = (r["model"], r["method"], r["image"])
+            ok[key] = ok.get(key, True) and r["verdict"] == "informative"
+    res.informative.update(ok)
+    for r in res.rows:
+        if (r["check"] not in ("reference", "reproducibility") and r["verdict"] == "pass"
+                and not ok.get((r["model"], r["method"], r["image"]), False)):
+            r["verdict"] = "uninformative"
+
+
+def _row(check, model, image, method, stage, depth, metric, value, thr, verdict_, *,
+         higher_is_better: bool | None = None) -> dict:
+    if higher_is_better is None:
+        higher_is_better = SIMILARITIES[metric].metric.higher_is_better
     return {"check": check, "model": model, "image": image, "method": method, "stage": stage,
             "depth": depth, "metric": metric, "value": float(value),
             "threshold": None if thr is None else float(thr), "verdict": verdict_ or "",
-            "higher_is_better": SIMILARITIES[metric].metric.higher_is_better,
-            "role": METHODS.get(method, "reported")}
+            "higher_is_better": higher_is_better, "role": METHODS.get(method, "reported")}
 
 
 # ---------------------------------------------------------------------------- reporting
 def summary_rows(res: SanityResults) -> list[dict]:
-    """Median over images per (model, method, stage, metric), with threshold and verdict."""
+    """Median over images per (model, method, stage, metric), with threshold and verdict.
+
+    Reproducibility rows get :func:`informativeness` of the median; randomization rows get
+    :func:`verdict` of the median, "uninformative" instead of "pass" unless the medians of
+    the method's reproducibility are informative on every ``Thresholds.informative``
+    metric (column ``informative``, the same on every row of a model and method).
+    """
     groups: dict = {}
     flat: set = set()
     for r in res.rows:
@@ -386,32 +523,57 @@ def summary_rows(res: SanityResults) -> list[dict]:
         if r["verdict"] == "degenerate":
             flat.add(key)
     th = res.profile.thresholds
-    out = []
-    for (model, method, stage, check, depth, metric), vals in groups.items():
+
+    def judge(key, vals):
+        model, method, _, check, _, metric = key
+        kw = {"quantile": th.quantile, "margin": th.margin.get(metric, 0.0),
+              "degenerate": key in flat}
         ref = res.references[(model, method, metric)]
-        key = (model, method, stage, check, depth, metric)
+        if check == "reproducibility":
+            return informativeness(vals, ref, **kw)
+        return verdict(vals, ref, informative=informative.get((model, method), False), **kw)
+
+    informative: dict = {}
+    for key, vals in groups.items():
+        model, method, _, check, _, metric = key
+        if check == "reproducibility" and metric in th.informative:
+            informative[(model, method)] = (informative.get((model, method), True)
+                                            and judge(key, vals) == "informative")
+    out = []
+    for key, vals in groups.items():
+        model, method, stage, check, depth, metric = key
         out.append({"model": model, "method": method, "role": METHODS.get(method, "reported"),
                     "check": check, "stage": stage, "depth": depth, "metric": metric,
-                    "median": float(np.median(vals)), "max": float(np.max(vals)),
+                    "median": float(np.median(vals)), "min": float(np.min(vals)),
+                    "max": float(np.max(vals)),
                     "threshold": res.thresholds[(model, method, metric)],
                     "degenerate_images": sum(
                         1 for r in res.rows if r["check"] == check and r["model"] == model
                         and r["method"] == method and r["stage"] == stage
                         and r["metric"] == metric and r["verdict"] == "degenerate"),
-                    "verdict": verdict(vals, ref, quantile=th.quantile,
-                                       margin=th.margin.get(metric, 0.0),
-                                       degenerate=key in flat)})
+                    "informative": informative.get((model, method), False),
+                    "verdict": judge(key, vals)})
     return out
 
 
 def threshold_rows(res: SanityResults) -> list[dict]:
+    """One row per (model, method, metric): the reference, the threshold, and the median
+    reproducibility (original model, two seeds) that must exceed it where the metric
+    decides informativeness."""
     th = res.profile.thresholds
-    return [{"model": m, "method": meth, "metric": met, "reference_n": len(ref),
-             "reference_median": float(np.median(ref)) if ref else None,
-             "quantile": th.quantile,
-             "reference_quantile": float(np.quantile(ref, th.quantile)) if ref else None,
-             "margin": th.margin.get(met, 0.0), "threshold": res.thresholds[(m, meth, met)]}
-            for (m, meth, met), ref in sorted(res.references.items())]
+    out = []
+    for (m, meth, met), ref in sorted(res.references.items()):
+        rep = [r["value"] for r in res.rows if r["check"] == "reproducibility"
+               and r["model"] == m and r["method"] == meth and r["metric"] == met]
+        out.append({"model": m, "method": meth, "metric": met, "reference_n": len(ref),
+                    "reference_median": float(np.median(ref)) if ref else None,
+                    "quantile": th.quantile,
+                    "reference_quantile": float(np.quantile(ref, th.quantile)) if ref else None,
+                    "margin": th.margin.get(met, 0.0),
+                    "threshold": res.thresholds[(m, meth, met)],
+                    "reproducibility_median": float(np.median(rep)) if rep else None,
+                    "decides_informativeness": met in th.informative})
+    return out
 
 
 def _grid_figure(res: SanityResults, model: str, method: str):
@@ -423,6 +585,7 @@ def _grid_figure(res: SanityResults, model: str, method: str):
     from evaluation.metrics import normalize_abs
 
     stages = [s for s in res.stages[model] if s.kind in ("original", "cascading", "label")]
+    stages.insert(1, Stage(RESEEDED, "reproducibility"))
     imgs = [i for (m, i) in res.images if m == model]
     fig, axes = plt.subplots(len(imgs), len(stages) + 1, squeeze=False,
                              figsize=(1.3 * (len(stages) + 1), 1.3 * len(imgs)))
@@ -435,12 +598,13 @@ def _grid_figure(res: SanityResults, model: str, method: str):
             if m is not None:
                 axes[r, c].imshow(normalize_abs(m), cmap="gray", vmin=0, vmax=1)
             if r == 0:
-                axes[r, c].set_title(st.name.replace("cascade-", "→"), fontsize=7)
+                axes[r, c].set_title(st.name.replace("cascade-", "→").replace(
+                    "original-", ""), fontsize=7)
     for ax in axes.ravel():
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.suptitle(f"{method} on {model}: cascading randomization (|map|, normalised)",
-                 fontsize=9)
+    fig.suptitle(f"{method} on {model}: original, another seed, cascading randomization "
+                 "(|map|, normalised)", fontsize=9)
     return fig
 
 
@@ -451,14 +615,16 @@ def _curve_figure(res: SanityResults, model: str):
     import matplotlib.pyplot as plt
 
     stages = [s for s in res.stages[model] if s.kind == "cascading"]
-    names = ["original"] + [s.name.replace("cascade-", "") for s in stages]
+    names = ["original (reseeded)"] + [s.name.replace("cascade-", "") for s in stages]
     metrics = list(SIMILARITIES)
     fig, axes = plt.subplots(1, len(metrics), figsize=(4 * len(metrics), 3.2), squeeze=False)
     methods = sorted({k[1] for k in res.references if k[0] == model})
     for ax, metric in zip(axes[0], metrics, strict=True):
         for i, method in enumerate(methods):
             color = f"C{i}"
-            ys = [1.0]
+            rep = [r["value"] for r in res.rows if r["check"] == "reproducibility"
+                   and r["model"] == model and r["method"] == method and r["metric"] == metric]
+            ys = [float(np.median(rep)) if rep else np.nan]
             for s in stages:
                 vals = [r["value"] for r in res.rows if r["check"] == "cascading"
                         and r["model"] == model and r["method"] == method
@@ -475,8 +641,9 @@ def _curve_figure(res: SanityResults, model: str):
         ax.set_ylim(-0.5, 1.05)
     axes[0, 0].set_ylabel("similarity to original (median over images)")
     axes[0, -1].legend(fontsize=7)
-    fig.suptitle(f"{model}: similarity vs cascading depth (dotted: pass thresholds)",
-                 fontsize=9)
+    fig.suptitle(f"{model}: similarity vs cascading depth (first point: the original model "
+                 "under another seed, which must lie above the dotted threshold; the "
+                 "randomized stages must fall below it)", fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -490,28 +657,42 @@ def add_to_report(report, res: SanityResults, comparison: list[dict] | None = No
     summary = summary_rows(res)
     report.add_table("sanity_summary", summary)
     report.add_table("sanity_thresholds", threshold_rows(res))
-    decisive = [r for r in summary if (r["check"] == "label" or r["stage"] == [
-        s.name for s in res.stages[r["model"]] if s.kind == "cascading"][-1])]
+    decisive = [r for r in summary if (r["check"] in ("label", "reproducibility")
+                                       or r["stage"] == [s.name for s in res.stages[r["model"]]
+                                                         if s.kind == "cascading"][-1])]
     report.add_table("sanity_decisive", decisive)
+    reported = {f"{p.spec}/{m}": why for p in res.profile.models
+                for m, why in p.informative_reported.items()}
     text = (
         "Similarity between each method's explanation under the original model and under "
         "randomized models (lower is better). A check passes when the similarity is at most "
         f"the {th.quantile:.2f}-quantile of the *unrelated-map reference* (the same method's "
         "maps of different images) plus a margin "
-        f"({', '.join(f'{k} {v}' for k, v in th.margin.items())}). Asserted: leg and leg-tv "
-        "at full cascading randomization and under label randomization, per image and "
-        "decisive metric (" + ", ".join(th.decisive) + "). A case whose original or "
+        f"({', '.join(f'{k} {v}' for k, v in th.margin.items())}) AND the method's original "
+        "maps are informative: explained again with seed + "
+        f"{res.profile.reseed_offset} (rows check=reproducibility, stage={RESEEDED}; higher "
+        "is better), they must be more similar than that same threshold on "
+        + ", ".join(th.informative) + ". Otherwise the verdict is \"uninformative\", never "
+        "a pass: noise maps are unrelated to anything, randomized or not, so their low "
+        "similarity proves nothing. Asserted: leg and leg-tv are informative on every image, "
+        "and pass at full cascading randomization and under label randomization on the "
+        "median over images of each decisive metric (" + ", ".join(th.decisive) + ")"
+        + (f"; informativeness reported only (expected failure) for {reported}" if reported
+           else "") + ". A case whose original or "
         "randomized map is constant (e.g. all zero because the randomized network's output "
         "no longer depends on the image) is marked \"degenerate\" and never passes. "
-        "The edge control must fail; "
-        "gradient and random are reported only (random uses one seed, so it ignores model "
-        "and image alike and its reference is 1). "
+        "The edge control must fail the randomization check (it is perfectly reproducible: "
+        "informativeness is necessary, not sufficient); gradient and random are reported "
+        "only (random uses one seed for every image, so its reference is 1 and it would "
+        "pass trivially; under a new seed it is a new map: uninformative). "
         f"Cache: {res.cache_stats}. Skipped methods: {res.skipped or 'none'}. "
         f"Errors: {len(res.errors)}.")
     report.add_section("Sanity checks: decisive stages (medians over images)", text, order=10,
                        tables=[("sanity_decisive", None)])
     report.add_section("Sanity thresholds (calibrated on unrelated maps)",
-                       "One threshold per model, method and metric.", order=11,
+                       "One threshold per model, method and metric; a randomized map must fall "
+                       "to it, the original map under another seed must stay above it "
+                       "(reproducibility_median, where decides_informativeness).", order=11,
                        tables=[("sanity_thresholds", None)])
     if res.errors:
         err = [{"model": k[0], "image": k[1], "method": k[2], "stage": k[3], "error": v}
@@ -533,7 +714,8 @@ def add_to_report(report, res: SanityResults, comparison: list[dict] | None = No
                               f"{method} on {model}: cascading randomization")
             figs.append(name)
     report.add_section("Sanity figures", "Curves, then one cascading grid per method "
-                       "(rows: images; columns: original, then cumulative randomization from "
+                       "(rows: images; columns: original, the original under another seed, "
+                       "then cumulative randomization from "
                        "the output down; last column: label randomization where available).",
                        order=13, figures=figs)
     if comparison is not None:

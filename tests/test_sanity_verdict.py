@@ -1,0 +1,175 @@
+"""The sanity verdict's informativeness rule: noise maps never pass, and the check can fail.
+
+A method whose maps are noise passes a randomization check trivially (its maps are
+unrelated to anything). The harness explains the original model a second time with another
+seed and requires the two maps to be more similar than unrelated maps
+(:mod:`evaluation.sanity`, "Informativeness"). Here, end to end on a tiny Keras CNN:
+
+``noise``        pure estimation noise (like LEG with far too few samples): a different
+                 uniform map per image, seed and model state, carrying no information. It
+                 falls to the unrelated level under randomization, but it does not
+                 reproduce under another seed: "uninformative", never "pass";
+``fingerprint``  a deterministic map drawn from the model's scores on the image: it
+                 reproduces exactly and changes completely when the model does: "pass";
+``edge``         deterministic and model-independent: informative, and the randomization
+                 check catches it: "fail";
+``random``       the shipped baseline (one seed for every image, so its unrelated-map
+                 reference is 1 and the randomization rule alone would pass it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import types
+
+import numpy as np
+import pytest
+
+from evaluation.sanity import RESEEDED, informativeness, summary_rows, verdict
+
+SPEC = "tests.test_sanity_verdict:tiny_classifier"
+
+
+def test_rule_on_numbers():
+    ref = [0.0, 0.1, 0.2, 0.3]  # q0.95 = 0.285, + margin 0.1 -> threshold 0.385
+    assert verdict(0.1, ref) == "pass"
+    assert verdict(0.1, ref, informative=False) == "uninformative"
+    assert verdict(0.9, ref, informative=False) == "fail"
+    assert verdict(0.1, ref, degenerate=True, informative=False) == "degenerate"
+    assert informativeness(0.9, ref) == "informative"
+    assert informativeness([0.9, 0.1, 0.2], ref) == "uninformative"  # median judged
+    assert informativeness(0.385, ref) == "uninformative"  # strictly above the threshold
+    assert informativeness(0.9, ref, degenerate=True) == "degenerate"
+
+
+_CLF = {}
+
+
+def tiny_classifier():
+    """A small random CNN on 16x16 grey images (groups ``logits``, ``conv1``)."""
+    if "clf" not in _CLF:
+        keras = pytest.importorskip("keras")
+        from keras import layers
+
+        from leg.models import KerasClassifier
+
+        keras.utils.set_random_seed(3)
+        inp = keras.Input((16, 16, 1))
+        x = layers.Conv2D(4, 3, padding="same", activation="relu", name="conv1")(inp)
+        x = layers.Flatten()(x)
+        out = layers.Dense(3, name="logits")(x)
+        _CLF["clf"] = KerasClassifier(keras.Model(inp, out))
+    return _CLF["clf"]
+
+
+def _result(saliency):
+    return types.SimpleNamespace(saliency=saliency, n_evaluations=1)
+
+
+class Noise:
+    """Uniform noise seeded by (image, seed, model scores): no information, but it changes
+    with the model (the suites use one seed in every state, so noise that ignored the model
+    would be the same map everywhere and fail the randomization check by itself)."""
+
+    def __init__(self, classifier, **options):
+        self.classifier = classifier
+
+    def explain(self, image, target=None, *, seed=None):
+        scores = np.round(np.asarray(self.classifier(image[None]), dtype=np.float64), 4)
+        h = hashlib.sha256(np.ascontiguousarray(image).tobytes() + scores.tobytes()
+                           + str(seed).encode())
+        rng = np.random.default_rng(int.from_bytes(h.digest()[:8], "little"))
+        return _result(rng.uniform(size=image.shape[:2]))
+
+
+class Fingerprint:
+    """A deterministic map drawn from the model's (rounded) scores on the image."""
+
+    def __init__(self, classifier, **options):
+        self.classifier = classifier
+
+    def explain(self, image, target=None, *, seed=None):
+        scores = np.round(np.asarray(self.classifier(image[None]), dtype=np.float64), 4)
+        h = hashlib.sha256(scores.tobytes())
+        rng = np.random.default_rng(int.from_bytes(h.digest()[:8], "little"))
+        return _result(rng.uniform(size=image.shape[:2]))
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    pytest.importorskip("keras")
+    from PIL import Image
+
+    import evaluation.baselines  # noqa: F401  (registers edge and random)
+    from evaluation.config import ModelPlan, Profile
+    from evaluation.sanity import run_sanity
+    from leg.explainers import EXPLAINERS
+
+    images = tmp_path_factory.mktemp("images")
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:16, 0:16]
+    for i in range(4):  # a blob at a different place on a noisy background
+        cy, cx = rng.integers(4, 12, size=2)
+        img = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / 8.0) + 0.2 * rng.random((16, 16))
+        Image.fromarray((255 * img / img.max()).astype(np.uint8)).save(images / f"im{i}.png")
+    profile = Profile(name="test", description="",
+                      models=(ModelPlan(SPEC, n_images=0, cascade_at=None),),
+                      methods=("noise", "fingerprint", "edge", "random"))
+    mp = pytest.MonkeyPatch()
+    mp.setitem(EXPLAINERS, "noise", Noise)
+    mp.setitem(EXPLAINERS, "fingerprint", Fingerprint)
+    try:
+        yield run_sanity(profile, cache_root=str(tmp_path_factory.mktemp("cache")),
+                         images_dir=str(images))
+    finally:
+        mp.undo()
+
+
+def _verdicts(res, method, check):
+    return {r["verdict"] for r in res.rows if r["method"] == method and r["check"] == check
+            and r["metric"] in res.profile.thresholds.informative}
+
+
+def _randomization(res, method):
+    return {r["verdict"] for r in res.rows if r["method"] == method
+            and r["check"] in ("cascading", "independent", "label")}
+
+
+def test_reseeded_maps_are_computed_with_another_seed(results):
+    res = results
+    assert not res.errors
+    for img in ("im0", "im1"):
+        a = res.maps[(SPEC, img, "noise", "original", 0)]
+        b = res.maps[(SPEC, img, "noise", RESEEDED, 0)]
+        assert not np.allclose(a, b)
+        np.testing.assert_array_equal(res.maps[(SPEC, img, "fingerprint", "original", 0)],
+                                      res.maps[(SPEC, img, "fingerprint", RESEEDED, 0)])
+    rows = [r for r in res.rows if r["check"] == "reproducibility"]
+    assert {r["stage"] for r in rows} == {RESEEDED}
+    assert all(r["higher_is_better"] is True for r in rows)
+
+
+def test_noise_explainer_is_uninformative_never_a_pass(results):
+    res = results
+    for method in ("noise", "random"):
+        assert _verdicts(res, method, "reproducibility") == {"uninformative"}, method
+        assert "pass" not in _randomization(res, method), method
+        assert not any(res.informative[(SPEC, method, i)] for i in ("im0", "im1", "im2"))
+    # the noise map did fall to the unrelated level: only the informativeness rule stops it
+    assert _randomization(res, "noise") == {"uninformative"}
+    summary = [r for r in summary_rows(res) if r["method"] == "noise"]
+    assert {r["verdict"] for r in summary if r["check"] != "reproducibility"} == {
+        "uninformative"}
+    assert not any(r["informative"] for r in summary)
+
+
+def test_deterministic_model_dependent_explainer_passes(results):
+    res = results
+    assert _verdicts(res, "fingerprint", "reproducibility") == {"informative"}
+    assert _randomization(res, "fingerprint") == {"pass"}
+
+
+def test_edge_control_is_informative_and_still_fails(results):
+    res = results
+    assert _verdicts(res, "edge", "reproducibility") == {"informative"}
+    assert _randomization(res, "edge") == {"fail"}
