@@ -234,61 +234,57 @@ def _compare_with_baseline(sess: LegSession, attr: str, rows: list[dict], table:
                     tolerance=sess.profile.regression_tolerance, **kwargs))
 
 
-@pytest.fixture(scope="session")
-def perturbation_results(leg):
-    """Every perturbation-size map and score of the profile, computed once (cached)."""
+def _compute_once(sess: LegSession, part: str, run) -> tuple[object, bool]:
+    """``(sess.<part>, computed now)``: computed with ``run(executor)`` on first use (timed;
+    a failure is remembered so later tests fail fast with the same message)."""
     import time
 
     from evaluation.executor import make_executor
-    from evaluation.perturbation_suite import run_perturbation
 
-    if leg.perturbation is None:
-        if leg.perturbation_error:
-            pytest.fail(f"The perturbation computation failed earlier: {leg.perturbation_error}")
+    if getattr(sess, part) is None:
+        error = getattr(sess, f"{part}_error")
+        if error:
+            pytest.fail(f"The {part} computation failed earlier: {error}")
         t0 = time.perf_counter()
-        executor = make_executor(leg.workers)
+        executor = make_executor(sess.workers)
         try:
-            leg.perturbation = run_perturbation(leg.profile, cache_root=str(leg.cache_root),
-                                                images_dir=leg.images_dir, executor=executor)
+            setattr(sess, part, run(executor))
         except Exception as exc:
-            leg.perturbation_error = f"{type(exc).__name__}: {exc}"
+            setattr(sess, f"{part}_error", f"{type(exc).__name__}: {exc}")
             raise
         finally:
             executor.shutdown()
-            leg.timings["perturbation_total"] = time.perf_counter() - t0
-        _compare_with_baseline(leg, "perturbation", leg.perturbation.scores,
-                               "perturbation_scores")
-    return leg.perturbation
+            sess.timings[f"{part}_total"] = time.perf_counter() - t0
+        return getattr(sess, part), True
+    return getattr(sess, part), False
+
+
+@pytest.fixture(scope="session")
+def perturbation_results(leg):
+    """Every perturbation-size map and score of the profile, computed once (cached)."""
+    from evaluation.perturbation_suite import run_perturbation
+
+    result, fresh = _compute_once(leg, "perturbation", lambda ex: run_perturbation(
+        leg.profile, cache_root=str(leg.cache_root), images_dir=leg.images_dir, executor=ex))
+    if fresh:
+        _compare_with_baseline(leg, "perturbation", result.scores, "perturbation_scores")
+    return result
 
 
 @pytest.fixture(scope="session")
 def groundtruth_results(leg):
     """Every ground-truth map and correlation of the profile, computed once (cached)."""
-    import time
-
-    from evaluation.executor import make_executor
     from evaluation.groundtruth_suite import run_groundtruth
     from evaluation.regression import GROUNDTRUTH_KEY
 
     if leg.profile.groundtruth is None:
         pytest.skip(f"The profile {leg.profile.name!r} has no ground-truth plan.")
-    if leg.groundtruth is None:
-        if leg.groundtruth_error:
-            pytest.fail(f"The ground-truth computation failed earlier: {leg.groundtruth_error}")
-        t0 = time.perf_counter()
-        executor = make_executor(leg.workers)
-        try:
-            leg.groundtruth = run_groundtruth(leg.profile, cache_root=str(leg.cache_root),
-                                              executor=executor)
-        except Exception as exc:
-            leg.groundtruth_error = f"{type(exc).__name__}: {exc}"
-            raise
-        finally:
-            executor.shutdown()
-            leg.timings["groundtruth_total"] = time.perf_counter() - t0
-        _compare_with_baseline(leg, "groundtruth", leg.groundtruth.rows, "groundtruth",
+    result, fresh = _compute_once(leg, "groundtruth", lambda ex: run_groundtruth(
+        leg.profile, cache_root=str(leg.cache_root), executor=ex))
+    if fresh:
+        _compare_with_baseline(leg, "groundtruth", result.rows, "groundtruth",
                                key=GROUNDTRUTH_KEY)
-    return leg.groundtruth
+    return result
 
 
 @pytest.fixture(scope="session")
@@ -306,32 +302,17 @@ def leg_report(leg):
 @pytest.fixture(scope="session")
 def sanity_results(leg):
     """Every sanity explanation and similarity of the profile, computed once (cached)."""
-    import time
-
-    from evaluation.executor import make_executor
     from evaluation.sanity import run_sanity
 
-    if leg.sanity is None:
-        if leg.sanity_error:
-            pytest.fail(f"The sanity computation failed earlier: {leg.sanity_error}")
-        t0 = time.perf_counter()
-        executor = make_executor(leg.workers)
-        try:
-            leg.sanity = run_sanity(leg.profile, cache_root=str(leg.cache_root),
-                                    images_dir=leg.images_dir, executor=executor)
-        except Exception as exc:
-            leg.sanity_error = f"{type(exc).__name__}: {exc}"
-            raise
-        finally:
-            executor.shutdown()
-            leg.timings["sanity_total"] = time.perf_counter() - t0
-        if leg.baseline is not None:
-            from evaluation.regression import IncompatibleBaseline, check_compatible, compare
+    result, fresh = _compute_once(leg, "sanity", lambda ex: run_sanity(
+        leg.profile, cache_root=str(leg.cache_root), images_dir=leg.images_dir, executor=ex))
+    if fresh and leg.baseline is not None:
+        from evaluation.regression import IncompatibleBaseline, check_compatible, compare
 
-            try:
-                check_compatible(leg.baseline, leg.identity(leg.sanity.fingerprints))
-                leg.comparison = compare(leg.sanity.rows, leg.baseline.tables.get("sanity", []),
-                                         tolerance=leg.profile.regression_tolerance)
-            except IncompatibleBaseline as exc:
-                leg.baseline_error = str(exc)
-    return leg.sanity
+        try:
+            check_compatible(leg.baseline, leg.identity(result.fingerprints))
+            leg.comparison = compare(result.rows, leg.baseline.tables.get("sanity", []),
+                                     tolerance=leg.profile.regression_tolerance)
+        except IncompatibleBaseline as exc:
+            leg.baseline_error = str(exc)
+    return result
