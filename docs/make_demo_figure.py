@@ -34,7 +34,8 @@ def main(out_dir: str = "leg-output", figure: str = "docs/demo.png") -> None:
         axes[i, 2].clear()
         from leg.plotting import color_overlay
 
-        color_overlay(images[i], maps[i][1], ax=axes[i, 2], colorbar=False)
+        color_overlay(images[i], maps[i][1], ax=axes[i, 2], colorbar=False,
+                      title="overlay" if i == 0 else None)
     fig.savefig(figure, dpi=90, bbox_inches="tight")
     print(f"wrote {figure}")
 
