@@ -355,8 +355,7 @@ def add_to_report(report, res: GroundTruthResults, comparison: list[dict] | None
         report.add_section("Ground truth: failures", "", order=33,
                            tables=[("groundtruth_errors", 40)])
     if comparison is not None:
-        report.add_table("groundtruth_vs_baseline", comparison)
-        bad = [r for r in comparison if r["status"] == "regressed"]
-        report.add_section("Ground truth: comparison with the baseline",
-                           f"{len(bad)} regressed rows of {len(comparison)}.", order=34,
-                           tables=[("groundtruth_vs_baseline", 200)])
+        from evaluation.regression import add_comparison_section
+
+        add_comparison_section(report, "groundtruth_vs_baseline",
+                               "Ground truth: comparison with the baseline", comparison, 34)

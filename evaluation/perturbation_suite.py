@@ -547,8 +547,7 @@ def add_to_report(report, res: PerturbationResults, comparison: list[dict] | Non
         report.add_section("Perturbation: failures", "", order=24,
                            tables=[("perturbation_errors", 40)])
     if comparison is not None:
-        report.add_table("perturbation_vs_baseline", comparison)
-        bad = [r for r in comparison if r["status"] == "regressed"]
-        report.add_section("Perturbation: comparison with the baseline",
-                           f"{len(bad)} regressed rows of {len(comparison)}.", order=25,
-                           tables=[("perturbation_vs_baseline", 200)])
+        from evaluation.regression import add_comparison_section
+
+        add_comparison_section(report, "perturbation_vs_baseline",
+                               "Perturbation: comparison with the baseline", comparison, 25)

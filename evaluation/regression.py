@@ -138,3 +138,12 @@ def regressions(comparison: list[dict], **match) -> list[dict]:
     """The ``"regressed"`` rows of ``comparison`` whose columns equal ``match``."""
     return [r for r in comparison if r["status"] == "regressed"
             and all(str(r[k]) == str(v) for k, v in match.items())]
+
+
+def add_comparison_section(report, table: str, title: str, comparison: list[dict],
+                           order: int) -> None:
+    """The side-by-side comparison with the baseline as ``table`` and a report section."""
+    report.add_table(table, comparison)
+    bad = [r for r in comparison if r["status"] == "regressed"]
+    report.add_section(title, f"{len(bad)} regressed rows of {len(comparison)}.", order=order,
+                       tables=[(table, 200)])

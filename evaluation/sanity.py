@@ -719,8 +719,7 @@ def add_to_report(report, res: SanityResults, comparison: list[dict] | None = No
                        "the output down; last column: label randomization where available).",
                        order=13, figures=figs)
     if comparison is not None:
-        report.add_table("sanity_vs_baseline", comparison)
-        bad = [r for r in comparison if r["status"] == "regressed"]
-        report.add_section("Sanity: comparison with the baseline",
-                           f"{len(bad)} regressed rows of {len(comparison)}.", order=14,
-                           tables=[("sanity_vs_baseline", 200)])
+        from evaluation.regression import add_comparison_section
+
+        add_comparison_section(report, "sanity_vs_baseline",
+                               "Sanity: comparison with the baseline", comparison, 14)

@@ -48,13 +48,12 @@ def check_fill(fill, name: str = "fill", extra: tuple[str, ...] = ()):
 
 
 def fill_image(image: np.ndarray, fill) -> np.ndarray:
-    """The ``(H, W, C)`` image that replaces removed pixels: mean colour, 0, 1 or a constant."""
-    if fill == "mean":
-        return np.broadcast_to(image.mean(axis=(0, 1)), image.shape).copy()
-    if fill == "black":
-        return np.zeros_like(image)
-    if fill == "white":
-        return np.ones_like(image)
+    """The ``(H, W, C)`` image that replaces removed pixels: mean colour, 0, 1 (the
+    backgrounds of :func:`evaluation.perturbation.background`) or a constant."""
+    if fill in ("mean", "black", "white"):
+        from evaluation.perturbation import background
+
+        return background(image, None, fill)
     return np.full_like(image, float(fill))
 
 
