@@ -16,10 +16,11 @@ Options (``pytest evaluation -m sanity --leg-profile smoke``):
 
 Markers: ``sanity`` (:mod:`evaluation.test_sanity`), ``perturbation`` (key sizes and
 curves, :mod:`evaluation.test_perturbation`; ground-truth accuracy,
-:mod:`evaluation.test_groundtruth`). The explanations (and the perturbation scores) are
-computed once per session (session fixtures), cached under ``<report dir>/.cache/`` and
-the report is written in ``pytest_sessionfinish`` — also when tests fail — whenever
-tests marked ``sanity`` or ``perturbation`` ran.
+:mod:`evaluation.test_groundtruth`), ``estimand`` (LEG's estimators against their exact
+target on differentiable models, :mod:`evaluation.test_estimand`). The explanations (and
+the perturbation scores) are computed once per session (session fixtures), cached under
+``<report dir>/.cache/`` and the report is written in ``pytest_sessionfinish`` — also
+when tests fail — whenever tests marked ``sanity``, ``perturbation`` or ``estimand`` ran.
 """
 
 from __future__ import annotations
@@ -69,6 +70,9 @@ class LegSession:
     groundtruth: object = None
     groundtruth_error: str | None = None
     groundtruth_comparison: list | None = None
+    estimand: object = None
+    estimand_error: str | None = None
+    estimand_comparison: list | None = None
 
     @property
     def cache_root(self) -> Path:
@@ -134,8 +138,8 @@ def pytest_collection_finish(session):
     if LEG_KEY not in session.config.stash:
         return
     sess = leg_session(session.config)
-    sess.active = any(item.get_closest_marker("sanity") or item.get_closest_marker("perturbation")
-                      for item in session.items)
+    sess.active = any(item.get_closest_marker(m) for item in session.items
+                      for m in ("sanity", "perturbation", "estimand"))
 
 
 _CURRENT: list[LegSession] = []  # the running session, for hooks without a config
@@ -201,7 +205,8 @@ def pytest_sessionfinish(session, exitstatus):
 def _add_perturbation_sections(sess: LegSession, rep) -> None:
     """The perturbation and ground-truth parts of the report (also when a test failed)."""
     parts = (("perturbation", "Perturbation size", 20, "evaluation.perturbation_suite"),
-             ("groundtruth", "Ground truth", 30, "evaluation.groundtruth_suite"))
+             ("groundtruth", "Ground truth", 30, "evaluation.groundtruth_suite"),
+             ("estimand", "Estimand accuracy", 35, "evaluation.estimand_suite"))
     for attr, title, order, module in parts:
         res, err = getattr(sess, attr), getattr(sess, f"{attr}_error")
         if res is None:
@@ -284,6 +289,21 @@ def groundtruth_results(leg):
     if fresh:
         _compare_with_baseline(leg, "groundtruth", result.rows, "groundtruth",
                                key=GROUNDTRUTH_KEY)
+    return result
+
+
+@pytest.fixture(scope="session")
+def estimand_results(leg):
+    """Every estimand and LEG variant of the profile's estimand plans, computed once (cached)."""
+    from evaluation.estimand_suite import run_estimand
+
+    if not leg.profile.estimand:
+        pytest.skip(f"The profile {leg.profile.name!r} has no estimand plan.")
+    result, fresh = _compute_once(leg, "estimand", lambda ex: run_estimand(
+        leg.profile, cache_root=str(leg.cache_root), images_dir=leg.images_dir))
+    if fresh:
+        _compare_with_baseline(leg, "estimand", result.rows, "estimand",
+                               key=("model", "image", "variant", "budget", "metric"))
     return result
 
 

@@ -51,7 +51,7 @@ __all__ = [
     "run_job",
 ]
 
-CACHE_VERSION = 1  # bump when the meaning of a cached map changes
+CACHE_VERSION = 2  # bump when the meaning of a cached map changes
 CRASH_ENV = "LEG_EVAL_CRASH_AFTER"
 _WRITES = 0  # entries written by this process (for the crash hook)
 
@@ -250,10 +250,10 @@ def _explain_items(clf, items: Sequence[ExplainItem], cache: ExplanationCache,
             tv = _make("leg-tv", clf, it.options, channels)
             responses = tv.leg.sample(it.image, seed=it.seed)
             sampled = time.perf_counter() - t0
-            leg_res = estimate_leg(responses, it.target, combine=tv.leg.combine)
+            leg_res = estimate_leg(responses, it.target, **tv.leg.estimation)
             t1 = time.perf_counter()
             tv_res = estimate_leg_tv(responses, it.target, lambdas=[tv.lam], solver=tv.solver,
-                                     combine=tv.leg.combine)[0]
+                                     **tv.leg.estimation)[0]
             t2 = time.perf_counter()
             for idx, res, secs in ((j, leg_res, t1 - t0), (i, tv_res, sampled + t2 - t1)):
                 cache.put(items[idx].key, res.saliency,

@@ -48,8 +48,8 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 
 __all__ = ["GROUNDTRUTH_METHODS", "PERTURBATION_METHODS", "PROFILES", "METHODS",
-           "GroundTruthPlan", "ModelPlan", "PerturbationPlan", "Profile", "Thresholds",
-           "get_profile"]
+           "EstimandPlan", "GroundTruthPlan", "ModelPlan", "PerturbationPlan", "Profile",
+           "Thresholds", "get_profile"]
 
 #: Methods in the sanity suites, and their role.
 METHODS = {
@@ -181,6 +181,28 @@ class GroundTruthPlan:
     min_leg_tv_corr: float = 0.9
 
 
+@dataclass(frozen=True)
+class EstimandPlan:
+    """LEG's estimators against its exact estimand on one differentiable model.
+
+    ``spec``: a model with ``.gradient`` (zoo name, ``groundtruth:<name>``, user spec);
+    ``n_images``; ``budgets``: model evaluations; ``gradients``: draws averaged for the
+    estimand; ``cell_size`` (``"auto"``: ``min(H, W) // 16``), ``sigma`` (``None``: LEG's
+    default), ``mode``: the LEG settings; ``lam``: LEG-TV's; ``min_corr``: the median
+    correlation LEG's default estimator must reach at the largest budget.
+    """
+
+    spec: str
+    n_images: int
+    budgets: tuple[int, ...]
+    gradients: int = 1024
+    cell_size: int | str = "auto"
+    sigma: float | None = None
+    mode: str = "joint"
+    lam: float = 0.075
+    min_corr: float = 0.5
+
+
 def _perturbation_options(cell) -> dict:
     leg = {"cell_size": cell, "mode": "joint"}
     # random-cells: the random floor at LEG's granularity (see the perturbation suites)
@@ -212,6 +234,7 @@ class Profile:
     perturbation: tuple[PerturbationPlan, ...] = ()
     perturbation_methods: tuple[str, ...] = PERTURBATION_METHODS
     groundtruth: GroundTruthPlan | None = None
+    estimand: tuple[EstimandPlan, ...] = ()
 
     def model_plan(self, spec: str) -> ModelPlan:
         """This profile's plan for ``spec``; a user model gets a generic plan."""
@@ -228,7 +251,10 @@ class Profile:
             pert = [q for q in p.perturbation if q.spec == model] or [
                 PerturbationPlan(model, n_images=0, budget=500,
                                  options=_perturbation_options("auto"))]
-            p = replace(p, models=(p.model_plan(model),), perturbation=tuple(pert))
+            est = [q for q in p.estimand if q.spec == model] or [
+                EstimandPlan(model, n_images=2, budgets=(250, 500, 1000), gradients=512)]
+            p = replace(p, models=(p.model_plan(model),), perturbation=tuple(pert),
+                        estimand=tuple(est))
         if methods is not None:
             known = set(METHODS) | set(PERTURBATION_METHODS) | set(GROUNDTRUTH_METHODS)
             unknown = [m for m in methods if m not in known]
@@ -274,6 +300,14 @@ PROFILES: dict[str, Profile] = {
             models=("linear_region_28x28x3", "two_object_contrast_28x28x1",
                     "smooth_region_means_32x48x3"),
             budgets=(100, 400, 1600)),
+        estimand=(
+            EstimandPlan("groundtruth:smooth_region_means_28x28x3", n_images=1,
+                         budgets=(100, 400, 1600), gradients=512, cell_size=2, min_corr=0.9),
+            EstimandPlan("digits", n_images=1, budgets=(100, 400, 1600), gradients=512,
+                         cell_size=4, min_corr=0.9),
+            EstimandPlan("lite0", n_images=1, budgets=(250, 500, 1000), gradients=256,
+                         cell_size=16, min_corr=0.8),
+        ),
     ),
     "standard": Profile(
         name="standard",
@@ -299,6 +333,18 @@ PROFILES: dict[str, Profile] = {
                              options=_perturbation_options(16), beats_floor=False),
         ),
         groundtruth=GroundTruthPlan(models=(), budgets=(100, 300, 1000, 3000)),
+        estimand=(
+            EstimandPlan("groundtruth:smooth_region_means_28x28x3", n_images=2,
+                         budgets=(100, 300, 1000, 3000), gradients=1024, cell_size=2,
+                         min_corr=0.95),
+            EstimandPlan("groundtruth:two_object_contrast_56x56x3", n_images=1,
+                         budgets=(100, 300, 1000, 3000), gradients=1024, cell_size=4,
+                         min_corr=0.95),
+            EstimandPlan("digits", n_images=3, budgets=(100, 300, 1000, 3000), gradients=1024,
+                         cell_size=4, min_corr=0.9),
+            EstimandPlan("lite0", n_images=2, budgets=(500, 1000, 2000), gradients=2048,
+                         cell_size=8, min_corr=0.8),
+        ),
     ),
     "paper": Profile(
         name="paper",
@@ -321,6 +367,12 @@ PROFILES: dict[str, Profile] = {
         ),
         groundtruth=GroundTruthPlan(models=(), budgets=(100, 300, 1000, 3000, 10000),
                                     repeats=3),
+        estimand=(
+            EstimandPlan("digits", n_images=10, budgets=(100, 300, 1000, 3000, 10000),
+                         gradients=4096, cell_size=4, min_corr=0.9),
+            EstimandPlan("lite0", n_images=4, budgets=(500, 1000, 2000, 4000, 8000),
+                         gradients=4096, cell_size=8, min_corr=0.9),
+        ),
         repeats=3,
     ),
 }

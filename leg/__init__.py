@@ -1,6 +1,7 @@
 """LEG and LEG-TV saliency estimation for black-box image classifiers."""
 
 from leg.covariance import Covariance, get_covariance
+from leg.estimand import Estimand, leg_estimand
 from leg.estimator import (
     LEG,
     LEGTV,
@@ -17,7 +18,8 @@ from leg.tv import SolverError, solve_leg_tv
 __version__ = "0.1.0"
 
 __all__ = [
-    "LEG", "LEGTV", "LEGResult", "Responses", "Grid", "Covariance", "Classifier",
+    "LEG", "LEGTV", "LEGResult", "Estimand", "leg_estimand", "Responses", "Grid", "Covariance",
+    "Classifier",
     "KerasClassifier", "SolverError", "as_classifier", "difference_operator", "estimate_leg",
     "estimate_leg_all_classes", "estimate_leg_tv", "get_covariance", "sample_responses",
     "solve_leg_tv",

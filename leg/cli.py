@@ -118,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--lambda", dest="lambdas", type=_float_in(0, None), action="append",
                     help="LEG-TV lambda; repeat for several (default 0.075)")
     ex.add_argument("--scheme", choices=("laplacian", "smooth", "iid"), default="laplacian")
+    ex.add_argument("--estimator", choices=("ridge", "ols", "moment"), default="ridge",
+                    help="ridge regression on the samples (default), least squares, or the "
+                         "paper's moment estimator")
     mode = ex.add_mutually_exclusive_group()
     mode.add_argument("--per-channel", dest="mode", action="store_const", const="per_channel",
                       help="noise on one colour channel at a time (the paper's scheme; C times "
@@ -194,10 +197,10 @@ def _explain_one(args, explainer, classifier, name, image, out_root: Path) -> di
     t0 = time.perf_counter()
     responses = explainer.sample(image, seed=args.seed)
     if args.method == "leg":
-        results = [estimate_leg(responses, args.target, combine=explainer.combine)]
+        results = [estimate_leg(responses, args.target, **explainer.estimation)]
     else:
         results = estimate_leg_tv(responses, args.target, lambdas=args.lambdas,
-                                  solver=args.solver, combine=explainer.combine)
+                                  solver=args.solver, **explainer.estimation)
     out_dir = out_root / name
     out_dir.mkdir(parents=True, exist_ok=True)
     names = getattr(classifier, "class_names", None)
@@ -259,7 +262,8 @@ def run_explain(args) -> int:
         args.grid = DEFAULT_GRID
     explainer = LEG(classifier, cell_size=args.cell_size or 8, grid=args.grid, sigma=args.noise,
                     n_samples=args.samples + args.samples % 2, scheme=args.scheme,
-                    mode=args.mode, batch_size=args.batch_size, progress=not args.quiet)
+                    mode=args.mode, estimator=args.estimator, batch_size=args.batch_size,
+                    progress=not args.quiet)
     out_root = Path(args.out)
     out_root.mkdir(parents=True, exist_ok=True)
     records, failures = [], 0
@@ -305,7 +309,8 @@ def _write_results(out_root: Path, args, model_spec, records, started) -> None:
         "parameters": {
             "cell_size": None if args.grid else args.cell_size,
             "grid": list(args.grid) if args.grid else None, "samples": args.samples,
-            "noise": args.noise, "lambdas": args.lambdas if args.method == "leg-tv" else None,
+            "noise": args.noise, "estimator": args.estimator,
+            "lambdas": args.lambdas if args.method == "leg-tv" else None,
             "scheme": args.scheme, "mode": args.mode, "target": args.target,
             "solver": args.solver, "seed": args.seed, "batch_size": args.batch_size,
         },

@@ -83,10 +83,10 @@ def LEG_Explain(target_model, image0, filename=None, noise_lvl=(0.02,), lambda_l
     for i, sigma in enumerate(noise):
         explainer = LEG(classifier, cell_size=conv, sigma=float(sigma), n_samples=sampling_size,
                         scheme=scheme, mode="per_channel", combine="sum_abs", clip=True,
-                        progress=progress)
+                        estimator="moment", progress=progress)
         responses = explainer.sample(image, seed=None if seed is None else seed + i)
         for res in estimate_leg_tv(responses, chosen_class, lambdas=lambdas, solver=solver,
-                                   combine="sum_abs"):
+                                   combine="sum_abs", estimator="moment"):
             results.append(LEG_est(res.saliency, res.lam, float(sigma), res))
     return results
 

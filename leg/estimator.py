@@ -1,8 +1,15 @@
 """LEG and LEG-TV estimates from sampled responses, and the explainer classes.
 
-LEG: ``γ = (σ²Σ)⁻¹ ŷ`` with ``ŷ = mean_i(Δf_i ε_i)``: a consistent estimate of the
-(noise-smoothed) gradient of the target score with respect to the cell intensities.
-LEG-TV: the sparse-gradient LP of :mod:`leg.tv` on the same ``ŷ``.
+LEG estimates ``γ* = E[∇_ε f(x0 + ε)]``, the noise-smoothed gradient of the target score
+with respect to the cell intensities, with one of three estimators on the same samples:
+
+- ``"ridge"`` (default): the half-differences of antithetic pairs regressed on their
+  perturbations, penalty chosen by generalised cross-validation (:mod:`leg.regression`);
+- ``"ols"``: the same regression unpenalised (needs more pairs than cells);
+- ``"moment"``: the paper's ``γ = (σ²Σ)⁻¹ ŷ`` with ``ŷ = mean_i(Δf_i ε_i)``.
+
+LEG-TV: the sparse-gradient LP of :mod:`leg.tv`; with a regression estimator its right-hand
+side is ``σ²Σγ̂`` (so ``λ = 0`` returns ``γ̂`` and ``λ`` keeps its meaning).
 """
 
 from __future__ import annotations
@@ -16,10 +23,12 @@ import numpy as np
 from leg._validation import check_choice, check_float, check_image, check_int
 from leg.grid import Grid
 from leg.models import as_classifier
+from leg.regression import ESTIMATORS, PENALTIES, check_alpha, design, fit
 from leg.sampling import Responses, sample_responses
 from leg.tv import DEFAULT_SOLVER, check_solver, solve_leg_tv
 
 COMBINE = ("mean_abs", "sum", "mean", "sum_abs")
+DEFAULT_SIGMA = 0.02  # noise level on [0, 1] images (the laplacian scheme: ~2σ per cell)
 Target = int | tuple[int, int] | None
 
 
@@ -36,12 +45,16 @@ class LEGResult:
     channel_maps : ndarray (S, ph, pw)
         One signed map per sample set (``S = C`` in per-channel mode, 1 in joint mode).
     stderr : ndarray (ph, pw) or None
-        Per-cell standard error of ``cell_map`` (LEG only; from the spread of the
-        per-pair terms; for ``mean_abs`` it is the delta-method error ignoring the sign).
+        Per-cell standard error of ``cell_map`` (LEG only; the spread of the per-pair terms
+        for ``"moment"``, the HC2 sandwich for the regressions; for ``mean_abs`` it ignores
+        the sign).
     target : int or (int, int)
         Class index, or ``(k, k')`` for the contrast ``score_k − score_k'``.
     score : float
         The target score of the unperturbed image.
+    estimator : {"ridge", "ols", "moment"}
+    alpha, penalty : list or None
+        The ridge strength and penalty matrix of each sample set (chosen by GCV unless fixed).
     """
 
     method: str
@@ -61,6 +74,9 @@ class LEGResult:
     combine: str
     seed: int | None
     grid: Grid
+    estimator: str = "moment"
+    alpha: list[float] | None = None
+    penalty: list[str] | None = None
     timings: dict = field(default_factory=dict)
 
     def upsampled(self, method: str = "bilinear") -> np.ndarray:
@@ -74,7 +90,8 @@ class LEGResult:
             "sigma": self.sigma, "lambda": self.lam, "n_samples": self.n_samples,
             "n_evaluations": self.n_evaluations, "scheme": self.scheme, "mode": self.mode,
             "combine": self.combine, "seed": self.seed, "grid": list(self.grid.shape),
-            "timings": dict(self.timings),
+            "estimator": self.estimator, "alpha": self.alpha,
+            "penalty": self.penalty, "timings": dict(self.timings),
         }
 
 
@@ -128,16 +145,59 @@ def rhs(responses: Responses, target) -> np.ndarray:
     return np.einsum("sn,snq->sq", d, responses.eps, dtype=np.float64) / responses.n_samples
 
 
-def estimate_leg(responses: Responses, target: Target = None, *,
-                 combine: str = "mean_abs") -> LEGResult:
-    """LEG ``γ = (σ²Σ)⁻¹ŷ`` with per-cell standard errors, from sampled responses."""
+def _check_estimator(estimator: str, alpha, penalty: str) -> tuple[str, str | float, str]:
+    return (check_choice(estimator, "estimator", ESTIMATORS), check_alpha(alpha),
+            check_choice(penalty, "penalty", PENALTIES))
+
+
+def _regression_maps(responses: Responses, d: np.ndarray, estimator: str, alpha, penalty: str,
+                     *, with_stderr: bool):
+    """Per sample set: γ̂ ``(S, q)``, standard errors ``(S, q)`` or None, and the
+    regularisation ``([α per set], [penalty per set])``."""
+    maps, ses, alphas, penalties = [], [], [], []
+    for s in range(d.shape[0]):
+        X, y, dof = design(responses.eps[s], d[s][:, None], responses.antithetic)
+        fits, which, gamma, alpha_s = fit(X, y, dof, responses.covariance,
+                                          estimator=estimator, alpha=alpha, penalty=penalty)
+        maps.append(gamma[:, 0])
+        alphas.append(float(alpha_s[0]))
+        penalties.append(fits[which[0]].penalty)
+        if with_stderr:
+            ses.append(fits[which[0]].stderr(y[:, 0], alpha_s[0]))
+    return np.stack(maps), (np.stack(ses) if with_stderr else None), (alphas, penalties)
+
+
+def estimate_leg(responses: Responses, target: Target = None, *, combine: str = "mean_abs",
+                 estimator: str = "ridge", alpha: str | float = "gcv",
+                 penalty: str = "auto") -> LEGResult:
+    """LEG with per-cell standard errors, from sampled responses.
+
+    ``estimator``: ``"ridge"`` (``alpha="gcv"`` or a number; ``penalty="auto"``,
+    ``"identity"`` or ``"covariance"``), ``"ols"`` or ``"moment"`` (the paper's ``(σ²Σ)⁻¹ŷ``); see
+    :mod:`leg.regression`.
+    """
     check_choice(combine, "combine", COMBINE)
+    estimator, alpha, penalty = _check_estimator(estimator, alpha, penalty)
     t0 = time.perf_counter()
     target = resolve_target(responses, target)
     d, score = _target_delta(responses, target)
+    ph, pw = responses.grid.shape
+    regularisation = None
+    if estimator == "moment":
+        maps, ses = _moment_maps(responses, d)
+    else:
+        maps, ses, regularisation = _regression_maps(responses, d, estimator, alpha, penalty,
+                                             with_stderr=True)
+    return _result("leg", responses, target, score, maps.reshape(-1, ph, pw),
+                   ses.reshape(-1, ph, pw), None, combine,
+                   {"estimate": time.perf_counter() - t0}, estimator, regularisation)
+
+
+def _moment_maps(responses: Responses, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The paper's ``(σ²Σ)⁻¹ mean(Δf ε)`` per set, with standard errors from the per-unit
+    terms (antithetic pairs are one unit: their two terms are dependent)."""
     cov, s2 = responses.covariance, responses.sigma**2
     n_sets, n = d.shape
-    # Independent units: antithetic pairs (their two terms are dependent), else single draws.
     unit = 2 if responses.antithetic else 1
     terms = (d[..., None] * responses.eps).reshape(n_sets, n // unit, unit, -1).mean(axis=2)
     maps, ses = [], []
@@ -145,23 +205,32 @@ def estimate_leg(responses: Responses, target: Target = None, *,
         per_unit = cov.solve(terms[s].T) / s2  # (q, units)
         maps.append(per_unit.mean(axis=1))
         ses.append(per_unit.std(axis=1, ddof=1) / np.sqrt(per_unit.shape[1]))
-    ph, pw = responses.grid.shape
-    channel_maps = np.stack(maps).reshape(n_sets, ph, pw)
-    channel_se = np.stack(ses).reshape(n_sets, ph, pw)
-    return _result("leg", responses, target, score, channel_maps, channel_se, None, combine,
-                   {"estimate": time.perf_counter() - t0})
+    return np.stack(maps), np.stack(ses)
 
 
 def estimate_leg_tv(responses: Responses, target: Target = None, *,
                     lambdas: float | Sequence[float] = 0.075, solver: str = DEFAULT_SOLVER,
-                    combine: str = "mean_abs") -> list[LEGResult]:
-    """LEG-TV for each ``λ`` (one LP per sample set and ``λ``; the samples are shared)."""
+                    combine: str = "mean_abs", estimator: str = "ridge",
+                    alpha: str | float = "gcv", penalty: str = "auto") -> list[LEGResult]:
+    """LEG-TV for each ``λ`` (one LP per sample set and ``λ``; the samples are shared).
+
+    With a regression ``estimator`` the LP's right-hand side is ``σ²Σγ̂`` instead of the
+    moment ``ŷ``: ``λ = 0`` returns the regression estimate, and ``λ`` bounds the distance
+    to it in the same scale as before.
+    """
     check_choice(combine, "combine", COMBINE)
+    estimator, alpha, penalty = _check_estimator(estimator, alpha, penalty)
     lambdas = [check_float(v, "lambda", low=0.0) for v in np.atleast_1d(lambdas)]
     t0 = time.perf_counter()
     target = resolve_target(responses, target)
-    _, score = _target_delta(responses, target)
-    y = rhs(responses, target)
+    d, score = _target_delta(responses, target)
+    regularisation = None
+    if estimator == "moment":
+        y = rhs(responses, target)
+    else:
+        gamma, _, regularisation = _regression_maps(responses, d, estimator, alpha, penalty,
+                                            with_stderr=False)
+        y = responses.sigma**2 * responses.covariance.matvec(gamma.T).T
     per_set = [solve_leg_tv(y[s], responses.covariance, responses.sigma, lambdas, solver=solver)
                for s in range(y.shape[0])]
     seconds = (time.perf_counter() - t0) / len(lambdas)
@@ -170,12 +239,12 @@ def estimate_leg_tv(responses: Responses, target: Target = None, *,
     for j, lam in enumerate(lambdas):
         channel_maps = np.stack([sols[j] for sols in per_set]).reshape(-1, ph, pw)
         results.append(_result("leg-tv", responses, target, score, channel_maps, None, lam,
-                               combine, {"estimate": seconds}))
+                               combine, {"estimate": seconds}, estimator, regularisation))
     return results
 
 
 def _result(method, responses, target, score, channel_maps, channel_se, lam, combine,
-            timings) -> LEGResult:
+            timings, estimator, regularisation) -> LEGResult:
     cell_map = _combine(channel_maps, combine)
     return LEGResult(
         method=method,
@@ -187,21 +256,32 @@ def _result(method, responses, target, score, channel_maps, channel_se, lam, com
         target=target, score=score, sigma=responses.sigma, lam=lam,
         n_samples=responses.n_samples, n_evaluations=responses.n_evaluations,
         scheme=responses.covariance.scheme, mode=responses.mode, combine=combine,
-        seed=responses.seed, grid=responses.grid,
+        seed=responses.seed, grid=responses.grid, estimator=estimator,
+        alpha=None if regularisation is None else regularisation[0],
+        penalty=None if regularisation is None else regularisation[1],
         timings={**responses.timings, **timings},
     )
 
 
-def estimate_leg_all_classes(responses: Responses) -> np.ndarray:
+def estimate_leg_all_classes(responses: Responses, *, estimator: str = "ridge",
+                             alpha: str | float = "gcv",
+                             penalty: str = "auto") -> np.ndarray:
     """Signed LEG cell maps for every class from one set of samples: ``(K, S, ph, pw)``.
 
-    One extra matrix product over LEG for a single class.
+    One factorisation per sample set serves every class (each with its own GCV ``α``).
     """
-    # ŷ for all classes at once: (S, K, q)
-    y = np.einsum("snk,snq->skq", responses.delta, responses.eps,
-                  dtype=np.float64) / responses.n_samples
-    s, k, q = y.shape
-    gam = responses.covariance.solve(y.reshape(s * k, q).T).T / responses.sigma**2
+    estimator, alpha, penalty = _check_estimator(estimator, alpha, penalty)
+    s, k = responses.delta.shape[0], responses.n_classes
+    if estimator == "moment":
+        y = np.einsum("snk,snq->skq", responses.delta, responses.eps,
+                      dtype=np.float64) / responses.n_samples
+        q = y.shape[-1]
+        gam = responses.covariance.solve(y.reshape(s * k, q).T).T / responses.sigma**2
+    else:
+        gam = np.stack([
+            fit(*design(responses.eps[i], responses.delta[i], responses.antithetic),
+                responses.covariance, estimator=estimator, alpha=alpha, penalty=penalty)[2].T
+            for i in range(s)])
     return gam.reshape(s, k, *responses.grid.shape).transpose(1, 0, 2, 3)
 
 
@@ -227,6 +307,13 @@ class LEG:
     combine : {"mean_abs", "sum", "mean", "sum_abs"}, default "mean_abs"
         How per-channel maps become one map (joint mode keeps the sign).
     score : {"probability", "logit"}, default "probability"
+    estimator : {"ridge", "ols", "moment"}, default "ridge"
+        How the map is estimated from the samples (see :mod:`leg.regression`); ``"moment"``
+        is the paper's estimator.
+    alpha : "gcv" or float, default "gcv"
+        The ridge penalty (chosen by generalised cross-validation by default).
+    penalty : {"auto", "identity", "covariance"}, default "auto"
+        The ridge penalty's matrix (``"auto"``: the one with the lower GCV score).
     antithetic, clip : bool
     batch_size : int, default 64
     progress : bool or None
@@ -234,11 +321,14 @@ class LEG:
     """
 
     name = "leg"
+    DEFAULT_SIGMA = DEFAULT_SIGMA
 
     def __init__(self, model, *, cell_size: int = 8, grid: tuple[int, int] | None = None,
-                 sigma: float = 0.02, n_samples: int = 300, scheme: str = "laplacian",
+                 sigma: float = DEFAULT_SIGMA, n_samples: int = 300, scheme: str = "laplacian",
                  mode: str = "per_channel", combine: str = "mean_abs",
-                 score: str = "probability", antithetic: bool = True, clip: bool = False,
+                 score: str = "probability", estimator: str = "ridge",
+                 alpha: str | float = "gcv", penalty: str = "auto",
+                 antithetic: bool = True, clip: bool = False,
                  batch_size: int = 64, progress: bool | None = None,
                  model_options: dict | None = None):
         self.classifier = as_classifier(model, **(model_options or {}))
@@ -255,6 +345,9 @@ class LEG:
             progress=progress,
         )
         self.combine = check_choice(combine, "combine", COMBINE)
+        estimator, alpha, penalty = _check_estimator(estimator, alpha, penalty)
+        self.estimation = dict(combine=self.combine, estimator=estimator, alpha=alpha,
+                               penalty=penalty)
 
     def grid_for(self, image: np.ndarray) -> Grid:
         h, w = image.shape[:2]
@@ -277,7 +370,7 @@ class LEG:
     def explain(self, image: np.ndarray, target: Target = None, *,
                 seed: int | None = None) -> LEGResult:
         """LEG map of ``image`` ``(H, W, C)`` in ``[0, 1]`` for ``target`` (default top-1)."""
-        return estimate_leg(self.sample(image, seed=seed), target, combine=self.combine)
+        return estimate_leg(self.sample(image, seed=seed), target, **self.estimation)
 
 
 class LEGTV:
@@ -312,4 +405,4 @@ class LEGTV:
         """One result per ``λ`` in ``lambdas``, all from one set of samples."""
         responses = self.leg.sample(image, seed=seed)
         return estimate_leg_tv(responses, target, lambdas=lambdas, solver=self.solver,
-                               combine=self.leg.combine)
+                               **self.leg.estimation)

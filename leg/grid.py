@@ -84,13 +84,17 @@ class Grid:
 
         The last two axes are the image's height and width.
         """
+        return self.cell_sums(pixels) / np.outer(self.row_counts, self.col_counts)
+
+    def cell_sums(self, pixels: np.ndarray) -> np.ndarray:
+        """Cell sums of ``(..., H, W)`` arrays: ``(..., ph, pw)`` (e.g. pixel gradients to
+        the gradient with respect to the cell intensities)."""
         pixels = np.asarray(pixels, dtype=np.float64)
         if pixels.shape[-2:] != (self.height, self.width):
             raise ValueError(f"Expected an array ending in ({self.height}, {self.width}); got "
                              f"shape {pixels.shape}.")
         sums = np.add.reduceat(pixels, np.asarray(self.row_edges[:-1]), axis=-2)
-        sums = np.add.reduceat(sums, np.asarray(self.col_edges[:-1]), axis=-1)
-        return sums / np.outer(self.row_counts, self.col_counts)
+        return np.add.reduceat(sums, np.asarray(self.col_edges[:-1]), axis=-1)
 
     def upsample(self, cells: np.ndarray, method: str = "nearest") -> np.ndarray:
         """``(..., ph, pw)`` -> ``(..., H, W)``: block copy (``"nearest"``) or ``"bilinear"``."""

@@ -133,18 +133,36 @@ class KerasClassifier:
         """
         import tensorflow as tf
 
+        fn = self._gradient_function(score)
+        k = tf.constant(int(target), dtype=tf.int32)
         outs = []
         for start in range(0, len(images), self.batch_size):
-            x = tf.convert_to_tensor(np.asarray(images[start:start + self.batch_size],
-                                                dtype=np.float32))
-            with tf.GradientTape() as tape:
-                tape.watch(x)
-                out = self.model(tf.cast(self.preprocess(x), tf.float32), training=False)
-                if self.apply_softmax and score == "probability":
-                    out = tf.nn.softmax(out, axis=-1)
-                chosen = out[:, target]
-            outs.append(tape.gradient(chosen, x).numpy())
+            x = np.asarray(images[start:start + self.batch_size], dtype=np.float32)
+            outs.append(fn(x, k).numpy())
         return np.concatenate(outs, axis=0).astype(np.float64)
+
+    def _gradient_function(self, score: str):
+        """One compiled gradient per score kind (the class index is a traced argument)."""
+        import tensorflow as tf
+
+        check_choice(score, "score", ("probability", "logit"))
+        cache = self.__dict__.setdefault("_gradient_functions", {})
+        if score not in cache:
+            probability = self.apply_softmax and score == "probability"
+
+            def gradient(x, k):
+                with tf.GradientTape() as tape:
+                    tape.watch(x)
+                    out = self.model(tf.cast(self.preprocess(x), tf.float32), training=False)
+                    if probability:
+                        out = tf.nn.softmax(out, axis=-1)
+                    chosen = tf.gather(out, k, axis=1)
+                return tape.gradient(chosen, x)
+
+            cache[score] = tf.function(gradient, input_signature=[
+                tf.TensorSpec((None, *self.input_shape), tf.float32),
+                tf.TensorSpec((), tf.int32)], reduce_retracing=True)
+        return cache[score]
 
 
 def as_classifier(model, **kwargs) -> Callable[[np.ndarray], np.ndarray]:

@@ -12,7 +12,7 @@ import sys
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -76,6 +76,15 @@ class Responses:
     @property
     def n_classes(self) -> int:
         return self.f0.shape[0]
+
+    def head(self, n_samples: int) -> Responses:
+        """The first ``n_samples`` samples of every set (whole antithetic pairs): what a
+        smaller budget would have seen, without calling the model again."""
+        unit = 2 if self.antithetic else 1
+        if not unit <= n_samples <= self.n_samples or n_samples % unit:
+            raise ValueError(f"'n_samples' must be {'an even number ' if unit == 2 else ''}"
+                             f"between {unit} and {self.n_samples}; got {n_samples}.")
+        return replace(self, eps=self.eps[:, :n_samples], delta=self.delta[:, :n_samples])
 
 
 def _score_function(classifier, score: str):

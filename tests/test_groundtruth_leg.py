@@ -38,16 +38,29 @@ def test_correlation_with_truth_rises_with_n_and_leg_tv_exceeds_090(model):
     assert large_tv >= large_leg - 0.01  # TV never worse on piecewise-constant truths
 
 
-def test_error_falls_like_one_over_root_n():
-    model = SUITE[0]
+def _relative_errors(model, estimator, budgets=(200, 800, 3200)):
     image = model.base_image(0)
     # LEG estimates d score / d (cell intensity): the true map summed over each 2x2 cell
     truth = leg.Grid.from_cell_size(28, 28, 2).pool(model.true_map(image)) * 4
     errors = []
-    for n in (200, 800, 3200):
-        maps = [leg.LEG(model, cell_size=2, n_samples=n, mode="joint").explain(
-            image, model.target, seed=s).cell_map for s in range(3)]
+    for n in budgets:
+        maps = [leg.LEG(model, cell_size=2, n_samples=n, mode="joint", estimator=estimator
+                        ).explain(image, model.target, seed=s).cell_map for s in range(3)]
         errors.append(np.mean([np.linalg.norm(m - truth) / np.linalg.norm(truth)
                                for m in maps]))
+    return np.array(errors)
+
+
+def test_moment_error_falls_like_one_over_root_n():
+    errors = _relative_errors(SUITE[0], "moment")
     slope = np.polyfit(np.log([200, 800, 3200]), np.log(errors), 1)[0]
     assert -0.65 < slope < -0.35, (errors, slope)
+
+
+def test_regression_error_is_below_the_moment_error_and_falls():
+    moment = _relative_errors(SUITE[0], "moment")
+    ridge = _relative_errors(SUITE[0], "ridge")
+    assert np.all(ridge < moment), (ridge, moment)
+    # with more pairs (400) than cells (196) the regression reaches the smoothing floor
+    assert ridge[1] < ridge[0] / 100, ridge
+    assert ridge[2] <= ridge[1] * 1.05, ridge

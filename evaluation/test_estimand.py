@@ -1,0 +1,63 @@
+"""Estimand accuracy: LEG's estimators against LEG's exact target on differentiable models.
+
+Run ``pytest evaluation -m estimand --leg-profile smoke``. One case per model of the
+profile's estimand plans; the estimands and estimates are computed once per session by the
+``estimand_results`` fixture (cached). What is measured: :mod:`evaluation.estimand_suite`.
+
+Asserted per model: LEG's default estimator reaches the plan's median correlation with the
+estimand at the largest budget, its error falls with n, and it is not worse than the
+published moment estimator at any budget. The other variants are reported.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from evaluation.estimand_suite import check_accuracy, check_beats_moment, check_error_falls
+
+pytestmark = pytest.mark.estimand
+
+
+def pytest_generate_tests(metafunc):
+    from conftest import leg_session
+
+    if "estimand_plan" in metafunc.fixturenames:
+        plans = leg_session(metafunc.config).profile.estimand
+        metafunc.parametrize("estimand_plan", plans, ids=[p.spec for p in plans])
+
+
+def _measured(res, plan):
+    if plan.spec in res.skipped:
+        pytest.skip(res.skipped[plan.spec])
+    failed = [f"{img}: {err}" for (spec, img), err in res.errors.items() if spec == plan.spec]
+    if failed:
+        pytest.fail("The estimand run failed: " + "; ".join(failed))
+
+
+def test_default_estimator_is_accurate(estimand_plan, estimand_results):
+    _measured(estimand_results, estimand_plan)
+    bad = check_accuracy(estimand_results, estimand_plan)
+    assert not bad, "; ".join(bad)
+
+
+def test_error_falls_with_evaluations(estimand_plan, estimand_results):
+    _measured(estimand_results, estimand_plan)
+    bad = check_error_falls(estimand_results, estimand_plan)
+    assert not bad, "; ".join(bad)
+
+
+def test_default_estimator_not_worse_than_moment(estimand_plan, estimand_results):
+    _measured(estimand_results, estimand_plan)
+    bad = check_beats_moment(estimand_results, estimand_plan)
+    assert not bad, "; ".join(bad)
+
+
+def test_no_regression(estimand_plan, estimand_results, leg):
+    _measured(estimand_results, estimand_plan)
+    if leg.baseline is None or leg.estimand_comparison is None:
+        pytest.skip("no --leg-baseline")
+    from evaluation.regression import regressions
+
+    bad = regressions(leg.estimand_comparison, model=estimand_plan.spec)
+    assert not bad, "Regressed against the baseline: " + "; ".join(
+        f"{r['metric']}: {r['baseline']:.3f} -> {r['current']:.3f}" for r in bad)

@@ -1,0 +1,113 @@
+"""The estimand-accuracy suite: its estimand is right, its checks pass LEG and fail a method
+that deserves to fail."""
+
+import numpy as np
+import pytest
+
+import leg
+from evaluation import estimand_suite
+from evaluation.config import EstimandPlan, Profile
+from evaluation.estimand_suite import (
+    check_accuracy,
+    check_beats_moment,
+    check_error_falls,
+    run_estimand,
+)
+from leg.zoo.groundtruth import linear_region, smooth_region_means
+
+PLAN = EstimandPlan("groundtruth:smooth_region_means_28x28x3", n_images=1,
+                    budgets=(100, 400, 1600), gradients=512, cell_size=2, sigma=0.02,
+                    min_corr=0.9)
+
+
+def _profile(plan=PLAN):
+    return Profile(name="test", description="", models=(), estimand=(plan,))
+
+
+def _keras_twin(model):
+    """The ground-truth model rebuilt in Keras (region means, link, two-class softmax)."""
+    import keras
+
+    h, w, c = model.image_shape
+    coef = np.array([10.0, -5.0])  # linear_region's link: g = (m - 0.5) @ coef
+    inp = keras.Input((h, w, c))
+    pixels = keras.layers.Reshape((h * w,))(keras.ops.mean(inp, axis=-1))
+    means = keras.layers.Dense(2, use_bias=False, trainable=False)
+    logit = keras.layers.Dense(1, trainable=False)
+    g = logit(means(pixels))
+    out = keras.layers.Softmax()(keras.ops.concatenate([g, keras.ops.zeros_like(g)], axis=-1))
+    net = keras.Model(inp, out)
+    means.set_weights([model._weights.T.astype(np.float32)])
+    logit.set_weights([coef[:, None].astype(np.float32), np.array([-0.5 * coef.sum()],
+                                                                  dtype=np.float32)])
+    return leg.KerasClassifier(net)
+
+
+def test_autodiff_estimand_equals_the_closed_form_on_a_ground_truth_model():
+    model = linear_region(16, 16, 3)
+    twin = _keras_twin(model)
+    image = model.base_image(0)
+    np.testing.assert_allclose(twin(image[None]), model(image[None]), atol=1e-5)
+    grid = leg.Grid.from_cell_size(16, 16, 2)
+    for mode in ("joint", "per_channel"):
+        closed = leg.leg_estimand(model, image, grid, 0, sigma=0.05, mode=mode, n_draws=64)
+        autodiff = leg.leg_estimand(twin, image, grid, 0, sigma=0.05, mode=mode, n_draws=64)
+        np.testing.assert_allclose(autodiff.channel_maps, closed.channel_maps, rtol=2e-3,
+                                   atol=1e-6 * np.abs(closed.channel_maps).max())
+
+
+def test_logit_estimand_of_a_linear_logit_is_its_weights():
+    model = linear_region(16, 16, 3)
+    image = model.base_image(0)
+    grid = leg.Grid.from_cell_size(16, 16, 4)
+    est = leg.leg_estimand(model, image, grid, 0, sigma=0.1, score="logit", n_draws=8)
+    weights = model.gradient(image[None], 0, score="logit")[0].sum(axis=-1)
+    np.testing.assert_allclose(est.channel_maps[0], grid.cell_sums(weights), rtol=1e-10)
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    return run_estimand(_profile(), cache_root=str(tmp_path_factory.mktemp("cache")))
+
+
+def test_suite_measures_every_variant_and_passes_leg(results):
+    assert not results.errors and results.precision[0]["half_correlation"] > 0.95
+    variants = {r["variant"] for r in results.rows}
+    assert variants == set(estimand_suite.VARIANTS)
+    assert check_accuracy(results, PLAN) == []
+    assert check_error_falls(results, PLAN) == []
+    assert check_beats_moment(results, PLAN) == []
+    # the published estimator is measured too, and is worse at the small budget
+    assert results.median(PLAN.spec, "moment", 100, "pearson") < results.median(
+        PLAN.spec, "ridge", 100, "pearson")
+
+
+def test_suite_fails_a_method_that_deserves_to_fail(tmp_path, monkeypatch):
+    """A variant whose map ignores the samples (a fixed random map) is inaccurate, does not
+    improve with n, and loses to the moment estimator: every check says so."""
+
+    def noise(responses, target, lam):
+        rng = np.random.default_rng(0)
+        return rng.standard_normal((responses.eps.shape[0], *responses.grid.shape))
+
+    monkeypatch.setitem(estimand_suite.VARIANTS, "noise", noise)
+    res = run_estimand(_profile(), cache_root=str(tmp_path))
+    assert check_accuracy(res, PLAN, variant="noise")
+    assert check_error_falls(res, PLAN, variant="noise")
+    assert check_beats_moment(res, PLAN, variant="noise")
+
+
+def test_suite_is_cached(results, tmp_path):
+    first = run_estimand(_profile(), cache_root=str(tmp_path))
+    again = run_estimand(_profile(), cache_root=str(tmp_path))
+    assert first.cache_stats == {"computed": 2} and again.cache_stats == {"cached": 2}
+    assert again.rows == first.rows
+
+
+def test_models_without_gradients_are_skipped(tmp_path, monkeypatch):
+    from evaluation import inputs
+
+    plan = EstimandPlan("tests.models:cli_model", n_images=1, budgets=(10, 20))
+    monkeypatch.setitem(inputs._MODELS, plan.spec, smooth_region_means().__call__)
+    res = run_estimand(_profile(plan), cache_root=str(tmp_path))
+    assert plan.spec in res.skipped and "gradient" in res.skipped[plan.spec]
