@@ -30,6 +30,7 @@ from leg.zoo.photos import load_photo  # noqa: E402
 VARIANTS = {
     "moment": dict(estimator="moment"),
     "ols": dict(estimator="ols"),
+    "ridge (default: gcv, auto)": dict(estimator="ridge"),
     "ridge (gcv, identity)": dict(estimator="ridge", penalty="identity"),
     "ridge (gcv, covariance)": dict(estimator="ridge", penalty="covariance"),
 }

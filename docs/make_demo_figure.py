@@ -1,6 +1,13 @@
-"""Compose the README's demo figure from a ``leg explain`` output folder.
+"""Compose the README's demo figure from ``leg explain`` output folders.
 
-Usage: ``leg explain --out leg-output && python docs/make_demo_figure.py leg-output docs/demo.png``
+Usage::
+
+    leg explain --out leg-output                                  # the defaults (ridge)
+    leg explain --estimator moment --out leg-output-moment        # the paper's estimator
+    python docs/make_demo_figure.py leg-output leg-output-moment docs/demo.png
+
+One row per photo: the photo, |map| of the paper's estimator, |map| of the default, and
+the default's signed map over the photo (red: brighter there raises the class score).
 """
 
 from __future__ import annotations
@@ -9,33 +16,52 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
+import matplotlib
 
-from leg.plotting import grid
-from leg.zoo.photos import load_photo
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from leg.plotting import color_overlay  # noqa: E402
+from leg.zoo.photos import load_photo  # noqa: E402
 
 
-def main(out_dir: str = "leg-output", figure: str = "docs/demo.png") -> None:
-    root = Path(out_dir)
-    doc = json.loads((root / "results.json").read_text())
-    images, maps, labels = [], [], []
-    for record in doc["images"]:
-        if record["status"] != "ok":
-            continue
-        entry = record["maps"][0]
-        images.append(load_photo(record["name"]))
-        saliency = np.load(root / entry["npy"])
-        maps.append([saliency, saliency])
-        labels.append(f"{record['name']}: {record['class_name'].split(',')[0]} "
-                      f"({record['score']:.2f})")
-    fig, axes = grid(images, maps, row_labels=labels,
-                     col_labels=["photo", f"{doc['method']} map", "overlay"])
-    for i in range(len(images)):  # second map column as a colour overlay
-        axes[i, 2].clear()
-        from leg.plotting import color_overlay
+def _maps(out_dir: Path) -> tuple[dict, dict[str, np.ndarray]]:
+    doc = json.loads((out_dir / "results.json").read_text())
+    return doc, {r["name"]: np.load(out_dir / r["maps"][0]["npy"])
+                 for r in doc["images"] if r["status"] == "ok"}
 
-        color_overlay(images[i], maps[i][1], ax=axes[i, 2], colorbar=False,
-                      title="overlay" if i == 0 else None)
+
+def _magnitude(ax, saliency: np.ndarray, title: str | None) -> None:
+    mag = np.abs(saliency)
+    ax.imshow(mag, cmap="magma", vmin=0, vmax=np.percentile(mag, 99.5) or 1.0,
+              interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=9)
+
+
+def main(default_dir: str = "leg-output", moment_dir: str = "leg-output-moment",
+         figure: str = "docs/demo.png") -> None:
+    doc, default = _maps(Path(default_dir))
+    _, moment = _maps(Path(moment_dir))
+    records = [r for r in doc["images"] if r["status"] == "ok" and r["name"] in moment]
+    fig, axes = plt.subplots(len(records), 4, figsize=(9.2, 2.35 * len(records)),
+                             squeeze=False)
+    for i, record in enumerate(records):
+        name = record["name"]
+        image = load_photo(name)
+        axes[i, 0].imshow(image)
+        axes[i, 0].set_xticks([])
+        axes[i, 0].set_yticks([])
+        axes[i, 0].set_ylabel(f"{name}: {record['class_name'].split(',')[0]}\n"
+                              f"({record['score']:.2f})", fontsize=9)
+        _magnitude(axes[i, 1], moment[name], "|map|, paper's estimator" if i == 0 else None)
+        _magnitude(axes[i, 2], default[name], "|map|, ridge (default)" if i == 0 else None)
+        color_overlay(image, default[name], ax=axes[i, 3], colorbar=False,
+                      title="signed, over the photo" if i == 0 else None)
+    fig.tight_layout()
     fig.savefig(figure, dpi=90, bbox_inches="tight")
     print(f"wrote {figure}")
 

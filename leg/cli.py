@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from leg.sampling import DEFAULT_SIGMA
+
 FORMATS = ("png", "npy", "json")
 # Defaults chosen for maps that reproduce across seeds at a modest budget: on the shipped
 # Lite0, 14x14 cells, joint mode and 1000 samples give two seeds' maps a Spearman 0.34
@@ -113,8 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--samples", type=_positive_int, default=1000,
                     help="perturbations per sample set (per channel in per-channel mode; "
                          "default 1000)")
-    ex.add_argument("--noise", type=_float_in(0, None, low_open=True), default=0.02,
-                    help="noise level sigma (default 0.02)")
+    ex.add_argument("--noise", type=_float_in(0, None, low_open=True), default=DEFAULT_SIGMA,
+                    help=f"noise level sigma (default {DEFAULT_SIGMA:g})")
     ex.add_argument("--lambda", dest="lambdas", type=_float_in(0, None), action="append",
                     help="LEG-TV lambda; repeat for several (default 0.075)")
     ex.add_argument("--scheme", choices=("laplacian", "smooth", "iid"), default="laplacian")

@@ -24,11 +24,10 @@ from leg._validation import check_choice, check_float, check_image, check_int
 from leg.grid import Grid
 from leg.models import as_classifier
 from leg.regression import ESTIMATORS, PENALTIES, check_alpha, design, fit
-from leg.sampling import Responses, sample_responses
+from leg.sampling import DEFAULT_SIGMA, Responses, sample_responses
 from leg.tv import DEFAULT_SOLVER, check_solver, solve_leg_tv
 
 COMBINE = ("mean_abs", "sum", "mean", "sum_abs")
-DEFAULT_SIGMA = 0.02  # noise level on [0, 1] images (the laplacian scheme: ~2σ per cell)
 Target = int | tuple[int, int] | None
 
 
@@ -298,7 +297,7 @@ class LEG:
         Side of the square grid cells in pixels (last cells absorb any remainder).
     grid : (int, int), optional
         Number of cells ``(ph, pw)``; overrides ``cell_size``.
-    sigma : float, default 0.02
+    sigma : float, default 0.0025
         Noise level ``σ``; noise is ``N(0, σ²Σ)`` on ``[0, 1]`` images.
     n_samples : int, default 300
         Perturbations per sample set (even when antithetic).

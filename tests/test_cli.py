@@ -131,3 +131,25 @@ def test_demo_with_shipped_model_and_photos(tmp_path):
     for record in doc["images"]:
         assert record["target"] == PHOTOS[record["name"]].class_index
         assert (out / record["name"] / "leg-tv_lambda-0.075_overlay.png").exists()
+
+
+def test_estimator_option_changes_the_map_and_is_recorded(tmp_path, images):
+    docs, maps = {}, {}
+    for estimator in ("ridge", "moment"):
+        out = tmp_path / estimator
+        code = main(["explain", str(images / "grey.png"), *MODEL, "--method", "leg",
+                     "--samples", "40", "--cell-size", "8", "--quiet", "--estimator",
+                     estimator, "--out", str(out)])
+        assert code == 0
+        docs[estimator] = json.loads((out / "results.json").read_text())
+        maps[estimator] = np.load(out / "grey" / "leg.npy")
+    assert docs["ridge"]["parameters"]["estimator"] == "ridge"
+    assert docs["moment"]["parameters"]["estimator"] == "moment"
+    assert not np.allclose(maps["ridge"], maps["moment"])
+
+
+def test_unknown_estimator_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["explain", *MODEL, "--estimator", "lasso"])
+    assert exc.value.code == 2
+    assert "--estimator" in capsys.readouterr().err
