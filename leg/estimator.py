@@ -172,8 +172,8 @@ def estimate_leg(responses: Responses, target: Target = None, *, combine: str = 
     """LEG with per-cell standard errors, from sampled responses.
 
     ``estimator``: ``"ridge"`` (``alpha="gcv"`` or a number; ``penalty="auto"``,
-    ``"identity"`` or ``"covariance"``), ``"ols"`` or ``"moment"`` (the paper's ``(σ²Σ)⁻¹ŷ``); see
-    :mod:`leg.regression`.
+    ``"identity"`` or ``"covariance"``), ``"ols"`` or ``"moment"`` (the paper's
+    ``(σ²Σ)⁻¹ŷ``); see :mod:`leg.regression`.
     """
     check_choice(combine, "combine", COMBINE)
     estimator, alpha, penalty = _check_estimator(estimator, alpha, penalty)
@@ -185,8 +185,8 @@ def estimate_leg(responses: Responses, target: Target = None, *, combine: str = 
     if estimator == "moment":
         maps, ses = _moment_maps(responses, d)
     else:
-        maps, ses, regularisation = _regression_maps(responses, d, estimator, alpha, penalty,
-                                             with_stderr=True)
+        maps, ses, regularisation = _regression_maps(responses, d, estimator, alpha,
+                                                     penalty, with_stderr=True)
     return _result("leg", responses, target, score, maps.reshape(-1, ph, pw),
                    ses.reshape(-1, ph, pw), None, combine,
                    {"estimate": time.perf_counter() - t0}, estimator, regularisation)
@@ -227,8 +227,8 @@ def estimate_leg_tv(responses: Responses, target: Target = None, *,
     if estimator == "moment":
         y = rhs(responses, target)
     else:
-        gamma, _, regularisation = _regression_maps(responses, d, estimator, alpha, penalty,
-                                            with_stderr=False)
+        gamma, _, regularisation = _regression_maps(responses, d, estimator, alpha,
+                                                    penalty, with_stderr=False)
         y = responses.sigma**2 * responses.covariance.matvec(gamma.T).T
     per_set = [solve_leg_tv(y[s], responses.covariance, responses.sigma, lambdas, solver=solver)
                for s in range(y.shape[0])]
