@@ -158,8 +158,7 @@ def run_estimand(profile: Profile, *, cache_root: str, images_dir: str | None = 
         budgets = sorted(plan.budgets)
         for name, image in _images(plan, model, images_dir):
             opts = _leg_options(plan, image.shape)
-            explainer = leg.LEG(model, n_samples=2, batch_size=32, **opts)
-            grid = explainer.grid_for(image)
+            grid = leg.Grid.from_cell_size(*image.shape[:2], opts["cell_size"])
             try:
                 target = int(np.argmax(model(image[None])[0]))
                 truth = _cached(cache, res, dict(
