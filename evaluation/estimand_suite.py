@@ -31,6 +31,7 @@ import numpy as np
 
 from evaluation.cache import ExplanationCache, explanation_key
 from evaluation.config import EstimandPlan, Profile
+from evaluation.groundtruth_suite import _pearson
 from evaluation.inputs import (
     array_hash,
     load_image_folder,
@@ -114,13 +115,6 @@ def _leg_options(plan: EstimandPlan, shape) -> dict:
     cell = plan.cell_size if plan.cell_size != "auto" else max(1, min(shape[:2]) // 16)
     sigma = plan.sigma if plan.sigma is not None else leg.LEG.DEFAULT_SIGMA
     return {"cell_size": int(cell), "sigma": float(sigma), "mode": plan.mode}
-
-
-def _pearson(a, b) -> float:
-    a, b = np.ravel(a), np.ravel(b)
-    if np.ptp(a) == 0 or np.ptp(b) == 0:
-        return 0.0
-    return float(np.corrcoef(a, b)[0, 1])
 
 
 def _estimate_all(responses, target, budgets, lam) -> np.ndarray:

@@ -176,7 +176,7 @@ def run_groundtruth(profile: Profile, *, cache_root: str, executor=None) -> Grou
         h, w, _ = model.image_shape
         grid = leg.Grid.from_cell_size(h, w, cell_size_for(model.image_shape))
         truth_cells = grid.pool(truth)
-        truth_sum = truth_cells * np.outer(grid.row_counts, grid.col_counts)
+        truth_sum = grid.cell_sums(truth)
         for method in methods:
             for budget in plan.budgets:
                 vals: dict[str, list[float]] = {}

@@ -21,7 +21,7 @@ import numpy as np
 from leg._validation import check_choice, check_float, check_image, check_int
 from leg.covariance import get_covariance
 from leg.grid import Grid
-from leg.sampling import MODES, SCORES
+from leg.sampling import MODES, SCORES, antithetic_draws, perturbed_batch
 
 
 @dataclass
@@ -88,14 +88,8 @@ def leg_estimand(model, image: np.ndarray, grid: Grid, target: int | tuple[int, 
     for s in range(n_sets):
         for start in range(0, n_draws, step):
             stop = min(start + step, n_draws)
-            draws = cov.sample(rng, (stop - start) // 2) * sigma
-            draws = np.stack([draws, -draws], axis=1).reshape(-1, grid.size)
-            noise = grid.upsample(draws.reshape(-1, *grid.shape))
-            batch = np.repeat(image[None], stop - start, axis=0)
-            if mode == "per_channel":
-                batch[..., s] += noise
-            else:
-                batch += noise[..., None]
+            batch = perturbed_batch(image, grid, antithetic_draws(cov, rng, stop - start, sigma),
+                                    mode, s)
             grad = _gradient(model, batch, target, score)
             grad = grad[..., s] if mode == "per_channel" else grad.sum(axis=-1)
             cells = grid.cell_sums(grad).reshape(len(batch), -1)

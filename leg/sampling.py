@@ -90,6 +90,26 @@ class Responses:
         return replace(self, eps=self.eps[:, :n_samples], delta=self.delta[:, :n_samples])
 
 
+def antithetic_draws(cov: Covariance, rng: np.random.Generator, n: int, sigma: float
+                     ) -> np.ndarray:
+    """``n`` (even) grid perturbations ``(n, q)`` as pairs ``ε, −ε`` with ``ε ~ N(0, σ²Σ)``."""
+    draws = cov.sample(rng, n // 2) * sigma
+    return np.stack([draws, -draws], axis=1).reshape(-1, cov.q)
+
+
+def perturbed_batch(image: np.ndarray, grid: Grid, draws: np.ndarray, mode: str,
+                    channel: int) -> np.ndarray:
+    """``image`` ``(H, W, C)`` plus each of ``draws`` ``(n, q)`` upsampled to pixels, on
+    ``channel`` (``per_channel`` mode) or on every channel (``joint``): ``(n, H, W, C)``."""
+    pixel_noise = grid.upsample(np.asarray(draws, dtype=np.float64).reshape(-1, *grid.shape))
+    batch = np.repeat(image[None], len(pixel_noise), axis=0)
+    if mode == "per_channel":
+        batch[..., channel] += pixel_noise
+    else:
+        batch += pixel_noise[..., None]
+    return batch
+
+
 def _score_function(classifier, score: str):
     if score == "probability":
         return classifier
@@ -160,19 +180,12 @@ def sample_responses(
 
     # All noise is drawn up front (per set, in order), so results do not depend on batch_size.
     for set_index in range(n_sets):
-        draws = cov.sample(rng, n_samples // 2 if antithetic else n_samples) * sigma
-        if antithetic:
-            draws = np.stack([draws, -draws], axis=1).reshape(-1, grid.size)
-        eps_all[set_index] = draws
+        eps_all[set_index] = (antithetic_draws(cov, rng, n_samples, sigma) if antithetic
+                              else cov.sample(rng, n_samples) * sigma)
 
     def make_batch(set_index: int, start: int, stop: int):
         draws = eps_all[set_index, start:stop].astype(np.float64)
-        pixel_noise = grid.upsample(draws.reshape(stop - start, *grid.shape))
-        batch = np.repeat(image[None], stop - start, axis=0)
-        if mode == "per_channel":
-            batch[..., set_index] += pixel_noise
-        else:
-            batch += pixel_noise[..., None]
+        batch = perturbed_batch(image, grid, draws, mode, set_index)
         if clip:
             np.clip(batch, 0.0, 1.0, out=batch)
             applied = batch - image
