@@ -13,14 +13,15 @@ from leg.estimator import (
 from leg.grid import Grid, difference_operator
 from leg.models import Classifier, KerasClassifier, as_classifier
 from leg.sampling import Responses, sample_responses
+from leg.torch_models import TorchClassifier
 from leg.tv import SolverError, solve_leg_tv
 
 __version__ = "0.1.0"
 
 __all__ = [
     "LEG", "LEGTV", "LEGResult", "Estimand", "leg_estimand", "Responses", "Grid", "Covariance",
-    "Classifier",
-    "KerasClassifier", "SolverError", "as_classifier", "difference_operator", "estimate_leg",
+    "Classifier", "KerasClassifier", "TorchClassifier", "SolverError", "as_classifier",
+    "difference_operator", "estimate_leg",
     "estimate_leg_all_classes", "estimate_leg_tv", "get_covariance", "sample_responses",
     "solve_leg_tv",
 ]

@@ -96,6 +96,12 @@ class Grid:
         sums = np.add.reduceat(pixels, np.asarray(self.row_edges[:-1]), axis=-2)
         return np.add.reduceat(sums, np.asarray(self.col_edges[:-1]), axis=-1)
 
+    def pixel_cells(self) -> np.ndarray:
+        """``(H, W)`` int: the flat index (row-major, ``0..q-1``) of each pixel's cell, so
+        ``cells.reshape(-1)[grid.pixel_cells()]`` is the ``"nearest"`` upsampling."""
+        index = np.arange(self.size).reshape(self.shape)
+        return self.upsample(index)
+
     def upsample(self, cells: np.ndarray, method: str = "nearest") -> np.ndarray:
         """``(..., ph, pw)`` -> ``(..., H, W)``: block copy (``"nearest"``) or ``"bilinear"``."""
         cells = np.asarray(cells)

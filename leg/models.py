@@ -1,4 +1,5 @@
-"""Classifiers: the protocol the estimators use, and the Keras adapter.
+"""Classifiers: the protocol the estimators use, and the Keras adapter (PyTorch's is in
+:mod:`leg.torch_models`).
 
 A *classifier* is any callable mapping an ``(N, H, W, C)`` float array with values in
 ``[0, 1]`` to an ``(N, K)`` array of class scores. Model-specific preprocessing belongs to
@@ -166,20 +167,51 @@ class KerasClassifier:
 
 
 def as_classifier(model, **kwargs) -> Callable[[np.ndarray], np.ndarray]:
-    """Return ``model`` as a classifier: Keras models are wrapped, callables pass through."""
+    """Return ``model`` as a classifier: a ``keras.Model`` is wrapped in
+    :class:`KerasClassifier`, a ``torch.nn.Module`` in :class:`leg.TorchClassifier` (with
+    ``kwargs``); other callables pass through."""
     keras = sys.modules.get("keras")  # a Keras model implies Keras is already imported
     if keras is not None and isinstance(model, keras.Model):
         return KerasClassifier(model, **kwargs)
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(model, torch.nn.Module):
+        from leg.torch_models import TorchClassifier
+
+        return TorchClassifier(model, **kwargs)
     if kwargs:
-        raise TypeError(
-            f"Options {sorted(kwargs)} apply to Keras models only; got a {type(model).__name__}."
-        )
+        raise TypeError(f"Options {sorted(kwargs)} apply to Keras and PyTorch models only; got "
+                        f"a {type(model).__name__}.")
     if not callable(model):
         raise TypeError(
-            "The 'model' must be a keras.Model or a callable mapping (N, H, W, C) images in "
-            f"[0, 1] to (N, K) scores; got {type(model).__name__}."
+            "The 'model' must be a keras.Model, a torch.nn.Module or a callable mapping "
+            f"(N, H, W, C) images in [0, 1] to (N, K) scores; got {type(model).__name__}."
         )
     return model
+
+
+def check_scores(scores: np.ndarray, n_images: int, expected_classes: int | None = None
+                 ) -> np.ndarray:
+    """``scores`` for a batch of ``n_images`` as an ``(N, K)`` float64 array, or a
+    ``ValueError`` naming what was wrong (wrong shape, another number of classes, NaN)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.ndim == 1 and n_images == 1:
+        scores = scores[None]
+    if scores.ndim != 2 or scores.shape[0] != n_images:
+        raise ValueError(
+            f"The model must return scores of shape (N, K) = ({n_images}, K) for a batch of "
+            f"{n_images} images; it returned shape {scores.shape}."
+        )
+    if expected_classes is not None and scores.shape[1] != expected_classes:
+        raise ValueError(
+            f"The model returned {scores.shape[1]} classes for this batch but "
+            f"{expected_classes} before; its output must have a fixed number of classes."
+        )
+    if not np.all(np.isfinite(scores)):
+        raise ValueError(
+            "The model returned non-finite scores (NaN or inf); check its preprocessing and "
+            "that the input range [0, 1] is what it expects."
+        )
+    return scores
 
 
 def evaluate(classifier, images: np.ndarray, *, batch_size: int | None = None,
@@ -194,24 +226,7 @@ def evaluate(classifier, images: np.ndarray, *, batch_size: int | None = None,
     outs = []
     for start in range(0, n, step):
         batch = images[start:start + step]
-        scores = np.asarray(classifier(batch), dtype=np.float64)
-        if scores.ndim == 1 and len(batch) == 1:
-            scores = scores[None]
-        if scores.ndim != 2 or scores.shape[0] != len(batch):
-            raise ValueError(
-                f"The model must return scores of shape (N, K) = ({len(batch)}, K) for a batch of "
-                f"{len(batch)} images; it returned shape {scores.shape}."
-            )
-        if expected_classes is not None and scores.shape[1] != expected_classes:
-            raise ValueError(
-                f"The model returned {scores.shape[1]} classes for this batch but "
-                f"{expected_classes} before; its output must have a fixed number of classes."
-            )
-        if not np.all(np.isfinite(scores)):
-            raise ValueError(
-                "The model returned non-finite scores (NaN or inf); check its preprocessing and "
-                "that the input range [0, 1] is what it expects."
-            )
+        scores = check_scores(classifier(batch), len(batch), expected_classes)
         outs.append(scores)
         expected_classes = scores.shape[1]
     return np.concatenate(outs, axis=0)

@@ -123,6 +123,46 @@ def _score_function(classifier, score: str):
     return logits
 
 
+def _host_scores(score_fn, image: np.ndarray, grid: Grid, eps: np.ndarray, *, mode: str,
+                 clip: bool, batch_size: int, n_classes: int, progress
+                 ) -> tuple[np.ndarray, np.ndarray | None, float]:
+    """Scores ``(S, n, K)`` of ``image`` plus each of ``eps`` ``(S, n, q)``, the perturbed
+    images built in NumPy (float64) in a background thread while the model evaluates the
+    previous batch; with ``clip`` also the applied perturbations pooled to cells; and the
+    seconds spent in the model."""
+    n_sets, n, _ = eps.shape
+    scores = np.empty((n_sets, n, n_classes))
+    applied = np.empty(eps.shape, dtype=np.float32) if clip else None
+
+    def make_batch(set_index: int, start: int, stop: int):
+        draws = eps[set_index, start:stop].astype(np.float64)
+        batch = perturbed_batch(image, grid, draws, mode, set_index)
+        moved = None
+        if clip:
+            np.clip(batch, 0.0, 1.0, out=batch)
+            moved = batch - image
+            moved = moved.mean(axis=-1) if mode == "joint" else moved[..., set_index]
+            moved = grid.pool(moved).reshape(stop - start, grid.size)
+        return set_index, start, stop, batch, moved
+
+    jobs = [(s, a, min(a + batch_size, n)) for s in range(n_sets)
+            for a in range(0, n, batch_size)]
+    model_seconds = 0.0
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(make_batch, *jobs[0])
+        for job_index in range(len(jobs)):
+            set_index, start, stop, batch, moved = pending.result()
+            if job_index + 1 < len(jobs):
+                pending = pool.submit(make_batch, *jobs[job_index + 1])
+            t0 = time.perf_counter()
+            scores[set_index, start:stop] = evaluate(score_fn, batch, expected_classes=n_classes)
+            model_seconds += time.perf_counter() - t0
+            if clip:
+                applied[set_index, start:stop] = moved
+            progress(stop - start)
+    return scores, applied, model_seconds
+
+
 def sample_responses(
     classifier,
     image: np.ndarray,
@@ -176,44 +216,35 @@ def sample_responses(
     f0 = evaluate(score_fn, image[None])[0]
     k = f0.shape[0]
     eps_all = np.empty((n_sets, n_samples, grid.size), dtype=np.float32)
-    delta = np.empty((n_sets, n_samples, k))
 
-    # All noise is drawn up front (per set, in order), so results do not depend on batch_size.
+    # All noise is drawn up front (per set, in order), so results do not depend on batch_size
+    # nor on where the perturbed images are built.
     for set_index in range(n_sets):
         eps_all[set_index] = (antithetic_draws(cov, rng, n_samples, sigma) if antithetic
                               else cov.sample(rng, n_samples) * sigma)
 
-    def make_batch(set_index: int, start: int, stop: int):
-        draws = eps_all[set_index, start:stop].astype(np.float64)
-        batch = perturbed_batch(image, grid, draws, mode, set_index)
-        if clip:
-            np.clip(batch, 0.0, 1.0, out=batch)
-            applied = batch - image
-            applied = applied.mean(axis=-1) if mode == "joint" else applied[..., set_index]
-            draws = grid.pool(applied).reshape(stop - start, grid.size)
-        return set_index, start, stop, batch, draws
-
     step = batch_size if not antithetic else max(2, batch_size - batch_size % 2)
-    jobs = [(s, a, min(a + step, n_samples)) for s in range(n_sets)
-            for a in range(0, n_samples, step)]
     show = progress if progress is not None else sys.stderr.isatty()
-    model_seconds = 0.0
-    with ThreadPoolExecutor(max_workers=1) as pool, tqdm(
-        total=n_sets * n_samples, disable=not show, delay=2.0, unit="eval",
-        desc="LEG sampling", leave=False,
-    ) as bar:
-        pending = pool.submit(make_batch, *jobs[0])
-        for job_index in range(len(jobs)):
-            set_index, start, stop, batch, draws = pending.result()
-            if job_index + 1 < len(jobs):
-                pending = pool.submit(make_batch, *jobs[job_index + 1])
+    with tqdm(total=n_sets * n_samples, disable=not show, delay=2.0, unit="eval",
+              desc="LEG sampling", leave=False) as bar:
+        if getattr(classifier, "device_batches", False):
+            # The classifier builds the perturbed images where its model runs (a GPU): only
+            # the grid-sized draws go in, only the scores come back.
             t0 = time.perf_counter()
-            scores = evaluate(score_fn, batch, expected_classes=k)
-            model_seconds += time.perf_counter() - t0
-            if clip:
-                eps_all[set_index, start:stop] = draws
-            delta[set_index, start:stop] = scores - f0
-            bar.update(stop - start)
+            scores, applied = classifier.perturbed_scores(
+                image, grid.pixel_cells(), eps_all, mode=mode, clip=clip, score=score,
+                batch_size=step, progress=bar.update)
+            model_seconds = time.perf_counter() - t0
+        else:
+            scores, applied, model_seconds = _host_scores(
+                score_fn, image, grid, eps_all, mode=mode, clip=clip, batch_size=step,
+                n_classes=k, progress=bar.update)
+    if scores.shape[-1] != k:
+        raise ValueError(f"The model returned {scores.shape[-1]} classes for the perturbed "
+                         f"images but {k} for the image itself.")
+    delta = np.subtract(scores, f0, out=scores)
+    if clip:
+        eps_all = np.asarray(applied, dtype=np.float32)
     timings = {"sampling": time.perf_counter() - t_start, "model": model_seconds}
     return Responses(image=image, grid=grid, covariance=cov, sigma=sigma, mode=mode,
                      eps=eps_all, delta=delta, f0=f0, antithetic=antithetic, clip=clip,
