@@ -35,6 +35,11 @@ class Covariance:
         self.A = (self.D.T @ self.D).tocsc()
         self.ones = np.ones(self.q)
 
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_lu", None)  # SuperLU does not pickle; it is refactorised on demand
+        return state
+
     @cached_property
     def _lu(self):
         return spla.splu(self.A)

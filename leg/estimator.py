@@ -156,8 +156,9 @@ def _regression_maps(responses: Responses, d: np.ndarray, estimator: str, alpha,
     maps, ses, alphas, penalties = [], [], [], []
     for s in range(d.shape[0]):
         X, y, dof = design(responses.eps[s], d[s][:, None], responses.antithetic)
-        fits, which, gamma, alpha_s = fit(X, y, dof, responses.covariance,
-                                          estimator=estimator, alpha=alpha, penalty=penalty)
+        fits, which, gamma, alpha_s = fit(
+            X, y, dof, responses.covariance, estimator=estimator, alpha=alpha, penalty=penalty,
+            factorised=lambda name, s=s: responses.ridge_fit(s, name))
         maps.append(gamma[:, 0])
         alphas.append(float(alpha_s[0]))
         penalties.append(fits[which[0]].penalty)
@@ -279,7 +280,8 @@ def estimate_leg_all_classes(responses: Responses, *, estimator: str = "ridge",
     else:
         gam = np.stack([
             fit(*design(responses.eps[i], responses.delta[i], responses.antithetic),
-                responses.covariance, estimator=estimator, alpha=alpha, penalty=penalty)[2].T
+                responses.covariance, estimator=estimator, alpha=alpha, penalty=penalty,
+                factorised=lambda name, i=i: responses.ridge_fit(i, name))[2].T
             for i in range(s)])
     return gam.reshape(s, k, *responses.grid.shape).transpose(1, 0, 2, 3)
 

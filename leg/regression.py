@@ -33,6 +33,7 @@ ignore the ridge's shrinkage bias.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,6 +57,15 @@ def check_alpha(alpha) -> str | float:
     return check_float(alpha, "alpha", low=0.0)
 
 
+def design_matrix(eps: np.ndarray, antithetic: bool) -> tuple[np.ndarray, int]:
+    """Regression rows ``X (m, q)`` of one sample set's ``eps`` ``(n, q)`` and the residual
+    degrees of freedom before fitting (``m``, or ``m − 1`` after centring)."""
+    eps = np.asarray(eps, dtype=np.float64)
+    if antithetic:
+        return (eps[0::2] - eps[1::2]) / 2.0, len(eps) // 2
+    return eps - eps.mean(axis=0), len(eps) - 1
+
+
 def design(eps: np.ndarray, delta: np.ndarray, antithetic: bool
            ) -> tuple[np.ndarray, np.ndarray, int]:
     """Regression rows of one sample set: ``X (m, q)``, ``Y (m, K)`` and the residual
@@ -63,11 +73,11 @@ def design(eps: np.ndarray, delta: np.ndarray, antithetic: bool
 
     ``eps`` is ``(n, q)``, ``delta`` ``(n, K)``; antithetic samples come in pairs.
     """
-    eps = np.asarray(eps, dtype=np.float64)
+    X, dof = design_matrix(eps, antithetic)
     delta = np.asarray(delta, dtype=np.float64)
     if antithetic:
-        return (eps[0::2] - eps[1::2]) / 2.0, (delta[0::2] - delta[1::2]) / 2.0, len(eps) // 2
-    return eps - eps.mean(axis=0), delta - delta.mean(axis=0), len(eps) - 1
+        return X, (delta[0::2] - delta[1::2]) / 2.0, dof
+    return X, delta - delta.mean(axis=0), dof
 
 
 @dataclass
@@ -149,14 +159,20 @@ class RidgeFit:
 
 
 def fit(X: np.ndarray, Y: np.ndarray, dof: int, cov: Covariance, *, estimator: str,
-        alpha="gcv", penalty: str = "auto"
+        alpha="gcv", penalty: str = "auto", factorised: Callable[[str], RidgeFit] | None = None
         ) -> tuple[list[RidgeFit], np.ndarray, np.ndarray, np.ndarray]:
     """Fit ``Y (m, K)`` on ``X (m, q)``.
 
     Returns the fits, which fit each column used ``(K,)``, ``γ (q, K)`` and ``α (K,)``.
     ``penalty="auto"`` fits both penalties and keeps, per column, the one with the lower
-    GCV score (with a fixed ``α``: the identity).
+    GCV score (with a fixed ``α``: the identity). ``factorised(penalty)``, when given,
+    returns the :class:`RidgeFit` of this ``X`` (computed earlier: it does not depend on
+    ``Y``).
     """
+    if factorised is None:
+        def factorised(name: str) -> RidgeFit:
+            return RidgeFit.from_design(X, dof, cov, name)
+
     check_choice(estimator, "estimator", ("ols", "ridge"))
     check_choice(penalty, "penalty", PENALTIES)
     m, q = X.shape
@@ -168,16 +184,15 @@ def fit(X: np.ndarray, Y: np.ndarray, dof: int, cov: Covariance, *, estimator: s
                 f"(antithetic pairs, or samples less one) for {q} cells. Use "
                 f"estimator='ridge', more samples (n_samples > {2 * (q + 1)}) or larger cells."
             )
-        fitted = RidgeFit.from_design(X, dof, cov, "identity")
+        fitted = factorised("identity")
         alphas = np.zeros(k)
         return [fitted], np.zeros(k, dtype=int), fitted.coefficients(Y, alphas), alphas
     if alpha != "gcv":
-        fitted = RidgeFit.from_design(X, dof, cov, "covariance" if penalty == "covariance"
-                                      else "identity")
+        fitted = factorised("covariance" if penalty == "covariance" else "identity")
         alphas = np.full(k, float(alpha))
         return [fitted], np.zeros(k, dtype=int), fitted.coefficients(Y, alphas), alphas
     names = ("identity", "covariance") if penalty == "auto" else (penalty,)
-    fits = [RidgeFit.from_design(X, dof, cov, name) for name in names]
+    fits = [factorised(name) for name in names]
     chosen = [f.gcv_alpha(Y) for f in fits]
     which = np.argmin(np.stack([score for _, score in chosen]), axis=0)
     alphas = np.choose(which, [a for a, _ in chosen])

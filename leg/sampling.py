@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 import time
 import warnings
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -21,6 +21,7 @@ from leg._validation import check_choice, check_float, check_image, check_int
 from leg.covariance import Covariance, get_covariance
 from leg.grid import Grid
 from leg.models import evaluate
+from leg.regression import PENALTIES, RidgeFit, design_matrix
 
 MODES = ("per_channel", "joint")
 SCORES = ("probability", "logit")
@@ -67,6 +68,8 @@ class Responses:
     score: str
     seed: int | None
     timings: dict = field(default_factory=dict)
+    #: ``(set, penalty) -> RidgeFit`` (or its future): see :meth:`ridge_fit`.
+    _fits: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def n_samples(self) -> int:
@@ -80,6 +83,24 @@ class Responses:
     def n_classes(self) -> int:
         return self.f0.shape[0]
 
+    def ridge_fit(self, set_index: int, penalty: str) -> RidgeFit:
+        """The regression's factorisation for sample set ``set_index`` and ``penalty``.
+
+        It depends on the perturbations alone, so it is computed once and shared by every
+        target, estimator and λ — or, when the model ran on a device, on the host while
+        the device evaluated the perturbed images.
+        """
+        entry = self._fits.get((set_index, penalty))
+        if entry is None:
+            entry = self._fits[(set_index, penalty)] = _factorise(
+                self.eps[set_index], self.antithetic, self.covariance, penalty)
+        return entry.result() if isinstance(entry, Future) else entry
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_fits"] = {}  # futures do not pickle; the factorisations are recomputed
+        return state
+
     def head(self, n_samples: int) -> Responses:
         """The first ``n_samples`` samples of every set (whole antithetic pairs): what a
         smaller budget would have seen, without calling the model again."""
@@ -88,6 +109,11 @@ class Responses:
             raise ValueError(f"'n_samples' must be {'an even number ' if unit == 2 else ''}"
                              f"between {unit} and {self.n_samples}; got {n_samples}.")
         return replace(self, eps=self.eps[:, :n_samples], delta=self.delta[:, :n_samples])
+
+
+def _factorise(eps: np.ndarray, antithetic: bool, cov: Covariance, penalty: str) -> RidgeFit:
+    X, dof = design_matrix(eps, antithetic)
+    return RidgeFit.from_design(X, dof, cov, penalty)
 
 
 def antithetic_draws(cov: Covariance, rng: np.random.Generator, n: int, sigma: float
@@ -227,9 +253,13 @@ def sample_responses(
     show = progress if progress is not None else sys.stderr.isatty()
     with tqdm(total=n_sets * n_samples, disable=not show, delay=2.0, unit="eval",
               desc="LEG sampling", leave=False) as bar:
+        factorised = {}
         if getattr(classifier, "device_batches", False):
             # The classifier builds the perturbed images where its model runs (a GPU): only
-            # the grid-sized draws go in, only the scores come back.
+            # the grid-sized draws go in, only the scores come back. Meanwhile the host
+            # factorises the regression, which needs the draws alone.
+            if not clip:
+                factorised = _factorise_in_background(eps_all, antithetic, cov)
             t0 = time.perf_counter()
             scores, applied = classifier.perturbed_scores(
                 image, grid.pixel_cells(), eps_all, mode=mode, clip=clip, score=score,
@@ -246,6 +276,19 @@ def sample_responses(
     if clip:
         eps_all = np.asarray(applied, dtype=np.float32)
     timings = {"sampling": time.perf_counter() - t_start, "model": model_seconds}
-    return Responses(image=image, grid=grid, covariance=cov, sigma=sigma, mode=mode,
-                     eps=eps_all, delta=delta, f0=f0, antithetic=antithetic, clip=clip,
-                     score=score, seed=seed, timings=timings)
+    responses = Responses(image=image, grid=grid, covariance=cov, sigma=sigma, mode=mode,
+                          eps=eps_all, delta=delta, f0=f0, antithetic=antithetic, clip=clip,
+                          score=score, seed=seed, timings=timings)
+    responses._fits.update(factorised)
+    return responses
+
+
+def _factorise_in_background(eps: np.ndarray, antithetic: bool, cov: Covariance
+                             ) -> dict[tuple[int, str], Future]:
+    """Futures of every set's factorisation for both penalties, computed in one host thread
+    (LAPACK releases the GIL)."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="leg-factorise")
+    futures = {(s, penalty): pool.submit(_factorise, eps[s], antithetic, cov, penalty)
+               for s in range(eps.shape[0]) for penalty in PENALTIES if penalty != "auto"}
+    pool.shutdown(wait=False)
+    return futures

@@ -175,3 +175,18 @@ def test_torch_and_keras_lite0_give_the_same_maps():
     torch_map, keras_map = maps
     assert np.abs(torch_map - keras_map).max() <= 1e-3 * np.abs(keras_map).max()
     assert np.corrcoef(torch_map.ravel(), keras_map.ravel())[0, 1] > 0.999
+
+
+def test_the_regression_is_factorised_while_the_model_runs_and_shared(clf, image):
+    import pickle
+
+    grid = Grid.from_cell_size(16, 16, 4)
+    responses = sample_responses(clf, image, grid, sigma=0.05, n_samples=40, mode="joint",
+                                 seed=0)
+    assert {key for key in responses._fits} == {(0, "identity"), (0, "covariance")}
+    before = leg.estimate_leg(responses, 1).saliency
+    fresh = pickle.loads(pickle.dumps(responses))  # futures are dropped, then recomputed
+    assert fresh._fits == {}
+    np.testing.assert_array_equal(leg.estimate_leg(fresh, 1).saliency, before)
+    fitted = responses.ridge_fit(0, "identity")
+    assert responses.ridge_fit(0, "identity") is fitted  # computed once, shared
