@@ -100,12 +100,18 @@ def build_parser() -> argparse.ArgumentParser:
                     "explains the shipped photos with the shipped ImageNet classifier.")
     ex.add_argument("inputs", nargs="*", help="image files or folders (JPEG, PNG, ...)")
     ex.add_argument("--model", default=None,
-                    help="zoo name (lite0, digits), a .keras/.h5 file, or module:attribute "
+                    help="zoo name (lite0, lite0-torch, digits), a .keras/.h5 file, a PyTorch "
+                         ".pt2 (torch.export) or TorchScript .pt file, or module:attribute "
                          "(default: lite0)")
     ex.add_argument("--preprocessing", default="none",
-                    help="for .keras/.h5 models: caffe, tf, torch or none (default none)")
+                    help="for model files and wrapped Keras/PyTorch modules: caffe, tf, torch "
+                         "or none (default none)")
     ex.add_argument("--softmax", action="store_true",
-                    help="for .keras/.h5 models that return logits: apply a softmax")
+                    help="for model files and wrapped modules that return logits: apply a "
+                         "softmax")
+    ex.add_argument("--device", default=None,
+                    help="for PyTorch models: cpu, cuda, cuda:1, ... (default: the GPU when "
+                         "PyTorch sees one)")
     ex.add_argument("--method", choices=("leg", "leg-tv"), default="leg-tv")
     size = ex.add_mutually_exclusive_group()
     size.add_argument("--cell-size", type=_positive_int, default=None,
@@ -255,7 +261,8 @@ def run_explain(args) -> int:
     model_spec = args.model or "lite0"
     try:
         classifier = load_model(model_spec, preprocessing=args.preprocessing,
-                                softmax=args.softmax)
+                                softmax=args.softmax, device=args.device)
+        args.resolved_device = str(getattr(classifier, "device", "")) or None
     except (ValueError, TypeError) as exc:
         raise UsageError(str(exc)) from None
     size, channels = _model_input(classifier)
@@ -315,6 +322,7 @@ def _write_results(out_root: Path, args, model_spec, records, started) -> None:
             "lambdas": args.lambdas if args.method == "leg-tv" else None,
             "scheme": args.scheme, "mode": args.mode, "target": args.target,
             "solver": args.solver, "seed": args.seed, "batch_size": args.batch_size,
+            "device": getattr(args, "resolved_device", None),
         },
         "images": records,
         "seconds": round(time.perf_counter() - started, 3),

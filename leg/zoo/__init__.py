@@ -126,8 +126,11 @@ def _load_torch_file(path: str, *, preprocessing: str, softmax: bool, device: st
                          "load it.") from None
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     try:
+        input_shape = None
         if path.endswith(".pt2"):
-            module = torch.export.load(path).module().to(device)
+            program = torch.export.load(path)
+            input_shape = _exported_image_shape(program)
+            module = program.module().to(device)
             # An exported program runs the graph it was exported with: there is no mode to
             # switch (export it from a module in eval mode).
             for m in module.modules():
@@ -141,7 +144,21 @@ def _load_torch_file(path: str, *, preprocessing: str, softmax: bool, device: st
             "(.pt, .pth); for a state dict, write a function that builds the module and loads "
             "it, and pass it as module:function."
         ) from None
-    return _wrap_module(module, preprocessing=preprocessing, softmax=softmax, device=None)
+    clf = _wrap_module(module, preprocessing=preprocessing, softmax=softmax, device=None)
+    clf.input_shape = input_shape
+    return clf
+
+
+def _exported_image_shape(program) -> tuple[int, int, int] | None:
+    """``(H, W, C)`` of an exported program's image input, when export fixed it."""
+    user_inputs = program.graph_signature.user_inputs
+    for node in program.graph.nodes:
+        if node.op == "placeholder" and node.name in user_inputs:
+            shape = tuple(getattr(node.meta.get("val"), "shape", ()))
+            if len(shape) == 4 and all(isinstance(d, int) for d in shape[1:]):
+                return int(shape[2]), int(shape[3]), int(shape[1])
+            return None
+    return None
 
 
 def _is_factory(obj) -> bool:
