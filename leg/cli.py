@@ -104,8 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
                          ".pt2 (torch.export) or TorchScript .pt file, or module:attribute "
                          "(default: lite0)")
     ex.add_argument("--preprocessing", default="none",
-                    help="for model files and wrapped Keras/PyTorch modules: caffe, tf, torch "
-                         "or none (default none)")
+                    help="for model files and wrapped Keras/PyTorch modules: caffe, tf, "
+                         "torch, lite0 or none (default none)")
     ex.add_argument("--softmax", action="store_true",
                     help="for model files and wrapped modules that return logits: apply a "
                          "softmax")

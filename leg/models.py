@@ -41,6 +41,11 @@ def _torch(x: np.ndarray) -> np.ndarray:
     return (x - IMAGENET_MEAN) / IMAGENET_STD
 
 
+def _lite0(x: np.ndarray) -> np.ndarray:
+    # TF EfficientNet-Lite checkpoints: inception-style (255x - 127) / 128 (leg.zoo.lite0)
+    return (x * 255.0 - 127.0) / 128.0
+
+
 def _none(x: np.ndarray) -> np.ndarray:
     return x
 
@@ -49,12 +54,14 @@ PREPROCESSING: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "caffe": _caffe,
     "tf": _tf,
     "torch": _torch,
+    "lite0": _lite0,
     "none": _none,
 }
 
 
 def get_preprocessing(preprocessing: str | Callable) -> Callable[[np.ndarray], np.ndarray]:
-    """Resolve a preprocessing name (``"caffe"``, ``"tf"``, ``"torch"``, ``"none"``) or callable."""
+    """Resolve a preprocessing name (``"caffe"``, ``"tf"``, ``"torch"``, ``"lite0"``,
+    ``"none"``) or callable."""
     if callable(preprocessing):
         return preprocessing
     check_choice(preprocessing, "preprocessing", PREPROCESSING)
@@ -74,10 +81,11 @@ class KerasClassifier:
     ----------
     model : keras.Model
         Takes ``(N, H, W, C)`` preprocessed images, returns ``(N, K)`` scores.
-    preprocessing : {"caffe", "tf", "torch", "none"} or callable, default "none"
+    preprocessing : {"caffe", "tf", "torch", "lite0", "none"} or callable, default "none"
         Maps ``[0, 1]`` images to the model's input space. ``"caffe"``: RGB->BGR, x255,
         minus ImageNet means (VGG, ResNet50); ``"tf"``: ``[-1, 1]``; ``"torch"``: ImageNet
-        mean/std; ``"none"``: unchanged.
+        mean/std; ``"lite0"``: ``(255x - 127) / 128`` (EfficientNet-Lite); ``"none"``:
+        unchanged.
     softmax : bool, default False
         Apply a softmax to the model's outputs (when the model returns logits).
     batch_size : int, default 64

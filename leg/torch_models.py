@@ -44,6 +44,7 @@ def _torch_preprocessing(name: str) -> Callable:
         "caffe": lambda x: x.flip(-1) * 255.0 - constant(CAFFE_BGR_MEAN, x),
         "tf": lambda x: x * 2.0 - 1.0,
         "torch": lambda x: (x - constant(IMAGENET_MEAN, x)) / constant(IMAGENET_STD, x),
+        "lite0": lambda x: (x * 255.0 - 127.0) / 128.0,
         "none": lambda x: x,
     }
     check_choice(name, "preprocessing", presets)
@@ -71,7 +72,7 @@ class TorchClassifier:
     module : torch.nn.Module
         In evaluation mode (``module.eval()``); takes ``(N, C, H, W)`` preprocessed float
         tensors on its own device and returns ``(N, K)`` scores.
-    preprocessing : {"caffe", "tf", "torch", "none"} or callable, default "none"
+    preprocessing : {"caffe", "tf", "torch", "lite0", "none"} or callable, default "none"
         Maps ``(N, H, W, C)`` tensors in ``[0, 1]`` to the module's input space (the
         presets are those of :class:`leg.models.KerasClassifier`); a callable gets and
         returns ``(N, H, W, C)`` tensors.

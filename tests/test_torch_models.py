@@ -42,7 +42,7 @@ def test_scores_match_the_module(clf, image):
     assert clf(torch.as_tensor(x)).shape == (2, 5)  # tensors on the device are taken as they are
 
 
-@pytest.mark.parametrize("preprocessing", ["caffe", "tf", "torch", "none"])
+@pytest.mark.parametrize("preprocessing", ["caffe", "tf", "torch", "lite0", "none"])
 def test_preset_preprocessing_matches_keras_presets(image, preprocessing):
     from leg.models import get_preprocessing
     from leg.torch_models import _torch_preprocessing

@@ -75,7 +75,7 @@ def _block_specs():
 
 def preprocess_lite0(x: np.ndarray) -> np.ndarray:
     """Map ``[0, 1]`` RGB images to Lite0's input space: ``(255 * x - 127) / 128``."""
-    return (x * 255.0 - 127.0) / 128.0  # plain arithmetic: works on tf tensors too
+    return (x * 255.0 - 127.0) / 128.0  # the "lite0" preset of leg.models.PREPROCESSING
 
 
 # --------------------------------------------------------------------------- class names
@@ -325,7 +325,7 @@ def load_lite0(*, batch_size: int = 32):
     """
     from leg.models import KerasClassifier
 
-    clf = KerasClassifier(_pretrained_model(), preprocessing=preprocess_lite0, softmax=True,
+    clf = KerasClassifier(_pretrained_model(), preprocessing="lite0", softmax=True,
                           batch_size=batch_size, class_names=imagenet_class_names())
     clf.input_size = INPUT_SIZE
     return clf

@@ -24,7 +24,6 @@ from leg.zoo.lite0 import (
     _read_state_dict,
     _source_checkpoint,
     imagenet_class_names,
-    preprocess_lite0,
 )
 
 __all__ = ["build_lite0_torch", "load_lite0_torch"]
@@ -71,8 +70,8 @@ def _modules():
             return h + x if self.skip else h
 
     class Lite0(nn.Module):
-        """``(N, 3, 224, 224)`` normalised by :func:`preprocess_lite0` -> ``(N, 1000)``
-        logits."""
+        """``(N, 3, 224, 224)`` normalised by :func:`leg.zoo.lite0.preprocess_lite0` ->
+        ``(N, 1000)`` logits."""
 
         def __init__(self):
             super().__init__()
@@ -146,7 +145,7 @@ def load_lite0_torch(*, device: str | None = None, batch_size: int = 64,
         module = _MODELS.get(str(device))
         if module is None:
             module = _MODELS[str(device)] = build_lite0_torch().to(device)
-    clf = TorchClassifier(module, preprocessing=preprocess_lite0, softmax=True,
+    clf = TorchClassifier(module, preprocessing="lite0", softmax=True,
                           batch_size=batch_size, class_names=imagenet_class_names(),
                           input_shape=(*INPUT_SIZE, 3), channels_last=channels_last,
                           autocast=autocast)
