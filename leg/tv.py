@@ -22,8 +22,8 @@ with ``A = DᵀD``, and:
   sparse equality ``Av − Σg = −b'`` and bound ``|Dv| ≤ λ``; for ``"smooth"`` (``S = A⁻¹``)
   substitute ``g = Aη`` so that ``Sg = η`` (``formulation="general"`` forces this path).
 
-The default solver is HiGHS (interior point with crossover) through ``highspy``; a λ path
-builds the model once and changes only what ``λ`` touches. Any installed cvxpy solver can
+The default solver is HiGHS (interior point with crossover) through ``highspy``; the ``λ`` of
+a path are solved in parallel threads. Any installed cvxpy solver can
 be asked for by name; MOSEK needs a licence.
 """
 
@@ -162,9 +162,8 @@ def _new_highs():
 _BANNER_DONE = False
 
 
-def _solve_highs(lp: _LP, lambdas: Sequence[float]) -> list[np.ndarray]:
-    """Solve ``lp`` for each ``λ`` with HiGHS's interior-point method (crossover on, so
-    the answer is an exact vertex); the model is built once for the whole path."""
+def _highs_model(lp: _LP):
+    """A ``highspy.Highs`` holding ``lp`` (interior point, quiet, seeded)."""
     import highspy
 
     h = _new_highs()
@@ -184,16 +183,36 @@ def _solve_highs(lp: _LP, lambdas: Sequence[float]) -> list[np.ndarray]:
     model.a_matrix_.index_ = lp.M.indices
     model.a_matrix_.value_ = lp.M.data
     h.passModel(model)
-    out = []
-    for lam in lambdas:
-        lp.set_lambda(h, lam)
-        h.run()
-        status = h.getModelStatus()
-        if status != highspy.HighsModelStatus.kOptimal:
-            raise SolverError(f"HiGHS did not reach an optimum for lambda={lam:g} "
-                              f"(status: {h.modelStatusToString(status)}).")
-        out.append(lp.extract(h.getSolution()))
-    return out
+    return h
+
+
+def _solve_one(h, lp: _LP, lam: float) -> np.ndarray:
+    import highspy
+
+    lp.set_lambda(h, lam)
+    h.run()
+    status = h.getModelStatus()
+    if status != highspy.HighsModelStatus.kOptimal:
+        raise SolverError(f"HiGHS did not reach an optimum for lambda={lam:g} "
+                          f"(status: {h.modelStatusToString(status)}).")
+    return lp.extract(h.getSolution())
+
+
+def _solve_highs(lp: _LP, lambdas: Sequence[float]) -> list[np.ndarray]:
+    """Solve ``lp`` for each ``λ`` with HiGHS's interior-point method (crossover on, so
+    the answer is an exact vertex). The ``λ`` are solved in parallel threads, one model
+    each (HiGHS releases the GIL while it solves; an interior-point solve does not warm
+    start, so nothing is lost by not sharing one model along the path)."""
+    workers = min(len(lambdas), os.cpu_count() or 1)
+    first = _highs_model(lp)  # in this thread: the first instance prints HiGHS's banner
+    if workers <= 1:
+        return [_solve_one(first, lp, lam) for lam in lambdas]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="leg-tv") as pool:
+        rest = [pool.submit(lambda lam=lam: _solve_one(_highs_model(lp), lp, lam))
+                for lam in lambdas[1:]]
+        return [_solve_one(first, lp, lambdas[0]), *(f.result() for f in rest)]
 
 
 def _solve_cvxpy(cov: Covariance, b: np.ndarray, y_scaled: np.ndarray,

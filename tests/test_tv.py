@@ -197,3 +197,13 @@ def test_mosek_without_installation_or_licence(small):
         assert exc.__cause__ is None  # no traceback from inside cvxpy
     else:
         pytest.skip("MOSEK is installed and licensed here: the no-licence path is untestable")
+
+
+def test_parallel_lambda_solves_equal_one_thread(monkeypatch):
+    cov, y = _instance("laplacian", (8, 8), 0.02, seed=4)
+    lambdas = [0.05, 0.1, 0.2, 0.4]
+    parallel = solve_leg_tv(y, cov, 0.02, lambdas)
+    monkeypatch.setattr("leg.tv.os.cpu_count", lambda: 1)
+    serial = solve_leg_tv(y, cov, 0.02, lambdas)
+    for a, b in zip(parallel, serial, strict=True):
+        np.testing.assert_array_equal(a, b)
