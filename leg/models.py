@@ -119,6 +119,9 @@ class KerasClassifier:
             device_batches = bool(tf.config.list_logical_devices("GPU"))
         self.device_batches = bool(device_batches)
 
+    #: The model computes in float32: LEG's host-built batches are summed in it.
+    input_dtype = np.float32
+
     def logits(self, images: np.ndarray) -> np.ndarray:
         """Raw model outputs for ``(N, H, W, C)`` images in ``[0, 1]``."""
         images = np.asarray(images, dtype=np.float32)

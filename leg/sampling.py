@@ -124,15 +124,16 @@ def antithetic_draws(cov: Covariance, rng: np.random.Generator, n: int, sigma: f
 
 
 def perturbed_batch(image: np.ndarray, grid: Grid, draws: np.ndarray, mode: str,
-                    channel: int) -> np.ndarray:
+                    channel: int, dtype=np.float64) -> np.ndarray:
     """``image`` ``(H, W, C)`` plus each of ``draws`` ``(n, q)`` upsampled to pixels, on
-    ``channel`` (``per_channel`` mode) or on every channel (``joint``): ``(n, H, W, C)``."""
-    pixel_noise = grid.upsample(np.asarray(draws, dtype=np.float64).reshape(-1, *grid.shape))
+    ``channel`` (``per_channel`` mode) or on every channel (``joint``): ``(n, H, W, C)``,
+    summed in ``dtype``."""
+    image = np.asarray(image, dtype=dtype)
+    pixel_noise = grid.upsample(np.asarray(draws, dtype=dtype).reshape(-1, *grid.shape))
+    if mode != "per_channel":
+        return image[None] + pixel_noise[..., None]  # one pass over the batch
     batch = np.repeat(image[None], len(pixel_noise), axis=0)
-    if mode == "per_channel":
-        batch[..., channel] += pixel_noise
-    else:
-        batch += pixel_noise[..., None]
+    batch[..., channel] += pixel_noise
     return batch
 
 
@@ -150,23 +151,23 @@ def _score_function(classifier, score: str):
 
 
 def _host_scores(score_fn, image: np.ndarray, grid: Grid, eps: np.ndarray, *, mode: str,
-                 clip: bool, batch_size: int, n_classes: int, progress
+                 clip: bool, batch_size: int, n_classes: int, progress, dtype=np.float64
                  ) -> tuple[np.ndarray, np.ndarray | None, float]:
     """Scores ``(S, n, K)`` of ``image`` plus each of ``eps`` ``(S, n, q)``, the perturbed
-    images built in NumPy (float64) in a background thread while the model evaluates the
-    previous batch; with ``clip`` also the applied perturbations pooled to cells; and the
-    seconds spent in the model."""
+    images built in NumPy in a background thread while the model evaluates the previous
+    batch; with ``clip`` also the applied perturbations pooled to cells; and the seconds
+    spent in the model. The images are summed in ``dtype``."""
     n_sets, n, _ = eps.shape
     scores = np.empty((n_sets, n, n_classes))
     applied = np.empty(eps.shape, dtype=np.float32) if clip else None
+    base = np.asarray(image, dtype=dtype)
 
     def make_batch(set_index: int, start: int, stop: int):
-        draws = eps[set_index, start:stop].astype(np.float64)
-        batch = perturbed_batch(image, grid, draws, mode, set_index)
+        batch = perturbed_batch(base, grid, eps[set_index, start:stop], mode, set_index, dtype)
         moved = None
         if clip:
             np.clip(batch, 0.0, 1.0, out=batch)
-            moved = batch - image
+            moved = batch - base
             moved = moved.mean(axis=-1) if mode == "joint" else moved[..., set_index]
             moved = grid.pool(moved).reshape(stop - start, grid.size)
         return set_index, start, stop, batch, moved
@@ -268,7 +269,9 @@ def sample_responses(
         else:
             scores, applied, model_seconds = _host_scores(
                 score_fn, image, grid, eps_all, mode=mode, clip=clip, batch_size=step,
-                n_classes=k, progress=bar.update)
+                n_classes=k, progress=bar.update,
+                # a model that computes in float32 is spared a float64 batch and its cast
+                dtype=getattr(classifier, "input_dtype", np.float64))
     if scores.shape[-1] != k:
         raise ValueError(f"The model returned {scores.shape[-1]} classes for the perturbed "
                          f"images but {k} for the image itself.")

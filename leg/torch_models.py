@@ -126,6 +126,9 @@ class TorchClassifier:
         self.autocast = autocast
         self.device_batches = bool(device_batches)
 
+    #: The module computes in float32: LEG's host-built batches are summed in it.
+    input_dtype = np.float32
+
     # ------------------------------------------------------------------ checks
     def _check_eval_mode(self) -> None:
         training = [name or type(self.module).__name__
