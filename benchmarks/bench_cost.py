@@ -11,6 +11,8 @@ Prints, in one run on the shipped EfficientNet-Lite0 classifier:
   LEG-TV, against the size a dense q x q matrix would take.
 
 Usage: python benchmarks/bench_cost.py [--samples 200] [--repeats 3] [--batch-size 64]
+                                        [--model lite0|lite0-torch]
+(``lite0-torch``: the same network in PyTorch, on the CPU unless ``--device cuda``.)
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 import leg  # noqa: E402
-from leg.zoo.lite0 import load_lite0  # noqa: E402
+from leg.zoo import load_model  # noqa: E402
 from leg.zoo.photos import load_photo  # noqa: E402
 
 LAMBDAS = [0.05, 0.075, 0.1, 0.3]
@@ -71,9 +73,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--skip-large", action="store_true", help="skip the 112x112 grid")
+    parser.add_argument("--model", choices=("lite0", "lite0-torch"), default="lite0")
+    parser.add_argument("--device", default="cpu", help="for lite0-torch (default cpu)")
     args = parser.parse_args()
 
-    classifier = load_lite0(batch_size=args.batch_size)
+    classifier = load_model(args.model, device=args.device)
+    classifier.batch_size = args.batch_size
     image = load_photo("chelsea")
     options = dict(cell_size=8, n_samples=args.samples, batch_size=args.batch_size,
                    progress=False)
@@ -94,7 +99,7 @@ def main() -> None:
         tv_explainer.explain_path(image, LAMBDAS, seed=r)
         t_tv.append(time.perf_counter() - t0)
     b, lg, tv = (statistics.median(x) for x in (bare, t_leg, t_tv))
-    print(f"Lite0, 224x224 photo, 28x28 grid, per-channel, n = {n} model evaluations, "
+    print(f"{args.model}, 224x224 photo, 28x28 grid, per-channel, n = {n} model evaluations, "
           f"batch size {args.batch_size}, median of {args.repeats}")
     print(f"{'':28s}{'seconds':>10s}{'ratio':>8s}{'target':>8s}")
     print(f"{'bare model evaluations':28s}{b:10.2f}{1.0:8.3f}")
