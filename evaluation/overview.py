@@ -127,53 +127,52 @@ def matrix_markdown(verdicts: list[Verdict]) -> str:
     return "\n".join(out)
 
 
-def _groups(boards: list[Leaderboard]) -> dict[str, list[Leaderboard]]:
+def _rank_tables(boards: list[Leaderboard]):
+    """``(group, columns, rows)`` per group of leaderboards: ``rows[i]`` holds the entry
+    ranked ``i + 1`` in each column (None where a column is shorter)."""
     groups: dict[str, list[Leaderboard]] = {}
     for b in boards:
         groups.setdefault(b.group, []).append(b)
-    return groups
+    for group, cols in groups.items():
+        depth = max(len(b.entries) for b in cols)
+        yield group, cols, [[b.entries[i] if i < len(b.entries) else None for b in cols]
+                            for i in range(depth)]
 
 
 def leaderboards_html(boards: list[Leaderboard]) -> str:
     """One rank table per group: rows are ranks, columns the group's comparisons; LEG and
     LEG-TV (``Entry.marked``) highlighted."""
+    def cell(e) -> str:
+        if e is None:
+            return "<td></td>"
+        note = f" <small>{html.escape(e.note)}</small>" if e.note else ""
+        return (f'<td{" class=marked" if e.marked else ""}>{html.escape(e.method)} '
+                f'<span class="num">{fmt(e.value)}</span>{note}</td>')
+
     parts = []
-    for group, cols in _groups(boards).items():
-        depth = max(len(b.entries) for b in cols)
+    for group, cols, rows in _rank_tables(boards):
         head = "".join(f"<th>{html.escape(b.column)}</th>" for b in cols)
-        rows = []
-        for i in range(depth):
-            cells = []
-            for b in cols:
-                if i >= len(b.entries):
-                    cells.append("<td></td>")
-                    continue
-                e = b.entries[i]
-                note = f" <small>{html.escape(e.note)}</small>" if e.note else ""
-                cells.append(f'<td{" class=marked" if e.marked else ""}>{html.escape(e.method)}'
-                             f' <span class="num">{fmt(e.value)}</span>{note}</td>')
-            rows.append(f"<tr><th>{i + 1}</th>{''.join(cells)}</tr>")
+        body = "".join(f"<tr><th>{i}</th>{''.join(cell(e) for e in row)}</tr>"
+                       for i, row in enumerate(rows, start=1))
         parts.append(f'<div class="board"><h3>{html.escape(group)}</h3><div class="scroll">'
                      f'<table class="rank"><thead><tr><th>#</th>{head}</tr></thead><tbody>'
-                     f"{''.join(rows)}</tbody></table></div></div>")
+                     f"{body}</tbody></table></div></div>")
     return f'<div class="boards">{"".join(parts)}</div>' if parts else ""
 
 
 def leaderboards_markdown(boards: list[Leaderboard]) -> str:
     """The same rank tables in Markdown (marked methods in bold)."""
+    def cell(e) -> str:
+        if e is None:
+            return ""
+        name = f"**{e.method}**" if e.marked else e.method
+        return f"{name} {fmt(e.value)}" + (f" ({e.note})" if e.note else "")
+
     out = []
-    for group, cols in _groups(boards).items():
+    for group, cols, rows in _rank_tables(boards):
         out += [f"**{group}**", "", "| # | " + " | ".join(b.column for b in cols) + " |",
                 "|---" * (len(cols) + 1) + "|"]
-        for i in range(max(len(b.entries) for b in cols)):
-            cells = []
-            for b in cols:
-                if i >= len(b.entries):
-                    cells.append("")
-                    continue
-                e = b.entries[i]
-                name = f"**{e.method}**" if e.marked else e.method
-                cells.append(f"{name} {fmt(e.value)}" + (f" ({e.note})" if e.note else ""))
-            out.append(f"| {i + 1} | " + " | ".join(cells) + " |")
+        out += [f"| {i} | " + " | ".join(cell(e) for e in row) + " |"
+                for i, row in enumerate(rows, start=1)]
         out.append("")
     return "\n".join(out).rstrip()

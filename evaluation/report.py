@@ -358,7 +358,7 @@ h3{font-size:13px;margin:6px 0 4px}p{max-width:110ch;overflow-wrap:anywhere}
 .scroll{overflow-x:auto;max-width:100%}
 table{border-collapse:collapse;font-size:12px;margin:4px 0}
 td,th{border:1px solid #d0d7de;padding:2px 6px;text-align:left;vertical-align:top}
-td{overflow-wrap:anywhere;max-width:42em}th{background:#f6f8fa}
+td{overflow-wrap:break-word;max-width:42em}th{background:#f6f8fa}
 .matrix td{text-align:center;white-space:nowrap;font-variant-numeric:tabular-nums;
 padding:2px 5px}
 .matrix th.model{text-align:center;max-width:14em;overflow-wrap:anywhere}
