@@ -111,8 +111,11 @@ def _how_far(before, after) -> float:
 
 
 def _flips(before: list[dict], after: list[dict]) -> list[dict]:
-    old = {(r["model"], r["method"], r["check"]): r for r in before}
-    new = {(r["model"], r["method"], r["check"]): r for r in after}
+    """Verdicts that changed, on the checks both runs made (a run of a subset of the suites,
+    ``-m sanity``, is not a run where the other checks stopped)."""
+    both = {r["check"] for r in before} & {r["check"] for r in after}
+    old = {(r["model"], r["method"], r["check"]): r for r in before if r["check"] in both}
+    new = {(r["model"], r["method"], r["check"]): r for r in after if r["check"] in both}
     out = []
     for key in list(old) + [k for k in new if k not in old]:
         a, b = old.get(key), new.get(key)
@@ -146,6 +149,10 @@ def compare_runs(before: Baseline, after: Baseline, *,
     if "verdicts" in before.tables and "verdicts" in after.tables:
         res.flips = _flips(before.tables["verdicts"], after.tables["verdicts"])
         res.compared["verdicts"] = len(after.tables["verdicts"])
+        checks = [{r["check"] for r in run.tables["verdicts"]} for run in (before, after)]
+        if checks[0] ^ checks[1]:
+            res.notes.append("Checks made in one run only, not compared: "
+                             + ", ".join(sorted(checks[0] ^ checks[1])) + ".")
     else:
         which = "the earlier run" if "verdicts" not in before.tables else "the later run"
         res.notes.append(f"Verdicts not compared: {which} has no verdicts.csv (written by "

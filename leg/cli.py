@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from leg._quiet import quiet_tensorflow
 from leg.sampling import DEFAULT_SIGMA
 
 FORMATS = ("png", "npy", "json")
@@ -274,8 +275,6 @@ def run_explain(args) -> int:
         raise UsageError("--lambda applies to --method leg-tv only")
     started = time.perf_counter()
     model_spec = args.model or "lite0"
-    from leg._quiet import quiet_tensorflow
-
     # TensorFlow's C++ start-up lines hidden unless --debug; imported now (fd 2 held) only
     # for the models that load it anyway
     quiet_tensorflow(debug=args.debug, load=_uses_tensorflow(model_spec))

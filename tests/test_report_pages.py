@@ -202,3 +202,19 @@ def test_regression_mode_writes_the_comparison_next_to_the_run(pytester, monkeyp
     index = (run / "index.html").read_text()
     assert 'href="comparison.html"' in index and "Regressed" in index
     assert json.loads((run / "run.json").read_text())["tables"] == ["sanity", "verdicts"]
+
+
+def test_checks_made_in_one_run_only_are_noted_not_flipped(tmp_path):
+    """A run of the sanity suites alone against a full run: the perturbation checks did not
+    stop working, they were not asked for; a method that vanished from a check both runs
+    made has regressed."""
+    a = synthetic_report(tmp_path, "run-a").write()
+    sanity_only = [v for v in synthetic_verdicts()
+                   if v.check not in ("key-size", "deletion")
+                   and (v.method, v.check) != ("gradient", "cascading")]
+    b = synthetic_report(tmp_path, "run-b", verdicts=sanity_only).write()
+    c = compare_runs(load_run(a), load_run(b))
+    assert c.notes == ["Checks made in one run only, not compared: deletion, key-size."]
+    assert [(r["model"], r["method"], r["check"], r["after"]) for r in c.flips] == [
+        ("digits", "gradient", "cascading", "not-run"),
+        ("lite0", "gradient", "cascading", "not-run")]
