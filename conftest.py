@@ -292,7 +292,8 @@ def _compute_once(sess: LegSession, part: str, run) -> tuple[object, bool]:
             pytest.fail(f"The {part} computation failed earlier: {error}")
         from leg._quiet import quiet_tensorflow
 
-        quiet_tensorflow(debug=sess.debug)  # the suites load TensorFlow models
+        # the suites' zoo models are Keras ones (the ground-truth models are NumPy)
+        quiet_tensorflow(debug=sess.debug, load=part != "groundtruth")
         t0 = time.perf_counter()
         executor = make_executor(sess.workers)
         try:

@@ -31,6 +31,7 @@ import html
 import io
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,7 +39,8 @@ from evaluation import overview
 from evaluation.verdicts import Leaderboard, Verdict, leaderboard_rows, verdict_rows
 from leg._files import write_bytes, write_text
 
-__all__ = ["Report", "write_atomic", "write_text_atomic", "update_latest"]
+__all__ = ["Report", "csv_text", "html_table", "markdown_table", "page", "prose_html",
+           "update_latest", "write_atomic", "write_text_atomic"]
 
 def write_atomic(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (see :mod:`leg._files`)."""
@@ -78,6 +80,7 @@ def _cell(v) -> str:
 
 
 def csv_text(rows: list[dict], columns: list[str]) -> str:
+    """``rows`` as CSV text with ``columns`` (floats to 6 significant digits)."""
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     w.writeheader()
@@ -121,8 +124,6 @@ class _Section:
 def prose_html(text: str) -> str:
     """Plain text with Markdown's inline marks as wrapping HTML: paragraphs at blank lines,
     ``code``, **bold** and *emphasis* (everything else escaped)."""
-    import re
-
     out = []
     for para in re.split(r"\n\s*\n", text.strip()):
         h = html.escape(para)
