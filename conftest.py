@@ -13,6 +13,9 @@ Options (``pytest evaluation -m sanity --leg-profile smoke``):
 ``--leg-seed N``           base seed of the explanations
 ``--leg-baseline PATH``    a stored run to compare with (see :mod:`evaluation.regression`)
 ``--leg-workers N``        explanations in a pool of N processes (0 = in this process)
+``--leg-debug``            show TensorFlow's C++ start-up lines (hidden by default:
+                           ``TF_CPP_MIN_LOG_LEVEL=1`` unless set, and the C-level stderr
+                           held while TensorFlow is imported; :mod:`leg._quiet`)
 
 Markers: ``sanity`` (:mod:`evaluation.test_sanity`), ``perturbation`` (key sizes and
 curves, :mod:`evaluation.test_perturbation`; ground-truth accuracy,
@@ -21,6 +24,8 @@ target on differentiable models, :mod:`evaluation.test_estimand`). The explanati
 the perturbation scores) are computed once per session (session fixtures), cached under
 ``<report dir>/.cache/`` and the report is written in ``pytest_sessionfinish`` — also
 when tests fail — whenever tests marked ``sanity``, ``perturbation`` or ``estimand`` ran.
+With ``--leg-baseline``, the run against the baseline is also written next to it
+(``comparison.html``, ``comparison.md``: :mod:`evaluation.compare`).
 """
 
 from __future__ import annotations
@@ -46,6 +51,8 @@ def pytest_addoption(parser):
     g.addoption("--leg-baseline", default=None, help="stored run folder to compare with")
     g.addoption("--leg-workers", default=0, type=int,
                 help="processes computing explanations (default 0: in this process)")
+    g.addoption("--leg-debug", action="store_true",
+                help="show TensorFlow's C++ start-up log lines (hidden by default)")
 
 
 @dataclass
@@ -56,6 +63,7 @@ class LegSession:
     report_dir: Path
     images_dir: str | None
     workers: int
+    debug: bool = False
     baseline: object = None
     report: object = None
     active: bool = False
@@ -100,6 +108,10 @@ def pytest_configure(config):
     from evaluation.report import Report, package_versions
 
     opt = config.getoption
+    if not opt("--leg-debug"):
+        from leg._quiet import quiet_tensorflow
+
+        quiet_tensorflow(load=False)  # TF_CPP_MIN_LOG_LEVEL, inherited by worker processes
     methods = opt("--leg-methods")
     try:
         profile = get_profile(opt("--leg-profile")).with_overrides(
@@ -114,7 +126,8 @@ def pytest_configure(config):
     if images is not None and not Path(images).is_dir():
         raise pytest.UsageError(f"--leg-images {images!r} is not a folder.")
     sess = LegSession(profile=profile, report_dir=Path(opt("--leg-report-dir")),
-                      images_dir=images, workers=opt("--leg-workers"))
+                      images_dir=images, workers=opt("--leg-workers"),
+                      debug=opt("--leg-debug"))
     sess.report = Report(sess.report_dir, info={"profile": profile.name})
     sess.report.set_info("configuration", profile.identity())
     sess.report.set_info("options", {k: opt(k) for k in (
@@ -138,8 +151,9 @@ def pytest_collection_finish(session):
     if LEG_KEY not in session.config.stash:
         return
     sess = leg_session(session.config)
-    sess.active = any(item.get_closest_marker(m) for item in session.items
-                      for m in ("sanity", "perturbation", "estimand"))
+    sess.active = not session.config.option.collectonly and any(
+        item.get_closest_marker(m) for item in session.items
+        for m in ("sanity", "perturbation", "estimand"))
 
 
 _CURRENT: list[LegSession] = []  # the running session, for hooks without a config
@@ -153,12 +167,16 @@ def pytest_runtest_logreport(report):
     if report.when == "call" or (report.when == "setup" and not report.passed):
         outcome = report.outcome if report.when == "call" else (
             "skipped" if report.skipped else "error")
+        if hasattr(report, "wasxfail"):  # pytest reports xfail as skipped, xpass as passed
+            outcome = "xfailed" if report.skipped else "xpassed"
         msg = ""
         if report.failed:
             msg = str(report.longrepr.reprcrash.message
                       if hasattr(report.longrepr, "reprcrash") else report.longrepr)
         elif report.skipped and isinstance(report.longrepr, tuple):
             msg = str(report.longrepr[2])
+        elif hasattr(report, "wasxfail"):
+            msg = str(report.wasxfail)
         sess.report.record_test(report.nodeid, outcome, report.duration, msg)
 
 
@@ -190,16 +208,40 @@ def pytest_sessionfinish(session, exitstatus):
         try:
             add_to_report(rep, res, sess.comparison)
         except Exception as exc:  # the report must still be written
-            rep.add_section("Report errors", f"Could not render the sanity section: {exc!r}")
+            rep.add_section("Report errors", f"Could not render the sanity section: {exc!r}",
+                            order=90, open=True)
     else:
         fps = sess.perturbation.fingerprints if sess.perturbation is not None else None
         rep.set_info("identity", sess.identity(fps))
         if sess.sanity_error:
-            rep.add_section("Sanity checks", f"Not computed: {sess.sanity_error}", order=10)
+            rep.add_section("Sanity checks", f"Not computed: {sess.sanity_error}", order=10,
+                            open=True)
+    comparison = _compare_runs(sess, rep) if sess.baseline is not None else None
     path = rep.write()
     tr = session.config.pluginmanager.get_plugin("terminalreporter")
     if tr is not None:
         tr.write_line(f"leg report: {path}")
+    if comparison is not None:
+        from evaluation.compare import write_comparison
+
+        page = write_comparison(comparison, path)
+        if tr is not None:
+            tr.write_line(f"leg comparison: {page} ({comparison.summary()})")
+
+
+def _compare_runs(sess: LegSession, rep):
+    """Regression mode: this run against the baseline (announced on the report's first
+    screen; the page is written next to the run)."""
+    from evaluation.compare import compare_runs
+
+    try:
+        comparison = compare_runs(sess.baseline, rep.as_run())
+    except Exception as exc:  # the report must still be written
+        rep.notice = (f"Not compared with the baseline {sess.baseline.path}: {exc}", None)
+        return None
+    rep.notice = (f"Against the baseline {sess.baseline.path}: {comparison.summary()}.",
+                  "comparison.html")
+    return comparison
 
 
 def _add_perturbation_sections(sess: LegSession, rep) -> None:
@@ -211,7 +253,7 @@ def _add_perturbation_sections(sess: LegSession, rep) -> None:
         res, err = getattr(sess, attr), getattr(sess, f"{attr}_error")
         if res is None:
             if err:
-                rep.add_section(title, f"Not computed: {err}", order=order)
+                rep.add_section(title, f"Not computed: {err}", order=order, open=True)
             continue
         import importlib
 
@@ -224,19 +266,17 @@ def _add_perturbation_sections(sess: LegSession, rep) -> None:
                 rep, res, getattr(sess, f"{attr}_comparison"))
         except Exception as exc:  # the report must still be written
             rep.add_section("Report errors", f"Could not render the {attr} section: {exc!r}",
-                            order=90)
+                            order=90, open=True)
 
 
-def _compare_with_baseline(sess: LegSession, attr: str, rows: list[dict], table: str,
-                           key=None) -> None:
+def _compare_with_baseline(sess: LegSession, attr: str, rows: list[dict], table: str) -> None:
     if sess.baseline is None:
         return
-    from evaluation.regression import compare
+    from evaluation.regression import METRIC_TABLES, compare
 
-    kwargs = {} if key is None else {"key": key}
     setattr(sess, f"{attr}_comparison",
             compare(rows, sess.baseline.tables.get(table, []),
-                    tolerance=sess.profile.regression_tolerance, **kwargs))
+                    tolerance=sess.profile.regression_tolerance, key=METRIC_TABLES[table]))
 
 
 def _compute_once(sess: LegSession, part: str, run) -> tuple[object, bool]:
@@ -250,6 +290,10 @@ def _compute_once(sess: LegSession, part: str, run) -> tuple[object, bool]:
         error = getattr(sess, f"{part}_error")
         if error:
             pytest.fail(f"The {part} computation failed earlier: {error}")
+        from leg._quiet import quiet_tensorflow
+
+        # the suites' zoo models are Keras ones (the ground-truth models are NumPy)
+        quiet_tensorflow(debug=sess.debug, load=part != "groundtruth")
         t0 = time.perf_counter()
         executor = make_executor(sess.workers)
         try:
@@ -280,15 +324,13 @@ def perturbation_results(leg):
 def groundtruth_results(leg):
     """Every ground-truth map and correlation of the profile, computed once (cached)."""
     from evaluation.groundtruth_suite import run_groundtruth
-    from evaluation.regression import GROUNDTRUTH_KEY
 
     if leg.profile.groundtruth is None:
         pytest.skip(f"The profile {leg.profile.name!r} has no ground-truth plan.")
     result, fresh = _compute_once(leg, "groundtruth", lambda ex: run_groundtruth(
         leg.profile, cache_root=str(leg.cache_root), executor=ex))
     if fresh:
-        _compare_with_baseline(leg, "groundtruth", result.rows, "groundtruth",
-                               key=GROUNDTRUTH_KEY)
+        _compare_with_baseline(leg, "groundtruth", result.rows, "groundtruth")
     return result
 
 
@@ -302,8 +344,7 @@ def estimand_results(leg):
     result, fresh = _compute_once(leg, "estimand", lambda ex: run_estimand(
         leg.profile, cache_root=str(leg.cache_root), images_dir=leg.images_dir))
     if fresh:
-        _compare_with_baseline(leg, "estimand", result.rows, "estimand",
-                               key=("model", "image", "variant", "budget", "metric"))
+        _compare_with_baseline(leg, "estimand", result.rows, "estimand")
     return result
 
 

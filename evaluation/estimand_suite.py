@@ -24,14 +24,14 @@ so a re-run recomputes nothing.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 
 import numpy as np
 
 from evaluation.cache import ExplanationCache, explanation_key
 from evaluation.config import EstimandPlan, Profile
-from evaluation.groundtruth_suite import _pearson
+from evaluation.groundtruth_suite import SUITE, _pearson
 from evaluation.inputs import (
     array_hash,
     load_image_folder,
@@ -41,10 +41,11 @@ from evaluation.inputs import (
     zoo_images,
 )
 from evaluation.metric import Metric
+from evaluation.verdicts import Leaderboard, Verdict, rank
 
 __all__ = ["ESTIMAND_METRICS", "VARIANTS", "EstimandResults", "add_to_report",
            "check_accuracy", "check_beats_moment", "check_error_falls", "error_slopes",
-           "run_estimand"]
+           "leaderboards", "matrix_verdicts", "run_estimand"]
 
 ESTIMAND_METRICS = {
     "pearson": Metric("pearson", True, "Pearson correlation of the cell map with LEG's "
@@ -292,6 +293,61 @@ def summary_rows(res: EstimandResults, metric: str = "pearson") -> list[dict]:
     return out
 
 
+#: Matrix method -> the variant that stands for it (LEG's default estimator, LEG-TV on it).
+MATRIX_VARIANTS = {"leg": DEFAULT_VARIANT, "leg-tv": "leg-tv"}
+
+
+def _plan_verdict(res: EstimandResults, plan: EstimandPlan, method: str) -> Verdict:
+    variant = MATRIX_VARIANTS[method]
+    asserted = variant == DEFAULT_VARIANT
+    top = max(plan.budgets)
+    value = res.median(plan.spec, variant, top, "pearson")
+    why = res.skipped.get(plan.spec) or "; ".join(
+        f"{img}: {err}" for (spec, img), err in res.errors.items() if spec == plan.spec)
+    if why or value is None:
+        return Verdict(plan.spec, method, "estimand", "not-run", asserted=asserted,
+                       detail=why or f"{variant} has no result at n={top}")
+    bad = (check_accuracy(res, plan) + check_error_falls(res, plan)
+           + check_beats_moment(res, plan)) if asserted else (
+        [] if value >= plan.min_corr else ["below the minimum"])
+    return Verdict(plan.spec, method, "estimand", "fail" if bad else "pass", value,
+                   plan.min_corr, True, asserted,
+                   f"{plan.spec}, {variant}: median correlation at n={top} {value:.3f}, must "
+                   f"reach {plan.min_corr}" + (f"; {'; '.join(bad)}" if bad else ""))
+
+
+def matrix_verdicts(res: EstimandResults) -> list[Verdict]:
+    """Per model: LEG (its default estimator; the three asserted checks of
+    :mod:`evaluation.test_estimand`) and LEG-TV (reported: the same correlation rule). The
+    synthetic models' verdicts are folded into one, under the ground-truth suite's name
+    (:data:`evaluation.groundtruth_suite.SUITE`): the worst of them decides."""
+    groups: dict = {}
+    for plan in res.profile.estimand:
+        model = SUITE if plan.spec.startswith("groundtruth:") else plan.spec
+        for method in MATRIX_VARIANTS:
+            groups.setdefault((model, method), []).append(_plan_verdict(res, plan, method))
+    order = ("fail", "not-run", "pass")
+    out = []
+    for (model, _), verdicts in groups.items():
+        worst = min(verdicts, key=lambda v: (order.index(v.verdict), v.value or 0.0))
+        out.append(replace(worst, model=model, detail="; ".join(v.detail for v in verdicts)))
+    return out
+
+
+def leaderboards(res: EstimandResults) -> list[Leaderboard]:
+    """Per model: the variants ranked by their median correlation with the estimand at the
+    largest budget (LEG's default and LEG-TV marked)."""
+    out = []
+    for model in dict.fromkeys(r["model"] for r in res.rows):
+        top = max(r["budget"] for r in res.rows if r["model"] == model)
+        values = {v: res.median(model, v, top, "pearson") for v in VARIANTS}
+        out.append(rank("estimand: correlation with LEG's exact target at the largest budget "
+                        "(higher is better)", f"{model} n={top}", "pearson", True,
+                        {v: x for v, x in values.items() if x is not None},
+                        marked=tuple(MATRIX_VARIANTS.values())))
+    return out
+
+
 def _error_figure(res: EstimandResults, slopes: list[dict]):
     import matplotlib
 
@@ -330,6 +386,8 @@ def add_to_report(report, res: EstimandResults, comparison: list[dict] | None = 
     report.add_table("estimand_summary", summary_rows(res, "pearson"))
     report.add_table("estimand_error_summary", summary_rows(res, "rel_error"))
     report.add_table("estimand_precision", res.precision)
+    report.add_verdicts(matrix_verdicts(res))
+    report.add_leaderboards(leaderboards(res))
     slopes = error_slopes(res)
     report.add_table("estimand_slopes", slopes)
     plans = "; ".join(f"{p.spec}: {p.n_images} image(s), {p.gradients} gradients, budgets "

@@ -53,6 +53,7 @@ from evaluation.cache import (
 from evaluation.config import GroundTruthPlan, Profile
 from evaluation.inputs import array_hash, model_fingerprint
 from evaluation.metric import Metric
+from evaluation.verdicts import Leaderboard, Verdict, rank
 
 __all__ = [
     "GROUNDTRUTH_METRICS",
@@ -61,6 +62,8 @@ __all__ = [
     "add_to_report",
     "cell_size_for",
     "error_slopes",
+    "leaderboards",
+    "matrix_verdicts",
     "run_groundtruth",
 ]
 
@@ -257,6 +260,61 @@ def summary_rows(res: GroundTruthResults, metric: str = "pearson_cell") -> list[
     return out
 
 
+#: The model column of the ground-truth verdicts: the synthetic models taken together.
+SUITE = "ground-truth models"
+
+
+def _beats_random(res: GroundTruthResults, model: str, method: str, budget: int) -> bool:
+    v, rnd = (res.value(model, m, budget, "pearson_cell") for m in (method, "random"))
+    return v is None or rnd is None or v > rnd
+
+
+def matrix_verdicts(res: GroundTruthResults) -> list[Verdict]:
+    """Per method: the lowest cell-level correlation with the truth over the models at the
+    largest budget, above the plan's ``min_leg_tv_corr`` (asserted for LEG-TV, which must
+    also beat the random map at every budget, as :mod:`evaluation.test_groundtruth` does)."""
+    plan = res.profile.groundtruth
+    top = max(plan.budgets)
+    models = sorted({r["model"] for r in res.rows})
+    out = []
+    for method in plan.methods:
+        asserted = method == "leg-tv"
+        vals = [(res.value(m, method, top, "pearson_cell"), m) for m in models]
+        vals = [(v, m) for v, m in vals if v is not None]
+        if not vals:
+            why = res.skipped.get(method) or next(
+                (e for k, e in res.errors.items() if k[1] == method), "not run")
+            out.append(Verdict(SUITE, method, "ground-truth", "not-run", asserted=asserted,
+                               detail=why))
+            continue
+        low, where = min(vals)
+        ok = low > plan.min_leg_tv_corr
+        if asserted:
+            ok = ok and all(_beats_random(res, m, method, b) for m in models
+                            for b in plan.budgets)
+        out.append(Verdict(SUITE, method, "ground-truth", "pass" if ok else "fail", low,
+                           plan.min_leg_tv_corr, True, asserted,
+                           f"lowest correlation over {len(vals)} models at n={top}: "
+                           f"{low:.3f} ({where}), must exceed {plan.min_leg_tv_corr}"))
+    return out
+
+
+def leaderboards(res: GroundTruthResults) -> list[Leaderboard]:
+    """The methods ranked by their median cell-level correlation over the models, one
+    leaderboard per budget."""
+    out = []
+    for b in sorted({r["budget"] for r in res.rows}):
+        values = {}
+        for method in sorted({r["method"] for r in res.rows}, key=lambda m: _order(res, m)):
+            v = [r["value"] for r in res.rows if r["method"] == method and r["budget"] == b
+                 and r["metric"] == "pearson_cell"]
+            if v:
+                values[method] = (float(np.median(v)), f"min {min(v):.2f}")
+        out.append(rank("ground truth: correlation with the true map (higher is better)",
+                        f"n={b}", "pearson_cell", True, values))
+    return out
+
+
 def _corr_figure(res: GroundTruthResults):
     import matplotlib
 
@@ -319,6 +377,8 @@ def add_to_report(report, res: GroundTruthResults, comparison: list[dict] | None
         "model", "method", "budget", "metric", "value", "n_evaluations", "higher_is_better"])
     report.add_table("groundtruth_summary", summary_rows(res, "pearson_cell"))
     report.add_table("groundtruth_summary_pixel", summary_rows(res, "pearson_pixel"))
+    report.add_verdicts(matrix_verdicts(res))
+    report.add_leaderboards(leaderboards(res))
     slopes = error_slopes(res)
     report.add_table("groundtruth_slopes", [{"model": k, "slope": v} for k, v in slopes.items()])
     plan = res.profile.groundtruth
@@ -353,7 +413,7 @@ def add_to_report(report, res: GroundTruthResults, comparison: list[dict] | None
         report.add_table("groundtruth_errors", [{"case": "/".join(k), "error": v}
                                                 for k, v in sorted(res.errors.items())])
         report.add_section("Ground truth: failures", "", order=33,
-                           tables=[("groundtruth_errors", 40)])
+                           tables=[("groundtruth_errors", 40)], open=True)
     if comparison is not None:
         from evaluation.regression import add_comparison_section
 

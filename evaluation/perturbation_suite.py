@@ -47,6 +47,7 @@ from evaluation.perturbation import (
     insertion_curve,
     key_size,
 )
+from evaluation.verdicts import Leaderboard, Verdict, rank
 
 __all__ = [
     "SCORE_VERSION",
@@ -56,6 +57,8 @@ __all__ = [
     "ScoreJob",
     "add_to_report",
     "keysize_statistics",
+    "leaderboards",
+    "matrix_verdicts",
     "plan_cases",
     "run_perturbation",
     "run_score_job",
@@ -424,6 +427,90 @@ def budget_summary(res: PerturbationResults) -> list[dict]:
     return out
 
 
+# ------------------------------------------------------------------------------ verdicts
+FLOOR = "random-cells"  # the random map at LEG's granularity (evaluation.test_perturbation)
+
+
+def _shown(key_size: float) -> float:
+    """A median key size for display: NaN where the median image found no key set."""
+    return key_size if key_size <= 1.0 else float("nan")
+
+
+def _median_score(res: PerturbationResults, check: str, model: str, method: str) -> float:
+    """Median key size (NaN counted as worst) or deletion area of a method over images and
+    backgrounds (curve backgrounds for the area)."""
+    if check == "key-size":
+        return median_key_size(res.keysize, model=model, method=method)
+    vals = [r["deletion_auc"] for r in res.keysize if r["model"] == model
+            and r["method"] == method and r["deletion_auc"] is not None]
+    return float(np.median(vals)) if vals else float("nan")
+
+
+#: Matrix check -> the methods whose comparison with the floor a test asserts.
+_FLOOR_CHECKS = {"key-size": ("leg-tv",), "deletion": ("leg", "leg-tv")}
+
+
+def matrix_verdicts(res: PerturbationResults) -> list[Verdict]:
+    """Per model and method: key size and deletion area against ``random-cells``, judged as
+    :mod:`evaluation.test_perturbation` judges LEG-TV's key size and LEG's and LEG-TV's
+    deletion area (asserted there; the other methods by the same rule, reported)."""
+    out = []
+    methods = res.profile.perturbation_methods
+    for plan in res.profile.perturbation:
+        model = plan.spec
+        if not any(m == model for m, _ in res.images):
+            continue
+        scored = {r["method"] for r in res.keysize if r["model"] == model}
+        for check, asserted in _FLOOR_CHECKS.items():
+            def shown(v, check=check):
+                return _shown(v) if check == "key-size" else v
+
+            floor = _median_score(res, check, model, FLOOR)
+            for method in methods:
+                is_asserted = method in asserted
+                if method not in scored or FLOOR not in scored:
+                    why = res.skipped.get((model, method)) or (
+                        f"{FLOOR} was not scored" if FLOOR not in scored
+                        else "no score (see the failures)")
+                    out.append(Verdict(model, method, check, "not-run", asserted=is_asserted,
+                                       detail=why))
+                    continue
+                value = _median_score(res, check, model, method)
+                if method == FLOOR:
+                    out.append(Verdict(model, method, check, "reference", shown(value),
+                                       detail="the random map at LEG's granularity: the floor"))
+                    continue
+                verdict_ = "pass" if value < floor else (
+                    "expected-failure" if is_asserted and not plan.beats_floor else "fail")
+                out.append(Verdict(model, method, check, verdict_, shown(value), shown(floor),
+                                   False, is_asserted, f"median {shown(value):.3f} against "
+                                   f"{FLOOR}'s {shown(floor):.3f} (lower is better)"))
+    return out
+
+
+def leaderboards(res: PerturbationResults) -> list[Leaderboard]:
+    """Per model: the methods ranked by median key size on each background, and by median
+    deletion and insertion areas on each curve background."""
+    out = []
+    for model, bg in dict.fromkeys((r["model"], r["background"]) for r in res.keysize):
+        values = {}
+        for method in dict.fromkeys(r["method"] for r in res.keysize):
+            rows = [r for r in res.keysize if (r["model"], r["background"], r["method"]) == (
+                model, bg, method)]
+            if rows:
+                found = sum(bool(np.isfinite(r["key_size"])) for r in rows)
+                values[method] = (_shown(median_key_size(rows)), f"{found}/{len(rows)} found")
+        out.append(rank(f"{model}: key size (lower is better)", bg, "key_size", False, values))
+    auc = auc_summary(res)
+    for kind, higher in (("deletion", False), ("insertion", True)):
+        for model, bg in dict.fromkeys((r["model"], r["background"]) for r in auc):
+            values = {r["method"]: r[f"{kind}_auc"] for r in auc
+                      if (r["model"], r["background"]) == (model, bg)}
+            out.append(rank(f"{model}: {kind} area ({'higher' if higher else 'lower'} is "
+                            "better)", bg, f"{kind}_auc", higher, values))
+    return out
+
+
 # ------------------------------------------------------------------------------ report
 def _curves_figure(res: PerturbationResults, model: str, bg: str):
     import matplotlib
@@ -504,6 +591,8 @@ def add_to_report(report, res: PerturbationResults, comparison: list[dict] | Non
     report.add_table("keysize_statistics", stats)
     report.add_table("perturbation_auc", auc_summary(res))
     report.add_table("perturbation_budgets", budget_summary(res))
+    report.add_verdicts(matrix_verdicts(res))
+    report.add_leaderboards(leaderboards(res))
     budgets = ", ".join(f"{m}: {b}" for m, b in res.budgets.items())
     text = (
         "Key size: the smallest fraction alpha of the top-|saliency| pixels whose "
@@ -545,7 +634,7 @@ def add_to_report(report, res: PerturbationResults, comparison: list[dict] | Non
         err = [{"case": "/".join(k), "error": v} for k, v in sorted(res.errors.items())]
         report.add_table("perturbation_errors", err)
         report.add_section("Perturbation: failures", "", order=24,
-                           tables=[("perturbation_errors", 40)])
+                           tables=[("perturbation_errors", 40)], open=True)
     if comparison is not None:
         from evaluation.regression import add_comparison_section
 

@@ -108,6 +108,7 @@ from evaluation.randomization import (
     independent_stages,
     layer_groups,
 )
+from evaluation.verdicts import Verdict
 
 __all__ = [
     "ALL_IMAGES",
@@ -118,6 +119,7 @@ __all__ = [
     "SanityResults",
     "informativeness",
     "is_degenerate",
+    "matrix_verdicts",
     "plan_cases",
     "run_sanity",
     "threshold",
@@ -576,6 +578,73 @@ def threshold_rows(res: SanityResults) -> list[dict]:
     return out
 
 
+def _deciding(parts: list[tuple[str, float, float, str]]) -> tuple[str, float, float, str]:
+    """Of ``(verdict, median, threshold, where)`` parts of one check, the one that decides
+    it: the worst verdict, and among those the median furthest over (or closest under) its
+    threshold."""
+    order = ("degenerate", "fail", "uninformative", "pass")
+    return min(parts, key=lambda p: (order.index(p[0]), -(p[1] - p[2])))
+
+
+def _informativeness_verdict(res: SanityResults, model: str, method: str, asserted: bool,
+                             reported: str | None) -> Verdict:
+    """Informative iff every image's reproducibility beats its threshold on every
+    ``Thresholds.informative`` metric (as the tests judge it, image by image)."""
+    rows = [r for r in res.rows if r["check"] == "reproducibility" and r["model"] == model
+            and r["method"] == method and r["metric"] in res.profile.thresholds.informative]
+    flat = [r for r in rows if r["verdict"] == "degenerate"]
+    worst = flat[0] if flat else min(rows, key=lambda r: r["value"] - r["threshold"])
+    if flat:
+        verdict_ = "degenerate"
+    elif all(r["verdict"] == "informative" for r in rows):
+        verdict_ = "pass"
+    else:
+        verdict_ = "expected-failure" if asserted and reported else "uninformative"
+    return Verdict(model, method, "informativeness", verdict_, worst["value"],
+                   worst["threshold"], True, asserted,
+                   f"{worst['metric']} on {worst['image']}: {worst['value']:.3f}, must exceed "
+                   f"{worst['threshold']:.3f}" + (f" ({reported})" if reported else ""))
+
+
+def matrix_verdicts(res: SanityResults) -> list[Verdict]:
+    """One verdict per model, method and sanity check (cascading, independent, label,
+    informativeness), judged as the tests judge them (:meth:`SanityResults.median_verdicts`)."""
+    th = res.profile.thresholds
+    out = []
+    for plan in res.profile.models:
+        model = plan.spec
+        stages = res.stages.get(model, [])
+        by_kind = {kind: [s.name for s in stages if s.kind == kind]
+                   for kind in ("cascading", "independent", "label")}
+        by_kind["cascading"] = by_kind["cascading"][-1:]  # full randomization decides
+        checks = [c for c, names in by_kind.items() if names] + ["informativeness"]
+        for method in res.profile.methods:
+            asserted = METHODS.get(method) == "asserted"
+            reported = plan.informative_reported.get(method)
+            scored = all((model, method, m) in res.references for m in th.decisive)
+            for check in checks:
+                decisive = asserted and check != "independent"
+                if not scored:
+                    why = res.skipped.get(method, "an explanation failed (see the errors)")
+                    out.append(Verdict(model, method, check, "not-run", asserted=decisive,
+                                       detail=why))
+                elif check == "informativeness":
+                    out.append(_informativeness_verdict(res, model, method, asserted,
+                                                        reported))
+                else:
+                    parts = [(v, med, thr, f"{metric} at {stage}")
+                             for stage in by_kind[check]
+                             for metric, (v, med, thr) in res.median_verdicts(
+                                 SanityCase(model, ALL_IMAGES, method, stage, check, True)
+                             ).items()]
+                    v, med, thr, where = _deciding(parts)
+                    if v == "uninformative" and decisive and reported:
+                        v = "expected-failure"
+                    out.append(Verdict(model, method, check, v, med, thr, False, decisive,
+                                       f"{where}: median {med:.3f}, must be at most {thr:.3f}"))
+    return out
+
+
 def _grid_figure(res: SanityResults, model: str, method: str):
     import matplotlib
 
@@ -661,6 +730,7 @@ def add_to_report(report, res: SanityResults, comparison: list[dict] | None = No
                                        or r["stage"] == [s.name for s in res.stages[r["model"]]
                                                          if s.kind == "cascading"][-1])]
     report.add_table("sanity_decisive", decisive)
+    report.add_verdicts(matrix_verdicts(res))
     reported = {f"{p.spec}/{m}": why for p in res.profile.models
                 for m, why in p.informative_reported.items()}
     text = (
@@ -699,7 +769,7 @@ def add_to_report(report, res: SanityResults, comparison: list[dict] | None = No
                for k, v in sorted(res.errors.items())]
         report.add_table("sanity_errors", err)
         report.add_section("Sanity: explanations that failed", "", order=12,
-                           tables=[("sanity_errors", 40)])
+                           tables=[("sanity_errors", 40)], open=True)
     figs = []
     for plan in res.profile.models:
         model = plan.spec

@@ -30,12 +30,16 @@ import numpy as np
 import pytest
 
 from evaluation.config import BLACK_BOX
-from evaluation.perturbation_suite import PerturbationCase, median_key_size, plan_cases
+from evaluation.perturbation_suite import (
+    FLOOR,
+    PerturbationCase,
+    median_key_size,
+    plan_cases,
+)
 
 pytestmark = pytest.mark.perturbation
 
 ASSERTED = ("leg", "leg-tv")
-FLOOR = "random-cells"  # the random map at LEG's granularity
 
 
 def pytest_generate_tests(metafunc):

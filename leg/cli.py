@@ -1,7 +1,10 @@
-"""``leg explain``: saliency maps from the shell.
+"""``leg explain``: saliency maps from the shell; ``leg report compare``: what changed between
+two evaluation runs.
 
-Exit status: 0 on success, 2 on bad usage (unknown option, bad value, unknown model),
-1 when an image or the model fails (the other images are still explained and written).
+Exit status of ``leg explain``: 0 on success, 2 on bad usage (unknown option, bad value,
+unknown model), 1 when an image or the model fails (the other images are still explained
+and written). ``leg report compare``: 0 when nothing regressed, 1 when something did, 2 on
+bad usage (a folder that is not a run, runs that cannot be compared).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from leg._quiet import quiet_tensorflow
 from leg.sampling import DEFAULT_SIGMA
 
 FORMATS = ("png", "npy", "json")
@@ -145,7 +149,25 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--format", type=_formats, default=FORMATS,
                     help="comma list of png,npy,json (default all)")
     ex.add_argument("--quiet", action="store_true", help="no progress bars or summary")
-    ex.add_argument("--debug", action="store_true", help="show tracebacks")
+    ex.add_argument("--debug", action="store_true",
+                    help="show tracebacks and TensorFlow's C++ start-up log lines")
+    report = sub.add_parser("report", help="work with evaluation reports (pytest evaluation)")
+    rsub = report.add_subparsers(dest="report_command", required=True)
+    cmp = rsub.add_parser(
+        "compare", help="what changed between two runs of the evaluation harness",
+        description="List the verdicts that flipped and the metrics that moved beyond their "
+                    "tolerance from RUN_A to RUN_B, sorted by how far they moved; write "
+                    "comparison.html and comparison.md. Exit status 1 when something "
+                    "regressed.")
+    cmp.add_argument("run_a", metavar="RUN_A", help="the earlier run: a run folder "
+                     "(reports/<run-id>), its run.json, or reports/latest")
+    cmp.add_argument("run_b", metavar="RUN_B", help="the later run")
+    cmp.add_argument("--out", default=None,
+                     help="folder for the comparison files (default: RUN_B's folder)")
+    cmp.add_argument("--tolerance", type=_float_in(0, None), default=None,
+                     help="absolute move of a metric in its bad direction that regresses "
+                          "(default: the profile's regression_tolerance)")
+    cmp.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser
 
 
@@ -259,6 +281,9 @@ def run_explain(args) -> int:
         raise UsageError("--lambda applies to --method leg-tv only")
     started = time.perf_counter()
     model_spec = args.model or "lite0"
+    # TensorFlow's C++ start-up lines hidden unless --debug; imported now (fd 2 held) only
+    # for the models that load it anyway
+    quiet_tensorflow(debug=args.debug, load=_uses_tensorflow(model_spec))
     try:
         classifier = load_model(model_spec, preprocessing=args.preprocessing,
                                 softmax=args.softmax, device=args.device)
@@ -306,6 +331,38 @@ def run_explain(args) -> int:
     return 1 if failures else 0
 
 
+def _uses_tensorflow(spec: str) -> bool:
+    """Whether loading ``spec`` imports TensorFlow (the zoo's Keras models, Keras files)."""
+    from leg.zoo import ZOO_MODELS
+
+    return spec in ZOO_MODELS or spec.endswith((".keras", ".h5"))
+
+
+def run_report_compare(args) -> int:
+    """``leg report compare RUN_A RUN_B``: write the comparison, print its summary."""
+    from evaluation.compare import NotARun, compare_runs, load_run, write_comparison
+    from evaluation.regression import IncompatibleBaseline
+
+    try:
+        before = load_run(args.run_a, "RUN_A")
+        after = load_run(args.run_b, "RUN_B")
+        comparison = compare_runs(before, after, tolerance=args.tolerance)
+    except (NotARun, IncompatibleBaseline) as exc:
+        raise UsageError(str(exc)) from None
+    page = write_comparison(comparison, args.out or after.path)
+    print(f"{comparison.summary()}.")
+    for row in comparison.regressions[:10]:
+        if "check" in row:
+            print(f"  verdict {row['model']}/{row['method']}/{row['check']}: "
+                  f"{row['before']} -> {row['after']}")
+        else:
+            print(f"  {row['table']} {row['what']}: {row['before']:.4g} -> {row['after']:.4g}")
+    if len(comparison.regressions) > 10:
+        print(f"  ... {len(comparison.regressions) - 10} more")
+    print(f"Written: {page} and {page.with_suffix('.md')}")
+    return 1 if comparison.regressed else 0
+
+
 def _write_results(out_root: Path, args, model_spec, records, started) -> None:
     import leg
     from leg._files import write_text
@@ -342,6 +399,8 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)  # exits 2 with a message on bad usage
     try:
+        if args.command == "report":
+            return run_report_compare(args)
         return run_explain(args)
     except UsageError as exc:
         print(f"leg: error: {exc}", file=sys.stderr)

@@ -29,14 +29,13 @@ be asked for by name; MOSEK needs a licence.
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
+from leg._quiet import hold_fd
 from leg._validation import check_choice, check_float
 from leg.covariance import Covariance
 
@@ -146,15 +145,8 @@ def _new_highs():
     global _BANNER_DONE
     if _BANNER_DONE:
         return highspy.Highs()
-    sys.stdout.flush()
-    saved = os.dup(1)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 1)
-            h = highspy.Highs()
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
+    with hold_fd(1):
+        h = highspy.Highs()
     _BANNER_DONE = True
     return h
 

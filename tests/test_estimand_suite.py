@@ -111,3 +111,18 @@ def test_models_without_gradients_are_skipped(tmp_path, monkeypatch):
     monkeypatch.setitem(inputs._MODELS, plan.spec, smooth_region_means().__call__)
     res = run_estimand(_profile(plan), cache_root=str(tmp_path))
     assert plan.spec in res.skipped and "gradient" in res.skipped[plan.spec]
+
+
+def test_matrix_verdicts_fold_the_synthetic_models(results):
+    from evaluation.groundtruth_suite import SUITE
+
+    cells = {v.method: v for v in estimand_suite.matrix_verdicts(results)}
+    assert {v.model for v in cells.values()} == {SUITE}
+    assert cells["leg"].verdict == "pass" and cells["leg"].asserted
+    assert cells["leg"].value == pytest.approx(results.median(PLAN.spec, "ridge", 1600,
+                                                              "pearson"))
+    assert cells["leg-tv"].verdict in ("pass", "fail") and not cells["leg-tv"].asserted
+    board = estimand_suite.leaderboards(results)[0]
+    assert {e.method for e in board.entries} == set(estimand_suite.VARIANTS)
+    assert [e.method for e in board.entries if e.marked] == sorted(
+        ["ridge", "leg-tv"], key=[e.method for e in board.entries].index)

@@ -191,6 +191,41 @@ def test_perturbation_and_groundtruth_report_sections(tmp_path):
         assert (d / "figures" / f"{fig}.png").is_file()
 
 
+def test_matrix_verdicts_against_the_granularity_floor():
+    from dataclasses import replace
+
+    res = _fake_results()
+    for rows in (res.keysize, res.explanations):
+        for r in rows:
+            if r["method"] == "random":
+                r["method"] = ps.FLOOR
+    res.profile = replace(res.profile, perturbation=(PerturbationPlan("m", 2, 10),),
+                          perturbation_methods=("leg", "leg-tv", "lime", ps.FLOOR))
+    cells = {(v.method, v.check): v for v in ps.matrix_verdicts(res)}
+    # key sizes: leg 0.1/0.2, leg-tv 0.2/0.3, floor NaN/0.4 (NaN counted as worst)
+    assert cells[("leg-tv", "key-size")].verdict == "pass"
+    assert cells[("leg-tv", "key-size")].asserted
+    assert not cells[("leg", "key-size")].asserted
+    assert cells[(ps.FLOOR, "key-size")].verdict == "reference"
+    assert cells[(ps.FLOOR, "key-size")].value == pytest.approx(0.7)  # median(NaN=1, 0.4)
+    # deletion areas: leg 0, leg-tv 0.2, floor 0.4
+    assert cells[("leg", "deletion")].verdict == "pass"
+    assert cells[("leg", "deletion")].value == 0.0
+    assert cells[("lime", "key-size")].verdict == "not-run"
+    res.profile = replace(res.profile, perturbation=(
+        PerturbationPlan("m", 2, 10, beats_floor=False),))
+    res.keysize = [{**r, "deletion_auc": 1.0} if r["method"] == "leg" else r
+                   for r in res.keysize]
+    cells = {(v.method, v.check): v for v in ps.matrix_verdicts(res)}
+    assert cells[("leg", "deletion")].verdict == "expected-failure"
+    boards = {(b.group, b.column): b for b in ps.leaderboards(res)}
+    keys = boards[("m: key size (lower is better)", "mean")]
+    assert [e.method for e in keys.entries] == ["leg", "leg-tv", ps.FLOOR]
+    assert keys.entries[-1].note == "1/2 found"
+    assert [e.method for e in boards[("m: insertion area (higher is better)", "mean")].entries
+            ][0] in ("leg", "leg-tv", ps.FLOOR)
+
+
 def test_regression_rows_for_key_sizes_and_ground_truth():
     row = ps._score_row("keysize", "m", "a", "leg", "mean", "key_size", 0.1)
     assert row["higher_is_better"] is False

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from evaluation.regression import KEY
+
 pytest.importorskip("tensorflow")
 
 REPO = Path(__file__).resolve().parents[1]
@@ -51,6 +53,17 @@ def test_baseline_passes_against_itself_and_fails_when_degraded(tmp_path):
     worse = _harness(reports, "--leg-baseline", str(degraded))
     assert worse.returncode == 1, worse.stdout[-2000:]
     assert "Regressed against the baseline" in worse.stdout
+    # the comparison page next to the run names exactly the degraded rows, no verdict flip
+    with open(degraded / "sanity.csv", newline="") as fh:
+        changed = {" / ".join(r[c] for c in KEY) for r in csv.DictReader(fh)
+                   if r["value"] == "-1.0"}
+    page = (reports / "latest").resolve()
+    with open(page / "comparison_metrics.csv", newline="") as fh:
+        moved = list(csv.DictReader(fh))
+    assert {r["what"] for r in moved} == changed and {r["status"] for r in moved} == {
+        "regressed"}
+    assert (page / "comparison_verdicts.csv").read_text().count("\n") == 1  # header only
+    assert "verdicts 0 worse" in (page / "comparison.html").read_text()
 
     other = _harness(reports, "--leg-baseline", str(run_dir), "--leg-seed", "5")
     assert other.returncode != 0

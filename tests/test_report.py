@@ -48,7 +48,7 @@ def test_failure_while_rendering_leaves_no_partial_files(tmp_path, monkeypatch):
     rep.write()
     before = (tmp_path / "r1" / "index.html").read_text()
     rep.add_table("t", [{"a": 2}])
-    monkeypatch.setattr(Report, "_index_html", lambda self: 1 / 0)
+    monkeypatch.setattr(Report, "_index_html", lambda self, *args: 1 / 0)
     with pytest.raises(ZeroDivisionError):
         rep.write()
     assert (tmp_path / "r1" / "index.html").read_text() == before  # untouched, complete

@@ -173,3 +173,24 @@ def test_edge_control_is_informative_and_still_fails(results):
     res = results
     assert _verdicts(res, "edge", "reproducibility") == {"informative"}
     assert _randomization(res, "edge") == {"fail"}
+
+
+def test_matrix_verdicts_judge_as_the_tests_do(results):
+    """One matrix cell per model, method and check: the noise explainer is uninformative
+    everywhere, the fingerprint passes, the edge control fails the randomization checks but
+    is informative; each cell carries the number that decided it."""
+    from evaluation.sanity import matrix_verdicts
+
+    cells = {(v.method, v.check): v for v in matrix_verdicts(results)}
+    checks = {c for _, c in cells}
+    assert checks == {"cascading", "informativeness"}  # no independent stage, no label twin
+    for check in checks:
+        assert cells[("noise", check)].verdict == "uninformative"
+        assert cells[("fingerprint", check)].verdict == "pass"
+    assert cells[("edge", "cascading")].verdict == "fail"
+    assert cells[("edge", "informativeness")].verdict == "pass"
+    cascade = cells[("edge", "cascading")]
+    assert cascade.value > cascade.threshold and "median" in cascade.detail
+    info = cells[("noise", "informativeness")]
+    assert info.higher_is_better and info.value <= info.threshold
+    assert not any(v.asserted for v in cells.values())  # none of these methods is asserted
