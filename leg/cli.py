@@ -335,7 +335,8 @@ def _uses_tensorflow(spec: str) -> bool:
     """Whether loading ``spec`` imports TensorFlow (the zoo's Keras models, Keras files)."""
     from leg.zoo import ZOO_MODELS
 
-    return spec in ZOO_MODELS or spec.endswith((".keras", ".h5"))
+    return (spec in ZOO_MODELS and not spec.endswith("-torch")) or spec.endswith((".keras",
+                                                                                  ".h5"))
 
 
 def run_report_compare(args) -> int:
