@@ -95,6 +95,16 @@ def leg_session(config) -> LegSession:
     return config.stash[LEG_KEY]
 
 
+def parametrize_or_skip(metafunc, name: str, values: list, ids: list, reason: str) -> None:
+    """Parametrize ``name`` over ``values``; no values: one case skipped with ``reason``
+    (clearer than pytest's "got empty parameter set")."""
+    if values:
+        metafunc.parametrize(name, values, ids=ids)
+    else:
+        metafunc.parametrize(name, [pytest.param(None, marks=pytest.mark.skip(reason=reason))],
+                             ids=["none"])
+
+
 def pytest_configure(config):
     from evaluation.config import get_profile
     from evaluation.report import Report, package_versions
