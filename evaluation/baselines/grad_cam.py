@@ -123,11 +123,9 @@ class GradCAM(Baseline):
         module = clf.module
         seen: dict = {}
 
-        def keep(name):
+        def keep(name):  # the chosen layer's output; by default the last 4-D one
             def hook(_module, _inputs, output):
-                if isinstance(output, torch.Tensor) and output.ndim == 4:
-                    seen["layer"] = (name, output)
-                elif name == self.layer:
+                if name == self.layer or (isinstance(output, torch.Tensor) and output.ndim == 4):
                     seen["layer"] = (name, output)
             return hook
 
