@@ -4,8 +4,10 @@ Options (``pytest evaluation -m sanity --leg-profile smoke``):
 
 ``--leg-profile smoke|standard|paper``  profile of :mod:`evaluation.config` (default standard)
 ``--leg-report-dir DIR``   where reports and the explanation cache go (default ``reports/``)
-``--leg-model SPEC``       run on one model: ``lite0``, ``digits``, a ``.keras``/``.h5`` file,
-                           or ``module:attribute`` (see :mod:`evaluation.inputs`)
+``--leg-model SPEC``       run on one model: ``lite0``, ``lite0-torch`` (PyTorch, on the GPU
+                           when there is one), ``digits``, a ``.keras``/``.h5`` or PyTorch
+                           ``.pt2``/``.pt`` file, or ``module:attribute`` (see
+                           :mod:`evaluation.inputs`)
 ``--leg-images DIR``       the model's images: every JPEG/PNG in DIR, converted to RGB (grey
                            for one-channel models) float [0, 1], centre-cropped to the
                            model's aspect ratio and resized to its input size
@@ -39,7 +41,8 @@ def pytest_addoption(parser):
                 help="evaluation profile (default: standard)")
     g.addoption("--leg-report-dir", default="reports", help="report folder (default: reports/)")
     g.addoption("--leg-model", default=None,
-                help="model: lite0, digits, a .keras/.h5 file or module:attribute")
+                help="model: lite0, lite0-torch, digits, a .keras/.h5 or .pt2/.pt file, "
+                     "or module:attribute")
     g.addoption("--leg-images", default=None, help="folder of JPEG/PNG images for the model")
     g.addoption("--leg-methods", default=None, help="comma-separated methods")
     g.addoption("--leg-seed", default=None, type=int, help="base seed of the explanations")

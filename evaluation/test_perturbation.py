@@ -157,6 +157,8 @@ def test_black_box_methods_use_legs_budget(pmodel, perturbation_results):
     res = perturbation_results
     if pmodel not in res.budgets:  # not computed: every method is skipped, with the reason
         pytest.skip(next(r for (m, _), r in res.skipped.items() if m == pmodel))
+    if not set(BLACK_BOX) & set(res.profile.perturbation_methods):
+        pytest.skip(f"no black-box method ({', '.join(BLACK_BOX)}) in --leg-methods")
     budget = res.budgets[pmodel]
     rows = [r for r in res.explanations if r["model"] == pmodel and r["method"] in BLACK_BOX]
     assert rows, "No black-box explanation was computed."
