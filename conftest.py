@@ -4,8 +4,10 @@ Options (``pytest evaluation -m sanity --leg-profile smoke``):
 
 ``--leg-profile smoke|standard|paper``  profile of :mod:`evaluation.config` (default standard)
 ``--leg-report-dir DIR``   where reports and the explanation cache go (default ``reports/``)
-``--leg-model SPEC``       run on one model: ``lite0``, ``digits``, a ``.keras``/``.h5`` file,
-                           or ``module:attribute`` (see :mod:`evaluation.inputs`)
+``--leg-model SPEC``       run on one model: ``lite0``, ``lite0-torch`` (PyTorch, on the GPU
+                           when there is one), ``digits``, a ``.keras``/``.h5`` or PyTorch
+                           ``.pt2``/``.pt`` file, or ``module:attribute`` (see
+                           :mod:`evaluation.inputs`)
 ``--leg-images DIR``       the model's images: every JPEG/PNG in DIR, converted to RGB (grey
                            for one-channel models) float [0, 1], centre-cropped to the
                            model's aspect ratio and resized to its input size
@@ -44,7 +46,8 @@ def pytest_addoption(parser):
                 help="evaluation profile (default: standard)")
     g.addoption("--leg-report-dir", default="reports", help="report folder (default: reports/)")
     g.addoption("--leg-model", default=None,
-                help="model: lite0, digits, a .keras/.h5 file or module:attribute")
+                help="model: lite0, lite0-torch, digits, a .keras/.h5 or .pt2/.pt file, "
+                     "or module:attribute")
     g.addoption("--leg-images", default=None, help="folder of JPEG/PNG images for the model")
     g.addoption("--leg-methods", default=None, help="comma-separated methods")
     g.addoption("--leg-seed", default=None, type=int, help="base seed of the explanations")
@@ -101,6 +104,16 @@ LEG_KEY = pytest.StashKey[LegSession]()
 
 def leg_session(config) -> LegSession:
     return config.stash[LEG_KEY]
+
+
+def parametrize_or_skip(metafunc, name: str, values: list, ids: list, reason: str) -> None:
+    """Parametrize ``name`` over ``values``; no values: one case skipped with ``reason``
+    (clearer than pytest's "got empty parameter set")."""
+    if values:
+        metafunc.parametrize(name, values, ids=ids)
+    else:
+        metafunc.parametrize(name, [pytest.param(None, marks=pytest.mark.skip(reason=reason))],
+                             ids=["none"])
 
 
 def pytest_configure(config):

@@ -50,9 +50,24 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field, replace
 
-__all__ = ["GROUNDTRUTH_METHODS", "PERTURBATION_METHODS", "PROFILES", "METHODS",
+__all__ = ["GROUNDTRUTH_METHODS", "PERTURBATION_METHODS", "PROFILES", "METHODS", "ZOO_TWINS",
            "EstimandPlan", "GroundTruthPlan", "ModelPlan", "PerturbationPlan", "Profile",
            "Thresholds", "get_profile"]
+
+#: Zoo models that are another zoo model in another framework, ``twin -> original``: the
+#: same weights and images, so a profile's plans for the original apply to the twin (with
+#: the spec replaced; see :meth:`Profile.model_plan`).
+ZOO_TWINS = {"lite0-torch": "lite0"}
+
+
+def _plan_for(plans, spec: str):
+    """The plan of ``plans`` for ``spec``, or its :data:`ZOO_TWINS` original's plan with the
+    spec replaced, or ``None``."""
+    for name in (spec, ZOO_TWINS.get(spec)):
+        for plan in plans:
+            if name is not None and plan.spec == name:
+                return replace(plan, spec=spec)
+    return None
 
 #: Methods in the sanity suites, and their role.
 METHODS = {
@@ -239,24 +254,29 @@ class Profile:
     estimand: tuple[EstimandPlan, ...] = ()
 
     def model_plan(self, spec: str) -> ModelPlan:
-        """This profile's plan for ``spec``; a user model gets a generic plan."""
-        for plan in self.models:
-            if plan.spec == spec:
-                return plan
-        return ModelPlan(spec, n_images=0, cascade_at=None, options=self.generic_options)
+        """This profile's plan for ``spec`` (a :data:`ZOO_TWINS` twin gets its original's
+        plan); a user model gets a generic plan."""
+        return _plan_for(self.models, spec) or ModelPlan(
+            spec, n_images=0, cascade_at=None, options=self.generic_options)
 
     def with_overrides(self, *, model: str | None = None, methods=None,
                        seed: int | None = None) -> Profile:
-        """A copy with command-line overrides applied (one model, a method subset, a seed)."""
+        """A copy with command-line overrides applied (one model, a method subset, a seed).
+
+        One model: the profile's sanity, perturbation and estimand plans for it (a
+        :data:`ZOO_TWINS` twin gets its original's). A model the profile plans sanity checks
+        for keeps the profile's choice of suites: where it has no perturbation or estimand
+        plan for it, that suite is not run (smoke leaves Lite0's to standard, see
+        :meth:`unplanned`). Any other model gets generic plans for every suite."""
         p = self
         if model is not None:
-            pert = [q for q in p.perturbation if q.spec == model] or [
-                PerturbationPlan(model, n_images=0, budget=500,
-                                 options=_perturbation_options("auto"))]
-            est = [q for q in p.estimand if q.spec == model] or [
-                EstimandPlan(model, n_images=2, budgets=(250, 500, 1000), gradients=512)]
-            p = replace(p, models=(p.model_plan(model),), perturbation=tuple(pert),
-                        estimand=tuple(est))
+            known = _plan_for(p.models, model) is not None
+            pert = _plan_for(p.perturbation, model) or (None if known else PerturbationPlan(
+                model, n_images=0, budget=500, options=_perturbation_options("auto")))
+            est = _plan_for(p.estimand, model) or (None if known else EstimandPlan(
+                model, n_images=2, budgets=(250, 500, 1000), gradients=512))
+            p = replace(p, models=(p.model_plan(model),),
+                        perturbation=(pert,) if pert else (), estimand=(est,) if est else ())
         if methods is not None:
             known = set(METHODS) | set(PERTURBATION_METHODS) | set(GROUNDTRUTH_METHODS)
             unknown = [m for m in methods if m not in known]
@@ -271,6 +291,16 @@ class Profile:
         if seed is not None:
             p = replace(p, seed=int(seed))
         return p
+
+    def unplanned(self, suite: str) -> str:
+        """Why ``suite`` (``"perturbation"`` or ``"estimand"``) has no plan in this profile:
+        the reason its tests are skipped."""
+        models = ", ".join(p.spec for p in self.models)
+        others = [name for name, prof in PROFILES.items() if any(
+            _plan_for(getattr(prof, suite), p.spec) for p in self.models)]
+        return (f"the {self.name!r} profile runs no {suite} suite on {models}"
+                + (f"; {' and '.join(others)} {'do' if len(others) > 1 else 'does'} "
+                   f"(--leg-profile {others[0]})" if others else ""))
 
     def identity(self) -> dict:
         """Everything that defines this run's numbers (JSON-ready)."""

@@ -1,10 +1,12 @@
 """Models and images the harness runs on: zoo names, user models, user image folders.
 
 Model specs (``--leg-model``) are those of :func:`leg.zoo.load_model`: ``"lite0"``,
+``"lite0-torch"`` (the same network and weights in PyTorch, on the GPU when there is one),
 ``"digits"``/``"digits-permuted"``, ``"groundtruth:<name>"``, a ``.keras``/``.h5`` file
 (wrapped with ``preprocessing="none"``: the file must take ``[0, 1]`` images and return
-class scores — build the preprocessing into the model), or ``"package.module:attribute"``
-(a KerasClassifier for the randomization checks; any classifier for perturbation checks).
+class scores — build the preprocessing into the model), a PyTorch ``.pt2``/``.pt``/``.pth``
+file, or ``"package.module:attribute"`` (a KerasClassifier or a TorchClassifier for the
+randomization checks; any classifier for perturbation checks).
 
 Images (``--leg-images DIR``): every image file in ``DIR`` (not recursive, sorted by name),
 read and converted as :func:`leg.io.read_image` documents (8/16-bit scaling, RGBA over
@@ -20,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from evaluation.config import ZOO_TWINS
 from leg.io import IMAGE_SUFFIXES, find_images, fit_to_model, read_image
 from leg.zoo import ZOO_MODELS
 
@@ -33,8 +36,10 @@ __all__ = [
     "model_fingerprint",
     "model_input_shape",
     "prepare_image",
+    "torch_module_inputs",
     "zoo_images",
 ]
+
 
 
 _MODELS: dict[str, object] = {}  # per-process memo: spec -> classifier
@@ -72,20 +77,43 @@ def _callable_id(fn) -> str:
     return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', type(fn).__name__)}"
 
 
+def _torch_state(module):
+    """``(name, array)`` of every tensor in ``module``'s state dict (parameters and
+    buffers), copied to the CPU (bfloat16, which NumPy lacks, as float32)."""
+    import torch
+
+    for name, tensor in module.state_dict().items():
+        t = tensor.detach().cpu()
+        yield name, (t.float() if t.dtype == torch.bfloat16 else t).numpy()
+
+
+def _is_torch_classifier(clf) -> bool:
+    module = getattr(clf, "module", None)
+    return module is not None and hasattr(module, "state_dict") and hasattr(clf, "preprocess")
+
+
 def model_fingerprint(clf) -> str:
     """Hash of a classifier's weights and preprocessing (hex, 16 characters).
 
     KerasClassifier: every weight array, the preprocessing (name, or module and qualified
-    name of a callable), the softmax flag. Other callables: their type and every NumPy
-    array among their attributes (a ``fingerprint`` attribute, when present, wins).
+    name of a callable), the softmax flag. TorchClassifier: every tensor of the module's
+    state dict (parameters and buffers, by name), the same preprocessing and softmax flag.
+    The device, memory format and batch size are left out (they do not change the scores
+    beyond float rounding). Other callables: their type and every NumPy array among their
+    attributes (a ``fingerprint`` attribute, when present, wins).
     """
     if isinstance(getattr(clf, "fingerprint", None), str):
         return clf.fingerprint
     h = hashlib.sha256()
     model = getattr(clf, "model", None)
-    if model is not None and hasattr(model, "get_weights"):
-        for w in model.get_weights():
-            h.update(array_hash(np.asarray(w)).encode())
+    if (model is not None and hasattr(model, "get_weights")) or _is_torch_classifier(clf):
+        if model is not None and hasattr(model, "get_weights"):
+            for w in model.get_weights():
+                h.update(array_hash(np.asarray(w)).encode())
+        else:
+            h.update(b"torch")
+            for name, value in _torch_state(clf.module):
+                h.update(name.encode() + array_hash(value).encode())
         prep = clf.preprocessing if clf.preprocessing != "custom" else _callable_id(clf.preprocess)
         h.update(json.dumps([prep, bool(getattr(clf, "apply_softmax", False))]).encode())
     else:
@@ -96,6 +124,16 @@ def model_fingerprint(clf) -> str:
             elif isinstance(value, int | float | str | bool | tuple):
                 h.update(f"{key}={value!r}".encode())
     return h.hexdigest()[:16]
+
+
+def torch_module_inputs(clf, images):
+    """``(N, H, W, C)`` images in ``[0, 1]`` as a TorchClassifier's module takes them: a
+    float32 ``(N, C, H, W)`` tensor on its device, preprocessed, in its memory format."""
+    import torch
+
+    x = torch.as_tensor(np.asarray(images, dtype=np.float32), device=clf.device)
+    fmt = torch.channels_last if getattr(clf, "channels_last", False) else torch.contiguous_format
+    return clf.preprocess(x).permute(0, 3, 1, 2).contiguous(memory_format=fmt)
 
 
 def prepare_image(img: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
@@ -128,8 +166,9 @@ def zoo_images(spec: str, n: int) -> list[tuple[str, np.ndarray]]:
     """The first ``n`` shipped images for a zoo model, as ``(id, image)``.
 
     ``digits``: the first test image of each digit 0, 1, 2, ... (ids ``digit<d>``);
-    ``lite0``: the photos of :mod:`leg.zoo.photos` in their listed order.
+    ``lite0`` and ``lite0-torch``: the photos of :mod:`leg.zoo.photos` in their listed order.
     """
+    spec = ZOO_TWINS.get(spec, spec)
     if spec.startswith("digits"):
         from leg.zoo.digits import digits_data
 

@@ -252,6 +252,13 @@ def run_perturbation(profile: Profile, *, cache_root: str, images_dir: str | Non
     t0 = time.perf_counter()
     plans = {}
     for plan in profile.perturbation:
+        if images_dir is None and plan.n_images == 0:  # a generic plan for a zoo model
+            why = (f"no images: the {profile.name!r} profile has no perturbation plan for "
+                   f"{plan.spec!r}, and the generic plan compares the methods on the "
+                   "--leg-images folder; pass --leg-images DIR or use a profile with a plan "
+                   "for it (standard and paper have Lite0's)")
+            res.skipped.update({(plan.spec, m): why for m in profile.perturbation_methods})
+            continue
         clf = load_model(plan.spec)
         shape = model_input_shape(clf)
         fp = res.fingerprints[plan.spec] = model_fingerprint(clf)

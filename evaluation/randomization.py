@@ -1,5 +1,12 @@
 """Model-parameter randomization of Keras models (Adebayo et al., 2018), always undone.
 
+PyTorch models (a :class:`leg.TorchClassifier` or an ``nn.Module``) go through the same
+functions: :func:`layer_groups`, :func:`randomize_groups`, :func:`recalibrate_batchnorm`
+and :func:`randomized` hand them to :mod:`evaluation.randomization_torch`, which applies
+this scheme to modules (same groups for Lite0, same seeding and restoring; the draws are
+each module's own ``reset_parameters()``; the differences are documented there).
+:func:`randomization_scheme` names the scheme a model gets (it is part of the cache key).
+
 Layer groups
     The layers that hold weights are grouped and ordered from the output to the input
     (:func:`layer_groups`). Layers named ``block<i>_*``, ``head_*`` and ``stem_*`` (the
@@ -68,17 +75,34 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = [
+    "SCHEME",
     "Stage",
     "cascading_stages",
     "independent_stages",
     "keras_model_of",
     "layer_groups",
+    "randomization_scheme",
     "randomize_groups",
     "randomized",
     "recalibrate_batchnorm",
+    "seed_for",
 ]
 
+SCHEME = "layer-initializers+bn-recalibration/v2"  # the Keras scheme (cache-key version)
 _GROUP_PATTERN = re.compile(r"^(block\d+|head|stem)_")
+
+
+def _torch_backend(model):
+    """:mod:`evaluation.randomization_torch` when ``model`` is a PyTorch model, else None."""
+    from evaluation import randomization_torch
+
+    return randomization_torch if randomization_torch.is_torch_model(model) else None
+
+
+def randomization_scheme(model) -> str:
+    """The name and version of the scheme ``model``'s randomization follows."""
+    backend = _torch_backend(model)
+    return backend.SCHEME if backend else SCHEME
 
 
 def keras_model_of(model):
@@ -89,7 +113,8 @@ def keras_model_of(model):
     if not isinstance(inner, keras.Model):
         raise TypeError(
             "Parameter randomization needs a Keras model (a keras.Model or a KerasClassifier "
-            f"with a .model); got {type(model).__name__}."
+            "with a .model) or a PyTorch one (a torch.nn.Module or a leg.TorchClassifier); got "
+            f"{type(model).__name__}."
         )
     return inner
 
@@ -103,8 +128,12 @@ def layer_groups(model) -> list[tuple[str, list]]:
     """Weighted layers grouped and ordered from the output to the input.
 
     Returns a list of ``(group name, [layers])``; groups are ordered by the position of
-    their last layer in ``model.layers`` (topological order), last first.
+    their last layer in ``model.layers`` (topological order), last first. PyTorch models:
+    ``(group name, [modules])`` (:func:`evaluation.randomization_torch.module_groups`).
     """
+    backend = _torch_backend(model)
+    if backend:
+        return backend.module_groups(model)
     inner = keras_model_of(model)
     groups: dict[str, list] = {}
     last_index: dict[str, int] = {}
@@ -168,7 +197,8 @@ def independent_stages(group_names: Sequence[str], at: Sequence[str]) -> list[St
     return [Stage(f"independent-{g}", "independent", (g,), index[g] + 1) for g in at]
 
 
-def _seed_for(seed: int, layer: str, var: str) -> int:
+def seed_for(seed: int, layer: str, var: str) -> int:
+    """The seed of one variable: derived from ``(seed, layer name, variable name)``."""
     digest = hashlib.sha256(f"{seed}/{layer}/{var}".encode()).digest()
     return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
 
@@ -189,7 +219,7 @@ def _draw(layer, var, seed: int) -> np.ndarray:
     shape = tuple(int(d) for d in var.shape)
     dtype = str(getattr(var, "dtype", "float32"))
     name = _var_name(var)
-    s = _seed_for(seed, layer.name, name)
+    s = seed_for(seed, layer.name, name)
     init = _initializer_for(layer, name)
     if init is not None:
         import keras
@@ -238,8 +268,12 @@ def recalibrate_batchnorm(model, layers: Sequence, calibration) -> list:
     mode: the given layers normalise with their batch moments and store them (momentum
     0); every other batch-norm layer is frozen for the pass (``trainable=False``, so it
     uses its stored statistics) and Dropout rates are 0. Flags are restored afterwards.
-    Returns the variables that changed.
+    Returns the variables that changed. PyTorch models:
+    :func:`evaluation.randomization_torch.recalibrate_batchnorm`.
     """
+    backend = _torch_backend(model)
+    if backend:
+        return backend.recalibrate_batchnorm(model, layers, calibration)
     import keras
 
     bns = [layer for layer in layers if isinstance(layer, keras.layers.BatchNormalization)]
@@ -278,6 +312,9 @@ def randomize_groups(model, groups: Sequence[str], *, seed: int = 0,
     moving statistics are re-estimated (:func:`recalibrate_batchnorm`); ``None`` leaves
     them at their initializers' values. Prefer :func:`randomized`, which restores them.
     """
+    backend = _torch_backend(model)
+    if backend:
+        return backend.randomize_groups(model, groups, seed=seed, calibration=calibration)
     available = dict(layer_groups(model))
     unknown = [g for g in groups if g not in available]
     if unknown:
@@ -301,8 +338,14 @@ def randomized(model, groups: Sequence[str], *, seed: int = 0, calibration=None)
     ``model``: a KerasClassifier or keras.Model; yields ``model`` itself. ``calibration``:
     images for the batch-norm statistics (see :func:`randomize_groups`). The saved values
     are restored in a ``finally`` clause, so an exception inside the block (or during the
-    randomization itself) leaves the model exactly as it was.
+    randomization itself) leaves the model exactly as it was. A TorchClassifier or an
+    ``nn.Module`` goes to :func:`evaluation.randomization_torch.randomized`.
     """
+    backend = _torch_backend(model)
+    if backend:
+        with backend.randomized(model, groups, seed=seed, calibration=calibration) as m:
+            yield m
+        return
     available = dict(layer_groups(model))
     unknown = [g for g in groups if g not in available]
     if unknown:

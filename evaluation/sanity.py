@@ -91,7 +91,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from evaluation.cache import ExplainItem, ExplainJob, compute_explanations, explanation_key
-from evaluation.config import METHODS, ModelPlan, Profile
+from evaluation.config import METHODS, ZOO_TWINS, ModelPlan, Profile
 from evaluation.inputs import (
     array_hash,
     image_folder_names,
@@ -107,6 +107,7 @@ from evaluation.randomization import (
     cascading_stages,
     independent_stages,
     layer_groups,
+    randomization_scheme,
 )
 from evaluation.verdicts import Verdict
 
@@ -130,13 +131,13 @@ ORIGINAL = Stage("original", "original")
 #: The original model explained again with another seed (informativeness check).
 RESEEDED = "original-reseeded"
 ALL_IMAGES = "all-images"  # the image of a case judged on the median over images
-RANDOMIZATION_SCHEME = "layer-initializers+bn-recalibration/v2"
 
 #: Layer groups (output first) of the zoo models, known without loading them.
 ZOO_GROUPS = {
     "digits": ("logits", "dense1", "conv2", "conv1"),
     "lite0": ("logits", "head", *(f"block{i}" for i in range(15, -1, -1)), "stem"),
 }
+ZOO_GROUPS.update({twin: ZOO_GROUPS[original] for twin, original in ZOO_TWINS.items()})
 
 
 def threshold(reference, quantile: float, margin: float) -> float:
@@ -241,7 +242,7 @@ def image_ids(plan: ModelPlan, images_dir: str | None) -> list[str]:
         return [Path(n).stem for n in image_folder_names(images_dir)]
     if plan.spec.startswith("digits"):
         return [f"digit{d}" for d in range(min(plan.n_images, 10))]
-    if plan.spec == "lite0":
+    if ZOO_TWINS.get(plan.spec, plan.spec) == "lite0":
         from leg.zoo.photos import photo_names
 
         return photo_names()[:plan.n_images]
@@ -355,6 +356,7 @@ def run_sanity(profile: Profile, *, cache_root: str, images_dir: str | None = No
         res.fingerprints[plan.spec] = model_fingerprint(clf)
         res.model_info[plan.spec] = {"input_shape": list(shape),
                                      "metrics": getattr(clf, "metrics", None)}
+        scheme = randomization_scheme(clf)
         actual = [g for g, _ in layer_groups(clf)]
         expected = _model_groups(plan.spec)
         if actual != expected:
@@ -384,7 +386,7 @@ def run_sanity(profile: Profile, *, cache_root: str, images_dir: str | None = No
                 res.timings[f"load:{spec}"] = time.perf_counter() - t0
             state = {"stage": stage.name, "groups": list(stage.groups),
                      "seed": profile.randomization_seed if stage.groups else None,
-                     "scheme": RANDOMIZATION_SCHEME if stage.groups else None}
+                     "scheme": scheme if stage.groups else None}
             if stage.groups:  # batch-norm statistics are re-estimated on these images
                 state["calibration"] = calibration_hash
             items = []

@@ -19,11 +19,12 @@ pytestmark = pytest.mark.estimand
 
 
 def pytest_generate_tests(metafunc):
-    from conftest import leg_session
+    from conftest import leg_session, parametrize_or_skip
 
     if "estimand_plan" in metafunc.fixturenames:
-        plans = leg_session(metafunc.config).profile.estimand
-        metafunc.parametrize("estimand_plan", plans, ids=[p.spec for p in plans])
+        profile = leg_session(metafunc.config).profile
+        parametrize_or_skip(metafunc, "estimand_plan", list(profile.estimand),
+                            [p.spec for p in profile.estimand], profile.unplanned("estimand"))
 
 
 def _measured(res, plan):

@@ -43,18 +43,20 @@ ASSERTED = ("leg", "leg-tv")
 
 
 def pytest_generate_tests(metafunc):
-    from conftest import leg_session
+    from conftest import leg_session, parametrize_or_skip
 
     sess = leg_session(metafunc.config)
+    unplanned = sess.profile.unplanned("perturbation")
     if "pcase" in metafunc.fixturenames:
         try:
             cases = plan_cases(sess.profile, sess.images_dir)
         except (ValueError, OSError) as exc:
             raise pytest.UsageError(f"Cannot plan the perturbation suites: {exc}") from exc
-        metafunc.parametrize("pcase", cases, ids=[c.id for c in cases])
+        parametrize_or_skip(metafunc, "pcase", cases, [c.id for c in cases],
+                            unplanned if not sess.profile.perturbation else "no images")
     if "pmodel" in metafunc.fixturenames:
         models = [p.spec for p in sess.profile.perturbation]
-        metafunc.parametrize("pmodel", models, ids=models)
+        parametrize_or_skip(metafunc, "pmodel", models, models, unplanned)
 
 
 def _require(res, model: str, method: str) -> None:
@@ -157,6 +159,10 @@ def test_black_box_methods_use_legs_budget(pmodel, perturbation_results):
     KernelSHAP's two anchor evaluations) and, except occlusion (whose budget caps its
     number of patches; a 32 px image has fewer), at least half of it."""
     res = perturbation_results
+    if pmodel not in res.budgets:  # not computed: every method is skipped, with the reason
+        pytest.skip(next(r for (m, _), r in res.skipped.items() if m == pmodel))
+    if not set(BLACK_BOX) & set(res.profile.perturbation_methods):
+        pytest.skip(f"no black-box method ({', '.join(BLACK_BOX)}) in --leg-methods")
     budget = res.budgets[pmodel]
     rows = [r for r in res.explanations if r["model"] == pmodel and r["method"] in BLACK_BOX]
     assert rows, "No black-box explanation was computed."

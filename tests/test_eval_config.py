@@ -1,0 +1,46 @@
+"""Profiles on one model (``--leg-model``): twins share their original's plans, a model the
+profile plans for keeps the profile's choice of suites, any other model gets generic plans."""
+
+import pytest
+
+from evaluation.config import ZOO_TWINS, get_profile
+from evaluation.sanity import ZOO_GROUPS, image_ids, model_stages
+
+
+@pytest.mark.parametrize("name", ["smoke", "standard", "paper"])
+def test_lite0_torch_gets_lite0s_plans_with_its_own_spec(name):
+    keras = get_profile(name).with_overrides(model="lite0")
+    torch = get_profile(name).with_overrides(model="lite0-torch")
+    assert [p.spec for p in torch.models] == ["lite0-torch"]
+    for suite in ("models", "perturbation", "estimand"):
+        ours, theirs = getattr(torch, suite), getattr(keras, suite)
+        assert len(ours) == len(theirs)
+        for a, b in zip(ours, theirs, strict=True):
+            assert a.spec == "lite0-torch" and b.spec == "lite0"
+            assert {**vars(a), "spec": "lite0"} == vars(b)
+    assert torch.model_plan("lite0-torch") == torch.models[0]
+    plan = torch.models[0]
+    assert [s.name for s in model_stages(plan)] == [
+        s.name for s in model_stages(keras.models[0])]
+    assert image_ids(plan, None) == image_ids(keras.models[0], None)
+
+
+def test_twins_share_groups():
+    assert ZOO_TWINS == {"lite0-torch": "lite0"}
+    assert ZOO_GROUPS["lite0-torch"] == ZOO_GROUPS["lite0"]
+
+
+def test_smoke_runs_no_lite0_perturbation_or_estimand_and_says_why():
+    p = get_profile("smoke").with_overrides(model="lite0-torch")
+    assert p.perturbation == () and p.estimand == ()
+    assert p.unplanned("estimand") == ("the 'smoke' profile runs no estimand suite on "
+                                       "lite0-torch; standard and paper do (--leg-profile "
+                                       "standard)")
+
+
+def test_a_model_the_profile_does_not_know_gets_generic_plans():
+    p = get_profile("smoke").with_overrides(model="pkg.mod:make")
+    assert [q.spec for q in p.models] == ["pkg.mod:make"]
+    assert p.models[0].n_images == 0 and p.models[0].cascade_at is None
+    assert [q.spec for q in p.perturbation] == ["pkg.mod:make"]
+    assert [q.spec for q in p.estimand] == ["pkg.mod:make"]
