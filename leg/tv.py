@@ -29,6 +29,7 @@ be asked for by name; MOSEK needs a licence.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
