@@ -7,14 +7,19 @@ one state (original, randomized stage, permuted-label twin) with a list of
 only read the results and assert.
 
 Cache layout: ``<root>/<key[:2]>/<key>.npz`` (by default ``<report dir>/.cache/``), one file
-per explanation holding ``saliency`` ``(H, W)`` and a JSON ``meta`` string. The key
-(:func:`explanation_key`) is the SHA-256 of the model fingerprint (hash of weights and
-preprocessing, :func:`evaluation.inputs.model_fingerprint`), the model state (stage name,
+per explanation holding ``saliency`` ``(H, W)``, a JSON ``meta`` string, its own key and the
+cache version. The key (:func:`explanation_key`) is the SHA-256 of the model fingerprint
+(hash of weights and preprocessing, :func:`evaluation.inputs.model_fingerprint`), the
+model state (stage name,
 randomized groups, randomization seed and scheme version), the image (hash of its
 pixels), the method, its parameters, the seed and the target. Each entry is written to a
 temporary file in the same folder and moved into place with ``os.replace`` as soon as it
 is computed, so an interrupted run leaves only whole entries and the next run computes
-only what is missing. An unreadable entry counts as missing.
+only what is missing. A damaged entry — unreadable, empty, truncated, written by another
+cache version or holding another key's entry (a copied cache) — is moved to
+``<root>/damaged/`` with a :class:`CacheDamageWarning` and counts as missing, so it is
+computed again; entries sent back by remote workers are checked the same way before they
+are written.
 
 Testing hook: when the environment variable ``LEG_EVAL_CRASH_AFTER`` is set to ``k``, the
 process exits abruptly (``os._exit``) right after writing its ``k``-th entry — used by the
@@ -28,6 +33,7 @@ import io
 import json
 import os
 import time
+import warnings
 from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -35,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from leg._files import write_bytes, write_text
+from leg._files import write_bytes
 
 __all__ = [
     "CACHE_VERSION",
@@ -51,7 +57,7 @@ __all__ = [
     "run_job",
 ]
 
-CACHE_VERSION = 2  # bump when the meaning of a cached map changes
+CACHE_VERSION = 3  # bump when the meaning of a cached map or the entry format changes
 CRASH_ENV = "LEG_EVAL_CRASH_AFTER"
 _WRITES = 0  # entries written by this process (for the crash hook)
 
@@ -84,40 +90,131 @@ def explanation_key(*, model: str, state: dict, image: str, method: str, options
     return hashlib.sha256(_canonical(payload).encode()).hexdigest()
 
 
-class ExplanationCache:
-    """A folder of ``.npz`` explanations keyed by :func:`explanation_key`."""
+class CacheDamageWarning(UserWarning):
+    """A cache entry could not be used; it was set aside and is computed again."""
+
+
+class DamagedEntry(ValueError):
+    """An entry that cannot be read, or is not the entry of the key it was asked for."""
+
+
+_WARN_EACH = 5  # damaged entries warned about one by one, per cache folder and process
+_WARNED: dict[str, int] = {}
+
+
+class _EntryFolder:
+    """One file per key, ``<root>/<key[:2]>/<key><suffix>``, each holding its own key.
+
+    An entry that cannot be decoded, or that holds another key or cache version, is
+    *damaged*: :meth:`get` moves it to ``<root>/damaged/``, warns
+    (:class:`CacheDamageWarning`) and answers ``None``, so the caller computes it again.
+    Subclasses define ``suffix``, :meth:`decode` and an ``encode`` for their values.
+    """
+
+    suffix = ""
 
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
 
     def path(self, key: str) -> Path:
-        return self.root / key[:2] / f"{key}.npz"
+        return self.root / key[:2] / f"{key}{self.suffix}"
 
     def __contains__(self, key: str) -> bool:
-        return self.path(key).is_file()
+        return self.get(key) is not None
 
-    def get(self, key: str) -> dict | None:
-        """``{"saliency": (H, W) array, "meta": dict}``, or ``None`` if absent or unreadable."""
-        p = self.path(key)
-        if not p.is_file():
-            return None
+    @staticmethod
+    def decode(data: bytes, key: str):
+        """The value stored in ``data``; raises :class:`DamagedEntry` if it is not ``key``'s."""
+        raise NotImplementedError
+
+    def get(self, key: str):
+        """The value stored under ``key`` (:class:`ExplanationCache`: ``{"saliency": array,
+        "meta": dict}``); ``None`` if absent or damaged (then set aside)."""
         try:
-            with np.load(p, allow_pickle=False) as f:
-                return {"saliency": np.array(f["saliency"]), "meta": json.loads(str(f["meta"]))}
-        except (OSError, ValueError, KeyError):
+            data = self.path(key).read_bytes()
+        except FileNotFoundError:
             return None
+        except OSError as exc:
+            return self.set_aside(key, f"unreadable: {exc}")
+        if not data:
+            return self.set_aside(key, "an empty file")
+        try:
+            return self.decode(data, key)
+        except DamagedEntry as exc:
+            return self.set_aside(key, str(exc))
 
-    def put(self, key: str, saliency: np.ndarray, meta: dict) -> Path:
-        """Write one entry atomically (temporary file + ``os.replace``)."""
-        buffer = io.BytesIO()
-        np.savez(buffer, saliency=np.asarray(saliency, dtype=np.float64),
-                 meta=np.array(_canonical(meta)))
-        p = write_bytes(self.path(key), buffer.getvalue())
+    def put_bytes(self, key: str, data: bytes) -> Path:
+        """Write an encoded entry atomically (temporary file + ``os.replace``) after checking
+        that it decodes as ``key``'s; raises :class:`DamagedEntry` otherwise."""
+        self.decode(data, key)
+        p = write_bytes(self.path(key), data)
         _count_write()
         return p
 
+    def set_aside(self, key: str, reason: str, data: bytes | None = None) -> None:
+        """Move ``key``'s entry (or write ``data``, an entry that never reached the cache) to
+        ``<root>/damaged/`` and warn; returns ``None`` (the entry counts as missing)."""
+        dest = self.root / "damaged" / self.path(key).name
+        try:
+            if data is None:
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(self.path(key), dest)
+            else:
+                write_bytes(dest, data)
+        except OSError:  # already moved by another process, or no space: it stays missing
+            pass
+        n = _WARNED[str(self.root)] = _WARNED.get(str(self.root), 0) + 1
+        if n <= _WARN_EACH:
+            more = (f" Further damaged entries of {self.root} are set aside without a warning "
+                    "each." if n == _WARN_EACH else "")
+            warnings.warn(f"Damaged cache entry {key[:16]}… ({reason}): moved to {dest.parent} "
+                          f"and computed again.{more}", CacheDamageWarning, stacklevel=3)
+        return None
+
     def keys(self) -> list[str]:
-        return sorted(p.stem for p in self.root.glob("*/*.npz"))
+        return sorted(p.name[:-len(self.suffix)] for p in self.root.glob(f"??/*{self.suffix}"))
+
+
+def _check_header(key: str, stored_key: str, version: int) -> None:
+    if version != CACHE_VERSION:
+        raise DamagedEntry(f"written by cache version {version}; this is {CACHE_VERSION}")
+    if stored_key != key:
+        raise DamagedEntry(f"it holds the entry of key {stored_key[:16]}…")
+
+
+class ExplanationCache(_EntryFolder):
+    """A folder of ``.npz`` explanations keyed by :func:`explanation_key`.
+
+    Each entry holds ``saliency`` (any array; ``(H, W)`` for maps), a JSON ``meta`` string,
+    its ``key`` and the ``version`` (:data:`CACHE_VERSION`) that wrote it.
+    """
+
+    suffix = ".npz"
+
+    @staticmethod
+    def encode(key: str, saliency: np.ndarray, meta: dict) -> bytes:
+        buffer = io.BytesIO()
+        np.savez(buffer, saliency=np.asarray(saliency, dtype=np.float64),
+                 meta=np.array(_canonical(meta)), key=np.array(key),
+                 version=np.array(CACHE_VERSION))
+        return buffer.getvalue()
+
+    @staticmethod
+    def decode(data: bytes, key: str) -> dict:
+        """``{"saliency": array, "meta": dict}``; raises :class:`DamagedEntry`."""
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as f:
+                stored_key, version = str(f["key"]), int(f["version"])
+                entry = {"saliency": np.array(f["saliency"]),
+                         "meta": json.loads(str(f["meta"]))}
+        except Exception as exc:  # any failure to parse: random bytes, empty, truncated
+            raise DamagedEntry(f"not a readable .npz entry: {type(exc).__name__}") from exc
+        _check_header(key, stored_key, version)
+        return entry
+
+    def put(self, key: str, saliency: np.ndarray, meta: dict) -> Path:
+        """Write one entry atomically (temporary file + ``os.replace``)."""
+        return self.put_bytes(key, self.encode(key, saliency, meta))
 
 
 def _count_write() -> None:
@@ -134,39 +231,37 @@ def result_key(**fields) -> str:
     return hashlib.sha256(_canonical({"v": CACHE_VERSION, **fields}).encode()).hexdigest()
 
 
-class ResultCache:
+class ResultCache(_EntryFolder):
     """A folder of small JSON results (perturbation numbers), ``<root>/results/<k[:2]>/<k>.json``.
 
-    Same guarantees as :class:`ExplanationCache`: one file per result, written to a
-    temporary file and moved into place, an unreadable entry counts as missing, and the
-    ``LEG_EVAL_CRASH_AFTER`` hook counts these writes too.
+    Same guarantees as :class:`ExplanationCache`: one file per result holding its key and
+    version, written to a temporary file and moved into place, a damaged entry is set aside
+    and counts as missing, and the ``LEG_EVAL_CRASH_AFTER`` hook counts these writes too.
     """
 
+    suffix = ".json"
+
     def __init__(self, root: str | os.PathLike):
-        self.root = Path(root) / "results"
+        super().__init__(Path(root) / "results")
 
-    def path(self, key: str) -> Path:
-        return self.root / key[:2] / f"{key}.json"
+    @staticmethod
+    def encode(key: str, value: dict) -> bytes:
+        return json.dumps({"key": key, "version": CACHE_VERSION, "value": value},
+                          default=_json_default, allow_nan=True).encode()
 
-    def __contains__(self, key: str) -> bool:
-        return self.get(key) is not None
-
-    def get(self, key: str) -> dict | None:
-        p = self.path(key)
-        if not p.is_file():
-            return None
+    @staticmethod
+    def decode(data: bytes, key: str) -> dict:
+        """The stored result; raises :class:`DamagedEntry`."""
         try:
-            return json.loads(p.read_text())
-        except (OSError, ValueError):
-            return None
+            entry = json.loads(data)
+            stored_key, version, value = entry["key"], int(entry["version"]), entry["value"]
+        except Exception as exc:  # any failure to parse
+            raise DamagedEntry(f"not a readable JSON entry: {type(exc).__name__}") from exc
+        _check_header(key, stored_key, version)
+        return value
 
     def put(self, key: str, value: dict) -> Path:
-        p = write_text(self.path(key), json.dumps(value, default=_json_default, allow_nan=True))
-        _count_write()
-        return p
-
-    def keys(self) -> list[str]:
-        return sorted(p.stem for p in self.root.glob("*/*.json"))
+        return self.put_bytes(key, self.encode(key, value))
 
 
 @dataclass(frozen=True)
