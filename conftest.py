@@ -12,7 +12,11 @@ Options (``pytest evaluation -m sanity --leg-profile smoke``):
 ``--leg-methods a,b``      subset of the sanity methods (leg, leg-tv, gradient, random, edge)
 ``--leg-seed N``           base seed of the explanations
 ``--leg-baseline PATH``    a stored run to compare with (see :mod:`evaluation.regression`)
-``--leg-workers N``        explanations in a pool of N processes (0 = in this process)
+``--leg-workers N``        explanations in N processes (0 = in this process)
+``--leg-executor KIND``    ``sequential``, ``process`` or ``ray`` (default: sequential for 0
+                           workers, else process; see :mod:`evaluation.executor`)
+``--leg-ray-address A``    ray only: ``local`` (default; a Ray instance with N CPUs, stopped
+                           at the end), ``auto`` (the cluster of ``ray start``) or an address
 
 Markers: ``sanity`` (:mod:`evaluation.test_sanity`), ``perturbation`` (key sizes and
 curves, :mod:`evaluation.test_perturbation`; ground-truth accuracy,
@@ -46,6 +50,10 @@ def pytest_addoption(parser):
     g.addoption("--leg-baseline", default=None, help="stored run folder to compare with")
     g.addoption("--leg-workers", default=0, type=int,
                 help="processes computing explanations (default 0: in this process)")
+    g.addoption("--leg-executor", default=None, choices=("sequential", "process", "ray"),
+                help="where jobs run (default: sequential for 0 workers, else process)")
+    g.addoption("--leg-ray-address", default=None,
+                help="ray executor: local (default), auto, or a cluster address")
 
 
 @dataclass
@@ -56,6 +64,9 @@ class LegSession:
     report_dir: Path
     images_dir: str | None
     workers: int
+    executor_kind: str = "sequential"
+    ray_address: str | None = None
+    executor: object = None  # the run's executor, made on first use (_session_executor)
     baseline: object = None
     report: object = None
     active: bool = False
@@ -110,16 +121,32 @@ def pytest_configure(config):
         raise pytest.UsageError(str(exc)) from exc
     if opt("--leg-workers") < 0:
         raise pytest.UsageError("--leg-workers must be >= 0.")
+    from evaluation.executor import resolve_executor
+
+    try:
+        kind = resolve_executor(opt("--leg-executor"), opt("--leg-workers"),
+                                opt("--leg-ray-address"))
+    except ValueError as exc:
+        raise pytest.UsageError(f"{exc} (--leg-executor, --leg-workers, --leg-ray-address)"
+                                ) from exc
+    if kind == "ray":
+        import importlib.util
+
+        if importlib.util.find_spec("ray") is None:
+            raise pytest.UsageError('--leg-executor ray needs Ray, an optional extra of leg: '
+                                    'pip install -e ".[ray]"')
     images = opt("--leg-images")
     if images is not None and not Path(images).is_dir():
         raise pytest.UsageError(f"--leg-images {images!r} is not a folder.")
     sess = LegSession(profile=profile, report_dir=Path(opt("--leg-report-dir")),
-                      images_dir=images, workers=opt("--leg-workers"))
+                      images_dir=images, workers=opt("--leg-workers"), executor_kind=kind,
+                      ray_address=opt("--leg-ray-address"))
     sess.report = Report(sess.report_dir, info={"profile": profile.name})
     sess.report.set_info("configuration", profile.identity())
     sess.report.set_info("options", {k: opt(k) for k in (
         "--leg-profile", "--leg-report-dir", "--leg-model", "--leg-images", "--leg-methods",
-        "--leg-seed", "--leg-baseline", "--leg-workers")})
+        "--leg-seed", "--leg-baseline", "--leg-workers", "--leg-executor",
+        "--leg-ray-address")})
     sess.report.set_info("versions", package_versions())
     sess.report.set_info("seeds", {"explanations": profile.seed, "repeats": profile.repeats,
                                    "randomization": profile.randomization_seed})
@@ -173,6 +200,10 @@ def pytest_sessionfinish(session, exitstatus):
     sess = leg_session(session.config)
     if _CURRENT:
         _CURRENT.pop()
+    executor, sess.executor = sess.executor, None
+    if executor is not None:
+        sess.report.set_info("executor", executor.describe())
+        executor.shutdown()
     if not sess.active:
         return
     rep = sess.report
@@ -239,26 +270,32 @@ def _compare_with_baseline(sess: LegSession, attr: str, rows: list[dict], table:
                     tolerance=sess.profile.regression_tolerance, **kwargs))
 
 
+def _session_executor(sess: LegSession):
+    """The run's executor, made on first use and shut down in ``pytest_sessionfinish`` (a
+    process pool or Ray instance is started once and keeps its workers' models loaded)."""
+    from evaluation.executor import make_executor
+
+    if sess.executor is None:
+        sess.executor = make_executor(sess.workers, sess.executor_kind, sess.ray_address)
+    return sess.executor
+
+
 def _compute_once(sess: LegSession, part: str, run) -> tuple[object, bool]:
     """``(sess.<part>, computed now)``: computed with ``run(executor)`` on first use (timed;
     a failure is remembered so later tests fail fast with the same message)."""
     import time
-
-    from evaluation.executor import make_executor
 
     if getattr(sess, part) is None:
         error = getattr(sess, f"{part}_error")
         if error:
             pytest.fail(f"The {part} computation failed earlier: {error}")
         t0 = time.perf_counter()
-        executor = make_executor(sess.workers)
         try:
-            setattr(sess, part, run(executor))
+            setattr(sess, part, run(_session_executor(sess)))
         except Exception as exc:
             setattr(sess, f"{part}_error", f"{type(exc).__name__}: {exc}")
             raise
         finally:
-            executor.shutdown()
             sess.timings[f"{part}_total"] = time.perf_counter() - t0
         return getattr(sess, part), True
     return getattr(sess, part), False

@@ -34,27 +34,32 @@ import json
 import os
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from evaluation.executor import Entry
 from leg._files import write_bytes
 
 __all__ = [
     "CACHE_VERSION",
     "CRASH_ENV",
+    "CacheDamageWarning",
+    "DamagedEntry",
     "ExplainItem",
     "ExplainJob",
     "ExplanationCache",
     "ResultCache",
     "calibration_images",
     "compute_explanations",
+    "explain_job",
     "explanation_key",
     "result_key",
     "run_job",
+    "run_jobs",
 ]
 
 CACHE_VERSION = 3  # bump when the meaning of a cached map or the entry format changes
@@ -294,6 +299,14 @@ class ExplainJob:
     items: tuple[ExplainItem, ...]
     cache_root: str
 
+    @property
+    def label(self) -> str:
+        return f"{self.model_spec}:{self.state}"
+
+    @property
+    def cache(self) -> ExplanationCache:
+        return ExplanationCache(self.cache_root)
+
 
 def _make(method: str, clf, options: dict, channels: int):
     # Importing the baselines registers them; absent baselines are reported by the caller.
@@ -326,11 +339,9 @@ def _shared_leg_pairs(items: Sequence[ExplainItem]) -> dict[int, int]:
     return pairs
 
 
-def _explain_items(clf, items: Sequence[ExplainItem], cache: ExplanationCache,
-                   info: dict) -> list[tuple[str, str, float]]:
+def _explain_items(clf, items: Sequence[ExplainItem], info: dict) -> Iterator[Entry]:
     from leg.estimator import estimate_leg, estimate_leg_tv
 
-    out = []
     pairs = _shared_leg_pairs(items)
     done: set[int] = set()
     leg_partner = {j: i for i, j in pairs.items()}
@@ -351,28 +362,26 @@ def _explain_items(clf, items: Sequence[ExplainItem], cache: ExplanationCache,
                                      **tv.leg.estimation)[0]
             t2 = time.perf_counter()
             for idx, res, secs in ((j, leg_res, t1 - t0), (i, tv_res, sampled + t2 - t1)):
-                cache.put(items[idx].key, res.saliency,
-                          {**info, "method": items[idx].method, "image": items[idx].image_id,
-                           "seconds": secs, "n_evaluations": int(res.n_evaluations),
-                           "shared_samples": True})
-                out.append((items[idx].key, "computed", secs))
+                key = items[idx].key
+                yield key, "computed", secs, ExplanationCache.encode(key, res.saliency, {
+                    **info, "method": items[idx].method, "image": items[idx].image_id,
+                    "seconds": secs, "n_evaluations": int(res.n_evaluations),
+                    "shared_samples": True})
                 done.add(idx)
             continue
+        done.add(i)
         try:
             ex = _make(it.method, clf, it.options, channels)
             res = ex.explain(it.image, it.target, seed=it.seed)
         except Exception as exc:  # reported per item; the run goes on with the others
-            out.append((it.key, f"error: {type(exc).__name__}: {exc}", 0.0))
-            done.add(i)
+            yield it.key, f"error: {type(exc).__name__}: {exc}", 0.0, None
             continue
         secs = time.perf_counter() - t0
         n_eval = getattr(res, "n_evaluations", None)
-        cache.put(it.key, np.asarray(res.saliency, dtype=np.float64),
-                  {**info, "method": it.method, "image": it.image_id, "seconds": secs,
-                   "n_evaluations": None if n_eval is None else int(n_eval)})
-        out.append((it.key, "computed", secs))
-        done.add(i)
-    return out
+        yield it.key, "computed", secs, ExplanationCache.encode(
+            it.key, np.asarray(res.saliency, dtype=np.float64),
+            {**info, "method": it.method, "image": it.image_id, "seconds": secs,
+             "n_evaluations": None if n_eval is None else int(n_eval)})
 
 
 def calibration_images(items: Sequence[ExplainItem]) -> np.ndarray:
@@ -381,19 +390,18 @@ def calibration_images(items: Sequence[ExplainItem]) -> np.ndarray:
     return np.stack([distinct[k] for k in sorted(distinct)])
 
 
-def run_job(job: ExplainJob) -> list[tuple[str, str, float]]:
-    """Compute the job's missing items (a picklable top-level function for executors).
+def explain_job(job: ExplainJob, done: frozenset[str] = frozenset()) -> Iterator[Entry]:
+    """Compute the job's items whose keys are not in ``done``, wherever the job runs.
 
-    Returns ``(key, "cached" | "computed" | "error: <message>", seconds)`` per item; an
-    item whose explainer raises is reported, not cached, and does not stop the others.
+    Yields ``(key, "computed", seconds, encoded entry)`` per item as it finishes, or
+    ``(key, "error: <message>", 0.0, None)`` for an item whose explainer raised (it does
+    not stop the others). Writes nothing: see :mod:`evaluation.executor`.
     """
     from evaluation.inputs import load_model
 
-    cache = ExplanationCache(job.cache_root)
-    todo = [it for it in job.items if it.key not in cache]
-    out = [(it.key, "cached", 0.0) for it in job.items if it.key in cache]
+    todo = [it for it in job.items if it.key not in done]
     if not todo:
-        return out
+        return
     clf = load_model(job.model_spec)
     if job.groups:
         from evaluation.randomization import randomized
@@ -404,28 +412,53 @@ def run_job(job: ExplainJob) -> list[tuple[str, str, float]]:
         context = nullcontext(clf)
     info = {"model": job.model_spec, "state": job.state}
     with context:
-        out += _explain_items(clf, todo, cache, info)
-    return out
+        yield from _explain_items(clf, todo, info)
+
+
+def run_jobs(jobs: Sequence, produce, executor=None, *, desc: str = "items"
+             ) -> dict[str, tuple[str, float]]:
+    """Compute the missing items of ``jobs`` with ``produce`` (see :mod:`evaluation.executor`)
+    through ``executor`` (default: in this process): ``key -> (status, seconds)``.
+
+    Status ``"cached"`` (an intact entry was there; damaged ones are set aside on the way),
+    ``"computed"`` or ``"error: <message>"``. Jobs whose items are all cached are not
+    submitted; an entry a worker sent back damaged is computed once more. A progress bar
+    (tqdm, on a terminal) counts the items as they finish.
+    """
+    from tqdm.auto import tqdm
+
+    from evaluation.executor import DAMAGED, SequentialExecutor
+
+    executor = executor or SequentialExecutor()
+    status: dict[str, tuple[str, float]] = {}
+    tasks = []
+    for job in jobs:
+        done = frozenset(it.key for it in job.items if it.key in job.cache)
+        status.update({k: ("cached", 0.0) for k in done})
+        if len(done) < len({it.key for it in job.items}):
+            tasks.append((job, done))
+    retried: set[str] = set()
+    while tasks:
+        total = sum(len({it.key for it in job.items} - done) for job, done in tasks)
+        with tqdm(total=total, desc=desc, unit="item", disable=None, leave=False) as bar:
+            for key, st, secs in executor.run_jobs(produce, tasks):
+                status[key] = (st, secs)
+                bar.update()
+        again = {k for k, (st, _) in status.items() if st.startswith(DAMAGED)} - retried
+        retried |= again
+        tasks = [(job, frozenset(it.key for it in job.items) - again) for job in jobs
+                 if any(it.key in again for it in job.items)]
+    return status
+
+
+def run_job(job: ExplainJob) -> list[tuple[str, str, float]]:
+    """Compute the job's missing items in this process: ``(key, status, seconds)`` per item
+    (``"cached"``, ``"computed"`` or ``"error: <message>"``)."""
+    return [(k, st, secs) for k, (st, secs) in run_jobs([job], explain_job).items()]
 
 
 def compute_explanations(jobs: Sequence[ExplainJob], executor=None
                          ) -> dict[str, tuple[str, float]]:
-    """Run ``jobs`` (through ``executor``; default in this process): ``key -> (status, s)``.
-
-    Jobs whose items are all cached are not even submitted.
-    """
-    from evaluation.executor import SequentialExecutor
-
-    executor = executor or SequentialExecutor()
-    status: dict[str, tuple[str, float]] = {}
-    futures = []
-    for job in jobs:
-        cache = ExplanationCache(job.cache_root)
-        if all(it.key in cache for it in job.items):
-            status.update({it.key: ("cached", 0.0) for it in job.items})
-            continue
-        futures.append(executor.submit(run_job, job))
-    for fut in futures:
-        for key, st, secs in fut.result():
-            status[key] = (st, secs)
-    return status
+    """Run ``jobs`` (through ``executor``; default in this process): ``key -> (status, s)``
+    (see :func:`run_jobs`)."""
+    return run_jobs(jobs, explain_job, executor, desc="explanations")

@@ -24,6 +24,7 @@ Computed once, resumable
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -36,8 +37,10 @@ from evaluation.cache import (
     compute_explanations,
     explanation_key,
     result_key,
+    run_jobs,
 )
 from evaluation.config import BLACK_BOX, PerturbationPlan, Profile
+from evaluation.executor import Entry, SequentialExecutor
 from evaluation.inputs import array_hash, load_model, model_fingerprint, model_input_shape
 from evaluation.perturbation import (
     PERTURBATION_METRICS,
@@ -138,6 +141,14 @@ class ScoreJob:
     items: tuple[ScoreItem, ...]
     cache_root: str
 
+    @property
+    def label(self) -> str:
+        return f"scores:{self.model_spec}"
+
+    @property
+    def cache(self) -> ResultCache:
+        return ResultCache(self.cache_root)
+
 
 def score_key(*, explanation: str, background: str, curves: bool, alpha_steps: int,
               curve_steps: int, k: int, seed: int) -> str:
@@ -170,26 +181,28 @@ def score_map(clf, item: ScoreItem) -> dict:
     return out
 
 
-def run_score_job(job: ScoreJob) -> list[tuple[str, str]]:
-    """Compute and store the job's missing scores (picklable, for executors).
-
-    Returns ``(key, "cached" | "computed" | "error: <message>")`` per item; an item that
-    raises is reported and not stored.
+def score_job(job: ScoreJob, done: frozenset[str] = frozenset()) -> Iterator[Entry]:
+    """Score the job's items whose keys are not in ``done``, wherever the job runs: yields
+    ``(key, "computed", seconds, encoded result)`` per item, or ``(key, "error: <message>",
+    0.0, None)`` for an item that raised (the others go on). See :mod:`evaluation.executor`.
     """
-    cache = ResultCache(job.cache_root)
-    todo = [it for it in job.items if it.key not in cache]
-    out = [(it.key, "cached") for it in job.items if it.key not in {t.key for t in todo}]
+    todo = [it for it in job.items if it.key not in done]
     if not todo:
-        return out
+        return
     clf = load_model(job.model_spec)
     for it in todo:
         try:
-            cache.put(it.key, score_map(clf, it))
+            value = score_map(clf, it)
         except Exception as exc:  # reported per item; the others go on
-            out.append((it.key, f"error: {type(exc).__name__}: {exc}"))
+            yield it.key, f"error: {type(exc).__name__}: {exc}", 0.0, None
             continue
-        out.append((it.key, "computed"))
-    return out
+        yield it.key, "computed", value["seconds"], ResultCache.encode(it.key, value)
+
+
+def run_score_job(job: ScoreJob) -> list[tuple[str, str]]:
+    """Compute and store the job's missing scores in this process: ``(key, "cached" |
+    "computed" | "error: <message>")`` per item."""
+    return [(k, st) for k, (st, _) in run_jobs([job], score_job).items()]
 
 
 # ------------------------------------------------------------------------------ running
@@ -240,7 +253,6 @@ def _available(methods, clf) -> tuple[list[str], dict]:
 def run_perturbation(profile: Profile, *, cache_root: str, images_dir: str | None = None,
                      executor=None) -> PerturbationResults:
     """Compute (or read from the caches) every map and score of ``profile.perturbation``."""
-    from evaluation.executor import SequentialExecutor
     from evaluation.inputs import load_image_folder, zoo_images
 
     executor = executor or SequentialExecutor()
@@ -313,12 +325,9 @@ def run_perturbation(profile: Profile, *, cache_root: str, images_dir: str | Non
                                        plan.alpha_steps, plan.curve_steps, plan.k,
                                        profile.seed))
         score_jobs.append(ScoreJob(spec, tuple(items), str(cache_root)))
-    sstatus = {}
+    sstatus = {k: st for k, (st, _) in run_jobs(score_jobs, score_job, executor,
+                                                 desc="scores").items()}
     rcache = ResultCache(cache_root)
-    futures = [executor.submit(run_score_job, j) for j in score_jobs
-               if not all(it.key in rcache for it in j.items)]
-    for fut in futures:
-        sstatus.update(dict(fut.result()))
     res.timings["score"] = time.perf_counter() - t0
     for (model, img_id, method, bg), key in sindex.items():
         st = sstatus.get(key, "cached")
