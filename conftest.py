@@ -29,6 +29,7 @@ when tests fail — whenever tests marked ``sanity``, ``perturbation`` or ``esti
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,6 +68,7 @@ class LegSession:
     executor_kind: str = "sequential"
     ray_address: str | None = None
     executor: object = None  # the run's executor, made on first use (_session_executor)
+    capture: object = None  # pytest's capture manager (progress bars go around it)
     baseline: object = None
     report: object = None
     active: bool = False
@@ -140,7 +142,8 @@ def pytest_configure(config):
         raise pytest.UsageError(f"--leg-images {images!r} is not a folder.")
     sess = LegSession(profile=profile, report_dir=Path(opt("--leg-report-dir")),
                       images_dir=images, workers=opt("--leg-workers"), executor_kind=kind,
-                      ray_address=opt("--leg-ray-address"))
+                      ray_address=opt("--leg-ray-address"),
+                      capture=config.pluginmanager.getplugin("capturemanager"))
     sess.report = Report(sess.report_dir, info={"profile": profile.name})
     sess.report.set_info("configuration", profile.identity())
     sess.report.set_info("options", {k: opt(k) for k in (
@@ -277,7 +280,29 @@ def _session_executor(sess: LegSession):
 
     if sess.executor is None:
         sess.executor = make_executor(sess.workers, sess.executor_kind, sess.ray_address)
+        if sess.capture is not None:
+            sess.executor.progress = _TerminalStream(sess.capture)
     return sess.executor
+
+
+class _TerminalStream:
+    """A file writing to the terminal around pytest's output capture: the progress bars of
+    :func:`evaluation.cache.run_jobs` show as jobs finish (on a terminal only)."""
+
+    def __init__(self, capture):
+        self._capture = capture
+
+    def write(self, text: str) -> None:
+        with self._capture.global_and_fixture_disabled():
+            sys.stderr.write(text)
+            sys.stderr.flush()
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        with self._capture.global_and_fixture_disabled():
+            return sys.stderr.isatty()
 
 
 def _compute_once(sess: LegSession, part: str, run) -> tuple[object, bool]:

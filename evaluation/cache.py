@@ -440,7 +440,8 @@ def run_jobs(jobs: Sequence, produce, executor=None, *, desc: str = "items"
     retried: set[str] = set()
     while tasks:
         total = sum(len({it.key for it in job.items} - done) for job, done in tasks)
-        with tqdm(total=total, desc=desc, unit="item", disable=None, leave=False) as bar:
+        with tqdm(total=total, desc=desc, unit="item", disable=None, leave=False,
+                  file=getattr(executor, "progress", None)) as bar:
             for key, st, secs in executor.run_jobs(produce, tasks):
                 status[key] = (st, secs)
                 bar.update()

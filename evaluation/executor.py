@@ -104,6 +104,7 @@ class _Executor:
 
     name = "?"
     workers = 0
+    progress = None  # file for the progress bars (None: stderr; shown only on a terminal)
 
     def __init__(self):
         self.job_times: list[dict] = []

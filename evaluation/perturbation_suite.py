@@ -271,8 +271,8 @@ def run_perturbation(profile: Profile, *, cache_root: str, images_dir: str | Non
         res.skipped.update({(plan.spec, m): r for m, r in skipped.items()})
         res.budgets[plan.spec] = plan.budget
         plans[plan.spec] = (plan, methods)
-        items = []
         for (img_id, img), p in zip(images, probs, strict=True):
+            items = []  # one job per image, so that workers share a model's images
             res.images[(plan.spec, img_id)] = img
             res.targets[(plan.spec, img_id)] = int(np.argmax(p))
             res.probabilities[(plan.spec, img_id)] = float(np.max(p))
@@ -284,7 +284,8 @@ def run_perturbation(profile: Profile, *, cache_root: str, images_dir: str | Non
                 index[(plan.spec, img_id, method)] = key
                 items.append(ExplainItem(key, img_id, img, method, opts, profile.seed,
                                          int(np.argmax(p))))
-        jobs.append(ExplainJob(plan.spec, "original", (), 0, tuple(items), str(cache_root)))
+            jobs.append(ExplainJob(plan.spec, "original", (), 0, tuple(items),
+                                   str(cache_root)))
     res.timings["plan"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     status = compute_explanations(jobs, executor)
@@ -310,10 +311,11 @@ def run_perturbation(profile: Profile, *, cache_root: str, images_dir: str | Non
     t0 = time.perf_counter()
     score_jobs, sindex = [], {}
     for spec, (plan, _) in plans.items():
-        items = []
+        by_image: dict[str, list[ScoreItem]] = {}  # one job per image, as for the maps
         for (model, img_id, method), sal in res.maps.items():
             if model != spec:
                 continue
+            items = by_image.setdefault(img_id, [])
             for bg in plan.backgrounds:
                 curves = bg in plan.curve_backgrounds
                 key = score_key(explanation=index[(model, img_id, method)], background=bg,
@@ -324,7 +326,7 @@ def run_perturbation(profile: Profile, *, cache_root: str, images_dir: str | Non
                                        res.targets[(model, img_id)], bg, curves,
                                        plan.alpha_steps, plan.curve_steps, plan.k,
                                        profile.seed))
-        score_jobs.append(ScoreJob(spec, tuple(items), str(cache_root)))
+        score_jobs += [ScoreJob(spec, tuple(its), str(cache_root)) for its in by_image.values()]
     sstatus = {k: st for k, (st, _) in run_jobs(score_jobs, score_job, executor,
                                                  desc="scores").items()}
     rcache = ResultCache(cache_root)
