@@ -134,9 +134,10 @@ def pytest_configure(config):
     if kind == "ray":
         import importlib.util
 
+        from evaluation.ray_executor import INSTALL_HINT
+
         if importlib.util.find_spec("ray") is None:
-            raise pytest.UsageError('--leg-executor ray needs Ray, an optional extra of leg: '
-                                    'pip install -e ".[ray]"')
+            raise pytest.UsageError(f"--leg-executor ray needs {INSTALL_HINT}")
     images = opt("--leg-images")
     if images is not None and not Path(images).is_dir():
         raise pytest.UsageError(f"--leg-images {images!r} is not a folder.")

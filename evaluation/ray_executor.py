@@ -39,9 +39,10 @@ import numpy as np
 
 from evaluation.executor import Produce, Tasks, _Executor, store, timed
 
-__all__ = ["RayExecutor", "import_ray"]
+__all__ = ["INSTALL_HINT", "RayExecutor", "import_ray"]
 
 MAX_RETRIES = 3  # per task, when its worker process or node dies
+INSTALL_HINT = 'Ray, an optional extra of leg: pip install -e ".[ray]"'
 
 
 def import_ray():
@@ -49,8 +50,7 @@ def import_ray():
     try:
         import ray
     except ImportError as exc:
-        raise ImportError('The ray executor needs Ray, an optional extra of leg: '
-                          'pip install -e ".[ray]" (or pip install "ray>=2.9").') from exc
+        raise ImportError(f'The ray executor needs {INSTALL_HINT} (or "ray>=2.9").') from exc
     return ray
 
 
