@@ -86,7 +86,7 @@ class RayExecutor(_Executor):
         self.nodes = sum(bool(n.get("Alive")) for n in ray.nodes())
         self.workers = self.cpus
         self._remote = ray.remote(max_retries=MAX_RETRIES, retry_exceptions=False)(_run_remote)
-        self._refs: dict[int, tuple[object, object]] = {}  # id(value) -> (value, ObjectRef)
+        self._refs: dict[object, tuple] = {}  # id(array) or file -> (value, ObjectRef)
 
     def run_jobs(self, produce: Produce, tasks: Tasks) -> Iterator[tuple[str, str, float]]:
         ray = import_ray()
@@ -111,11 +111,12 @@ class RayExecutor(_Executor):
                 ray.cancel(gen)
             self._refs.clear()
 
-    def _put(self, value):
-        """One object-store reference per distinct object (kept alive while it is used)."""
-        if id(value) not in self._refs:
-            self._refs[id(value)] = (value, import_ray().put(value))
-        return self._refs[id(value)][1]
+    def _put(self, value, key=None):
+        """One object-store reference per distinct object (or ``key``), kept while in use."""
+        key = id(value) if key is None else key
+        if key not in self._refs:
+            self._refs[key] = (value, import_ray().put(value))
+        return self._refs[key][1]
 
     def _by_reference(self, job):
         """``job`` with every array of its items replaced by an object-store reference."""
@@ -126,7 +127,8 @@ class RayExecutor(_Executor):
 
     def _model_file(self, spec: str):
         """The bytes of a model given as a file (by reference), else ``None``."""
-        return self._put(Path(spec).read_bytes()) if Path(spec).is_file() else None
+        path = Path(spec)
+        return self._put(path.read_bytes(), key=path.resolve()) if path.is_file() else None
 
     def describe(self) -> dict:
         return {**super().describe(), "address": self.address, "cpus": self.cpus,

@@ -30,7 +30,7 @@ from evaluation.cache import (  # noqa: E402
 from evaluation.config import GroundTruthPlan, PerturbationPlan, get_profile  # noqa: E402
 from evaluation.groundtruth_suite import run_groundtruth  # noqa: E402
 from evaluation.perturbation_suite import run_perturbation  # noqa: E402
-from evaluation.ray_executor import RayExecutor  # noqa: E402
+from evaluation.ray_executor import RayExecutor, _local_copy  # noqa: E402
 from leg.zoo.groundtruth import linear_region  # noqa: E402
 from tests.test_eval_cache import _jobs  # noqa: E402
 
@@ -194,3 +194,13 @@ def test_a_worker_that_dies_is_retried(tmp_path, executor):
     status = run_jobs(jobs, _die_first, executor)
     assert (tmp_path / "died-once").exists()
     assert [s for s, _ in status.values()] == ["computed", "computed"]
+
+
+def test_a_model_file_goes_through_the_object_store_once(tmp_path, executor):
+    model = tmp_path / "model.keras"
+    model.write_bytes(b"weights")
+    ref = executor._model_file(str(model))
+    assert executor._model_file(str(model)) is ref and ray.get(ref) == b"weights"
+    assert executor._model_file("lite0") is None  # zoo models load from the packages
+    copy = Path(_local_copy("/on/the/driver/model.keras", b"weights"))  # on a worker
+    assert copy.name == "model.keras" and copy.read_bytes() == b"weights"
