@@ -14,7 +14,11 @@ Options (``pytest evaluation -m sanity --leg-profile smoke``):
 ``--leg-methods a,b``      subset of the sanity methods (leg, leg-tv, gradient, random, edge)
 ``--leg-seed N``           base seed of the explanations
 ``--leg-baseline PATH``    a stored run to compare with (see :mod:`evaluation.regression`)
-``--leg-workers N``        explanations in a pool of N processes (0 = in this process)
+``--leg-workers N``        explanations in N processes (0 = in this process)
+``--leg-executor KIND``    ``sequential``, ``process`` or ``ray`` (default: sequential for 0
+                           workers, else process; see :mod:`evaluation.executor`)
+``--leg-ray-address A``    ray only: ``local`` (default; a Ray instance with N CPUs, stopped
+                           at the end), ``auto`` (the cluster of ``ray start``) or an address
 ``--leg-debug``            show TensorFlow's C++ start-up lines (hidden by default:
                            ``TF_CPP_MIN_LOG_LEVEL=1`` unless set, and the C-level stderr
                            held while TensorFlow is imported; :mod:`leg._quiet`)
@@ -32,6 +36,7 @@ With ``--leg-baseline``, the run against the baseline is also written next to it
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,6 +61,10 @@ def pytest_addoption(parser):
                 help="processes computing explanations (default 0: in this process)")
     g.addoption("--leg-debug", action="store_true",
                 help="show TensorFlow's C++ start-up log lines (hidden by default)")
+    g.addoption("--leg-executor", default=None, choices=("sequential", "process", "ray"),
+                help="where jobs run (default: sequential for 0 workers, else process)")
+    g.addoption("--leg-ray-address", default=None,
+                help="ray executor: local (default), auto, or a cluster address")
 
 
 @dataclass
@@ -67,6 +76,10 @@ class LegSession:
     images_dir: str | None
     workers: int
     debug: bool = False
+    executor_kind: str = "sequential"
+    ray_address: str | None = None
+    executor: object = None  # the run's executor, made on first use (_session_executor)
+    capture: object = None  # pytest's capture manager (progress bars go around it)
     baseline: object = None
     report: object = None
     active: bool = False
@@ -135,17 +148,34 @@ def pytest_configure(config):
         raise pytest.UsageError(str(exc)) from exc
     if opt("--leg-workers") < 0:
         raise pytest.UsageError("--leg-workers must be >= 0.")
+    from evaluation.executor import resolve_executor
+
+    try:
+        kind = resolve_executor(opt("--leg-executor"), opt("--leg-workers"),
+                                opt("--leg-ray-address"))
+    except ValueError as exc:
+        raise pytest.UsageError(f"{exc} (--leg-executor, --leg-workers, --leg-ray-address)"
+                                ) from exc
+    if kind == "ray":
+        import importlib.util
+
+        from evaluation.ray_executor import INSTALL_HINT
+
+        if importlib.util.find_spec("ray") is None:
+            raise pytest.UsageError(f"--leg-executor ray needs {INSTALL_HINT}")
     images = opt("--leg-images")
     if images is not None and not Path(images).is_dir():
         raise pytest.UsageError(f"--leg-images {images!r} is not a folder.")
     sess = LegSession(profile=profile, report_dir=Path(opt("--leg-report-dir")),
-                      images_dir=images, workers=opt("--leg-workers"),
-                      debug=opt("--leg-debug"))
+                      images_dir=images, workers=opt("--leg-workers"), executor_kind=kind,
+                      ray_address=opt("--leg-ray-address"), debug=opt("--leg-debug"),
+                      capture=config.pluginmanager.getplugin("capturemanager"))
     sess.report = Report(sess.report_dir, info={"profile": profile.name})
     sess.report.set_info("configuration", profile.identity())
     sess.report.set_info("options", {k: opt(k) for k in (
         "--leg-profile", "--leg-report-dir", "--leg-model", "--leg-images", "--leg-methods",
-        "--leg-seed", "--leg-baseline", "--leg-workers")})
+        "--leg-seed", "--leg-baseline", "--leg-workers", "--leg-executor",
+        "--leg-ray-address")})
     sess.report.set_info("versions", package_versions())
     sess.report.set_info("seeds", {"explanations": profile.seed, "repeats": profile.repeats,
                                    "randomization": profile.randomization_seed})
@@ -204,6 +234,10 @@ def pytest_sessionfinish(session, exitstatus):
     sess = leg_session(session.config)
     if _CURRENT:
         _CURRENT.pop()
+    executor, sess.executor = sess.executor, None
+    if executor is not None:
+        sess.report.set_info("executor", executor.describe())
+        executor.shutdown()
     if not sess.active:
         return
     rep = sess.report
@@ -292,12 +326,42 @@ def _compare_with_baseline(sess: LegSession, attr: str, rows: list[dict], table:
                     tolerance=sess.profile.regression_tolerance, key=METRIC_TABLES[table]))
 
 
+def _session_executor(sess: LegSession):
+    """The run's executor, made on first use and shut down in ``pytest_sessionfinish`` (a
+    process pool or Ray instance is started once and keeps its workers' models loaded)."""
+    from evaluation.executor import make_executor
+
+    if sess.executor is None:
+        sess.executor = make_executor(sess.workers, sess.executor_kind, sess.ray_address)
+        if sess.capture is not None:
+            sess.executor.progress = _TerminalStream(sess.capture)
+    return sess.executor
+
+
+class _TerminalStream:
+    """A file writing to the terminal around pytest's output capture: the progress bars of
+    :func:`evaluation.cache.run_jobs` show as jobs finish (on a terminal only)."""
+
+    def __init__(self, capture):
+        self._capture = capture
+
+    def write(self, text: str) -> None:
+        with self._capture.global_and_fixture_disabled():
+            sys.stderr.write(text)
+            sys.stderr.flush()
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        with self._capture.global_and_fixture_disabled():
+            return sys.stderr.isatty()
+
+
 def _compute_once(sess: LegSession, part: str, run) -> tuple[object, bool]:
     """``(sess.<part>, computed now)``: computed with ``run(executor)`` on first use (timed;
     a failure is remembered so later tests fail fast with the same message)."""
     import time
-
-    from evaluation.executor import make_executor
 
     if getattr(sess, part) is None:
         error = getattr(sess, f"{part}_error")
@@ -308,14 +372,12 @@ def _compute_once(sess: LegSession, part: str, run) -> tuple[object, bool]:
         # the suites' zoo models are Keras ones (the ground-truth models are NumPy)
         quiet_tensorflow(debug=sess.debug, load=part != "groundtruth")
         t0 = time.perf_counter()
-        executor = make_executor(sess.workers)
         try:
-            setattr(sess, part, run(executor))
+            setattr(sess, part, run(_session_executor(sess)))
         except Exception as exc:
             setattr(sess, f"{part}_error", f"{type(exc).__name__}: {exc}")
             raise
         finally:
-            executor.shutdown()
             sess.timings[f"{part}_total"] = time.perf_counter() - t0
         return getattr(sess, part), True
     return getattr(sess, part), False

@@ -7,14 +7,19 @@ one state (original, randomized stage, permuted-label twin) with a list of
 only read the results and assert.
 
 Cache layout: ``<root>/<key[:2]>/<key>.npz`` (by default ``<report dir>/.cache/``), one file
-per explanation holding ``saliency`` ``(H, W)`` and a JSON ``meta`` string. The key
-(:func:`explanation_key`) is the SHA-256 of the model fingerprint (hash of weights and
-preprocessing, :func:`evaluation.inputs.model_fingerprint`), the model state (stage name,
+per explanation holding ``saliency`` ``(H, W)``, a JSON ``meta`` string, its own key and the
+cache version. The key (:func:`explanation_key`) is the SHA-256 of the model fingerprint
+(hash of weights and preprocessing, :func:`evaluation.inputs.model_fingerprint`), the
+model state (stage name,
 randomized groups, randomization seed and scheme version), the image (hash of its
 pixels), the method, its parameters, the seed and the target. Each entry is written to a
 temporary file in the same folder and moved into place with ``os.replace`` as soon as it
 is computed, so an interrupted run leaves only whole entries and the next run computes
-only what is missing. An unreadable entry counts as missing.
+only what is missing. A damaged entry — unreadable, empty, truncated, written by another
+cache version or holding another key's entry (a copied cache) — is moved to
+``<root>/damaged/`` with a :class:`CacheDamageWarning` and counts as missing, so it is
+computed again; entries sent back by remote workers are checked the same way before they
+are written.
 
 Testing hook: when the environment variable ``LEG_EVAL_CRASH_AFTER`` is set to ``k``, the
 process exits abruptly (``os._exit``) right after writing its ``k``-th entry — used by the
@@ -28,30 +33,36 @@ import io
 import json
 import os
 import time
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from leg._files import write_bytes, write_text
+from evaluation.executor import Entry
+from leg._files import write_bytes
 
 __all__ = [
     "CACHE_VERSION",
     "CRASH_ENV",
+    "CacheDamageWarning",
+    "DamagedEntry",
     "ExplainItem",
     "ExplainJob",
     "ExplanationCache",
     "ResultCache",
     "calibration_images",
     "compute_explanations",
+    "explain_job",
     "explanation_key",
     "result_key",
     "run_job",
+    "run_jobs",
 ]
 
-CACHE_VERSION = 2  # bump when the meaning of a cached map changes
+CACHE_VERSION = 3  # bump when the meaning of a cached map or the entry format changes
 CRASH_ENV = "LEG_EVAL_CRASH_AFTER"
 _WRITES = 0  # entries written by this process (for the crash hook)
 
@@ -84,40 +95,131 @@ def explanation_key(*, model: str, state: dict, image: str, method: str, options
     return hashlib.sha256(_canonical(payload).encode()).hexdigest()
 
 
-class ExplanationCache:
-    """A folder of ``.npz`` explanations keyed by :func:`explanation_key`."""
+class CacheDamageWarning(UserWarning):
+    """A cache entry could not be used; it was set aside and is computed again."""
+
+
+class DamagedEntry(ValueError):
+    """An entry that cannot be read, or is not the entry of the key it was asked for."""
+
+
+_WARN_EACH = 5  # damaged entries warned about one by one, per cache folder and process
+_WARNED: dict[str, int] = {}
+
+
+class _EntryFolder:
+    """One file per key, ``<root>/<key[:2]>/<key><suffix>``, each holding its own key.
+
+    An entry that cannot be decoded, or that holds another key or cache version, is
+    *damaged*: :meth:`get` moves it to ``<root>/damaged/``, warns
+    (:class:`CacheDamageWarning`) and answers ``None``, so the caller computes it again.
+    Subclasses define ``suffix``, :meth:`decode` and an ``encode`` for their values.
+    """
+
+    suffix = ""
 
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
 
     def path(self, key: str) -> Path:
-        return self.root / key[:2] / f"{key}.npz"
+        return self.root / key[:2] / f"{key}{self.suffix}"
 
     def __contains__(self, key: str) -> bool:
-        return self.path(key).is_file()
+        return self.get(key) is not None
 
-    def get(self, key: str) -> dict | None:
-        """``{"saliency": (H, W) array, "meta": dict}``, or ``None`` if absent or unreadable."""
-        p = self.path(key)
-        if not p.is_file():
-            return None
+    @staticmethod
+    def decode(data: bytes, key: str):
+        """The value stored in ``data``; raises :class:`DamagedEntry` if it is not ``key``'s."""
+        raise NotImplementedError
+
+    def get(self, key: str):
+        """The value stored under ``key`` (:class:`ExplanationCache`: ``{"saliency": array,
+        "meta": dict}``); ``None`` if absent or damaged (then set aside)."""
         try:
-            with np.load(p, allow_pickle=False) as f:
-                return {"saliency": np.array(f["saliency"]), "meta": json.loads(str(f["meta"]))}
-        except (OSError, ValueError, KeyError):
+            data = self.path(key).read_bytes()
+        except FileNotFoundError:
             return None
+        except OSError as exc:
+            return self.set_aside(key, f"unreadable: {exc}")
+        if not data:
+            return self.set_aside(key, "an empty file")
+        try:
+            return self.decode(data, key)
+        except DamagedEntry as exc:
+            return self.set_aside(key, str(exc))
 
-    def put(self, key: str, saliency: np.ndarray, meta: dict) -> Path:
-        """Write one entry atomically (temporary file + ``os.replace``)."""
-        buffer = io.BytesIO()
-        np.savez(buffer, saliency=np.asarray(saliency, dtype=np.float64),
-                 meta=np.array(_canonical(meta)))
-        p = write_bytes(self.path(key), buffer.getvalue())
+    def put_bytes(self, key: str, data: bytes) -> Path:
+        """Write an encoded entry atomically (temporary file + ``os.replace``) after checking
+        that it decodes as ``key``'s; raises :class:`DamagedEntry` otherwise."""
+        self.decode(data, key)
+        p = write_bytes(self.path(key), data)
         _count_write()
         return p
 
+    def set_aside(self, key: str, reason: str, data: bytes | None = None) -> None:
+        """Move ``key``'s entry (or write ``data``, an entry that never reached the cache) to
+        ``<root>/damaged/`` and warn; returns ``None`` (the entry counts as missing)."""
+        dest = self.root / "damaged" / self.path(key).name
+        try:
+            if data is None:
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(self.path(key), dest)
+            else:
+                write_bytes(dest, data)
+        except OSError:  # already moved by another process, or no space: it stays missing
+            pass
+        n = _WARNED[str(self.root)] = _WARNED.get(str(self.root), 0) + 1
+        if n <= _WARN_EACH:
+            more = (f" Further damaged entries of {self.root} are set aside without a warning "
+                    "each." if n == _WARN_EACH else "")
+            warnings.warn(f"Damaged cache entry {key[:16]}… ({reason}): moved to {dest.parent} "
+                          f"and computed again.{more}", CacheDamageWarning, stacklevel=3)
+        return None
+
     def keys(self) -> list[str]:
-        return sorted(p.stem for p in self.root.glob("*/*.npz"))
+        return sorted(p.name[:-len(self.suffix)] for p in self.root.glob(f"??/*{self.suffix}"))
+
+
+def _check_header(key: str, stored_key: str, version: int) -> None:
+    if version != CACHE_VERSION:
+        raise DamagedEntry(f"written by cache version {version}; this is {CACHE_VERSION}")
+    if stored_key != key:
+        raise DamagedEntry(f"it holds the entry of key {stored_key[:16]}…")
+
+
+class ExplanationCache(_EntryFolder):
+    """A folder of ``.npz`` explanations keyed by :func:`explanation_key`.
+
+    Each entry holds ``saliency`` (any array; ``(H, W)`` for maps), a JSON ``meta`` string,
+    its ``key`` and the ``version`` (:data:`CACHE_VERSION`) that wrote it.
+    """
+
+    suffix = ".npz"
+
+    @staticmethod
+    def encode(key: str, saliency: np.ndarray, meta: dict) -> bytes:
+        buffer = io.BytesIO()
+        np.savez(buffer, saliency=np.asarray(saliency, dtype=np.float64),
+                 meta=np.array(_canonical(meta)), key=np.array(key),
+                 version=np.array(CACHE_VERSION))
+        return buffer.getvalue()
+
+    @staticmethod
+    def decode(data: bytes, key: str) -> dict:
+        """``{"saliency": array, "meta": dict}``; raises :class:`DamagedEntry`."""
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as f:
+                stored_key, version = str(f["key"]), int(f["version"])
+                entry = {"saliency": np.array(f["saliency"]),
+                         "meta": json.loads(str(f["meta"]))}
+        except Exception as exc:  # any failure to parse: random bytes, empty, truncated
+            raise DamagedEntry(f"not a readable .npz entry: {type(exc).__name__}") from exc
+        _check_header(key, stored_key, version)
+        return entry
+
+    def put(self, key: str, saliency: np.ndarray, meta: dict) -> Path:
+        """Write one entry atomically (temporary file + ``os.replace``)."""
+        return self.put_bytes(key, self.encode(key, saliency, meta))
 
 
 def _count_write() -> None:
@@ -134,39 +236,37 @@ def result_key(**fields) -> str:
     return hashlib.sha256(_canonical({"v": CACHE_VERSION, **fields}).encode()).hexdigest()
 
 
-class ResultCache:
+class ResultCache(_EntryFolder):
     """A folder of small JSON results (perturbation numbers), ``<root>/results/<k[:2]>/<k>.json``.
 
-    Same guarantees as :class:`ExplanationCache`: one file per result, written to a
-    temporary file and moved into place, an unreadable entry counts as missing, and the
-    ``LEG_EVAL_CRASH_AFTER`` hook counts these writes too.
+    Same guarantees as :class:`ExplanationCache`: one file per result holding its key and
+    version, written to a temporary file and moved into place, a damaged entry is set aside
+    and counts as missing, and the ``LEG_EVAL_CRASH_AFTER`` hook counts these writes too.
     """
 
+    suffix = ".json"
+
     def __init__(self, root: str | os.PathLike):
-        self.root = Path(root) / "results"
+        super().__init__(Path(root) / "results")
 
-    def path(self, key: str) -> Path:
-        return self.root / key[:2] / f"{key}.json"
+    @staticmethod
+    def encode(key: str, value: dict) -> bytes:
+        return json.dumps({"key": key, "version": CACHE_VERSION, "value": value},
+                          default=_json_default, allow_nan=True).encode()
 
-    def __contains__(self, key: str) -> bool:
-        return self.get(key) is not None
-
-    def get(self, key: str) -> dict | None:
-        p = self.path(key)
-        if not p.is_file():
-            return None
+    @staticmethod
+    def decode(data: bytes, key: str) -> dict:
+        """The stored result; raises :class:`DamagedEntry`."""
         try:
-            return json.loads(p.read_text())
-        except (OSError, ValueError):
-            return None
+            entry = json.loads(data)
+            stored_key, version, value = entry["key"], int(entry["version"]), entry["value"]
+        except Exception as exc:  # any failure to parse
+            raise DamagedEntry(f"not a readable JSON entry: {type(exc).__name__}") from exc
+        _check_header(key, stored_key, version)
+        return value
 
     def put(self, key: str, value: dict) -> Path:
-        p = write_text(self.path(key), json.dumps(value, default=_json_default, allow_nan=True))
-        _count_write()
-        return p
-
-    def keys(self) -> list[str]:
-        return sorted(p.stem for p in self.root.glob("*/*.json"))
+        return self.put_bytes(key, self.encode(key, value))
 
 
 @dataclass(frozen=True)
@@ -198,6 +298,14 @@ class ExplainJob:
     randomization_seed: int
     items: tuple[ExplainItem, ...]
     cache_root: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.model_spec}:{self.state}"
+
+    @property
+    def cache(self) -> ExplanationCache:
+        return ExplanationCache(self.cache_root)
 
 
 def _make(method: str, clf, options: dict, channels: int):
@@ -231,11 +339,9 @@ def _shared_leg_pairs(items: Sequence[ExplainItem]) -> dict[int, int]:
     return pairs
 
 
-def _explain_items(clf, items: Sequence[ExplainItem], cache: ExplanationCache,
-                   info: dict) -> list[tuple[str, str, float]]:
+def _explain_items(clf, items: Sequence[ExplainItem], info: dict) -> Iterator[Entry]:
     from leg.estimator import estimate_leg, estimate_leg_tv
 
-    out = []
     pairs = _shared_leg_pairs(items)
     done: set[int] = set()
     leg_partner = {j: i for i, j in pairs.items()}
@@ -256,28 +362,26 @@ def _explain_items(clf, items: Sequence[ExplainItem], cache: ExplanationCache,
                                      **tv.leg.estimation)[0]
             t2 = time.perf_counter()
             for idx, res, secs in ((j, leg_res, t1 - t0), (i, tv_res, sampled + t2 - t1)):
-                cache.put(items[idx].key, res.saliency,
-                          {**info, "method": items[idx].method, "image": items[idx].image_id,
-                           "seconds": secs, "n_evaluations": int(res.n_evaluations),
-                           "shared_samples": True})
-                out.append((items[idx].key, "computed", secs))
+                key = items[idx].key
+                yield key, "computed", secs, ExplanationCache.encode(key, res.saliency, {
+                    **info, "method": items[idx].method, "image": items[idx].image_id,
+                    "seconds": secs, "n_evaluations": int(res.n_evaluations),
+                    "shared_samples": True})
                 done.add(idx)
             continue
+        done.add(i)
         try:
             ex = _make(it.method, clf, it.options, channels)
             res = ex.explain(it.image, it.target, seed=it.seed)
         except Exception as exc:  # reported per item; the run goes on with the others
-            out.append((it.key, f"error: {type(exc).__name__}: {exc}", 0.0))
-            done.add(i)
+            yield it.key, f"error: {type(exc).__name__}: {exc}", 0.0, None
             continue
         secs = time.perf_counter() - t0
         n_eval = getattr(res, "n_evaluations", None)
-        cache.put(it.key, np.asarray(res.saliency, dtype=np.float64),
-                  {**info, "method": it.method, "image": it.image_id, "seconds": secs,
-                   "n_evaluations": None if n_eval is None else int(n_eval)})
-        out.append((it.key, "computed", secs))
-        done.add(i)
-    return out
+        yield it.key, "computed", secs, ExplanationCache.encode(
+            it.key, np.asarray(res.saliency, dtype=np.float64),
+            {**info, "method": it.method, "image": it.image_id, "seconds": secs,
+             "n_evaluations": None if n_eval is None else int(n_eval)})
 
 
 def calibration_images(items: Sequence[ExplainItem]) -> np.ndarray:
@@ -286,19 +390,18 @@ def calibration_images(items: Sequence[ExplainItem]) -> np.ndarray:
     return np.stack([distinct[k] for k in sorted(distinct)])
 
 
-def run_job(job: ExplainJob) -> list[tuple[str, str, float]]:
-    """Compute the job's missing items (a picklable top-level function for executors).
+def explain_job(job: ExplainJob, done: frozenset[str] = frozenset()) -> Iterator[Entry]:
+    """Compute the job's items whose keys are not in ``done``, wherever the job runs.
 
-    Returns ``(key, "cached" | "computed" | "error: <message>", seconds)`` per item; an
-    item whose explainer raises is reported, not cached, and does not stop the others.
+    Yields ``(key, "computed", seconds, encoded entry)`` per item as it finishes, or
+    ``(key, "error: <message>", 0.0, None)`` for an item whose explainer raised (it does
+    not stop the others). Writes nothing: see :mod:`evaluation.executor`.
     """
     from evaluation.inputs import load_model
 
-    cache = ExplanationCache(job.cache_root)
-    todo = [it for it in job.items if it.key not in cache]
-    out = [(it.key, "cached", 0.0) for it in job.items if it.key in cache]
+    todo = [it for it in job.items if it.key not in done]
     if not todo:
-        return out
+        return
     clf = load_model(job.model_spec)
     if job.groups:
         from evaluation.randomization import randomized
@@ -309,28 +412,54 @@ def run_job(job: ExplainJob) -> list[tuple[str, str, float]]:
         context = nullcontext(clf)
     info = {"model": job.model_spec, "state": job.state}
     with context:
-        out += _explain_items(clf, todo, cache, info)
-    return out
+        yield from _explain_items(clf, todo, info)
+
+
+def run_jobs(jobs: Sequence, produce, executor=None, *, desc: str = "items"
+             ) -> dict[str, tuple[str, float]]:
+    """Compute the missing items of ``jobs`` with ``produce`` (see :mod:`evaluation.executor`)
+    through ``executor`` (default: in this process): ``key -> (status, seconds)``.
+
+    Status ``"cached"`` (an intact entry was there; damaged ones are set aside on the way),
+    ``"computed"`` or ``"error: <message>"``. Jobs whose items are all cached are not
+    submitted; an entry a worker sent back damaged is computed once more. A progress bar
+    (tqdm, on a terminal) counts the items as they finish.
+    """
+    from tqdm.auto import tqdm
+
+    from evaluation.executor import DAMAGED, SequentialExecutor
+
+    executor = executor or SequentialExecutor()
+    status: dict[str, tuple[str, float]] = {}
+    tasks = []
+    for job in jobs:
+        done = frozenset(it.key for it in job.items if it.key in job.cache)
+        status.update({k: ("cached", 0.0) for k in done})
+        if len(done) < len({it.key for it in job.items}):
+            tasks.append((job, done))
+    retried: set[str] = set()
+    while tasks:
+        total = sum(len({it.key for it in job.items} - done) for job, done in tasks)
+        with tqdm(total=total, desc=desc, unit="item", disable=None, leave=False,
+                  file=getattr(executor, "progress", None)) as bar:
+            for key, st, secs in executor.run_jobs(produce, tasks):
+                status[key] = (st, secs)
+                bar.update()
+        again = {k for k, (st, _) in status.items() if st.startswith(DAMAGED)} - retried
+        retried |= again
+        tasks = [(job, frozenset(it.key for it in job.items) - again) for job in jobs
+                 if any(it.key in again for it in job.items)]
+    return status
+
+
+def run_job(job: ExplainJob) -> list[tuple[str, str, float]]:
+    """Compute the job's missing items in this process: ``(key, status, seconds)`` per item
+    (``"cached"``, ``"computed"`` or ``"error: <message>"``)."""
+    return [(k, st, secs) for k, (st, secs) in run_jobs([job], explain_job).items()]
 
 
 def compute_explanations(jobs: Sequence[ExplainJob], executor=None
                          ) -> dict[str, tuple[str, float]]:
-    """Run ``jobs`` (through ``executor``; default in this process): ``key -> (status, s)``.
-
-    Jobs whose items are all cached are not even submitted.
-    """
-    from evaluation.executor import SequentialExecutor
-
-    executor = executor or SequentialExecutor()
-    status: dict[str, tuple[str, float]] = {}
-    futures = []
-    for job in jobs:
-        cache = ExplanationCache(job.cache_root)
-        if all(it.key in cache for it in job.items):
-            status.update({it.key: ("cached", 0.0) for it in job.items})
-            continue
-        futures.append(executor.submit(run_job, job))
-    for fut in futures:
-        for key, st, secs in fut.result():
-            status[key] = (st, secs)
-    return status
+    """Run ``jobs`` (through ``executor``; default in this process): ``key -> (status, s)``
+    (see :func:`run_jobs`)."""
+    return run_jobs(jobs, explain_job, executor, desc="explanations")

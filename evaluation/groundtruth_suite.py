@@ -154,7 +154,8 @@ def run_groundtruth(profile: Profile, *, cache_root: str, executor=None) -> Grou
         image = model.base_image(0)
         res.truths[model.name] = (image, model.true_map(image))
         fp = model_fingerprint(model)
-        items = []
+        groups: dict[tuple, list[ExplainItem]] = {}  # one job per budget and seed (the
+        seen: set[str] = set()  # workers share them; LEG and LEG-TV still share samples)
         for method in methods:
             for budget in plan.budgets:
                 for r in range(plan.repeats):
@@ -164,11 +165,12 @@ def run_groundtruth(profile: Profile, *, cache_root: str, executor=None) -> Grou
                                           image=array_hash(image), method=method,
                                           options=opts, seed=seed, target=model.target)
                     index[(model.name, method, budget, r)] = key
-                    if key not in {it.key for it in items}:
-                        items.append(ExplainItem(key, "base0", image, method, opts, seed,
-                                                 model.target))
-        jobs.append(ExplainJob(f"groundtruth:{model.name}", "original", (), 0, tuple(items),
-                               str(cache_root)))
+                    if key not in seen:
+                        seen.add(key)
+                        groups.setdefault((budget, r), []).append(ExplainItem(
+                            key, "base0", image, method, opts, seed, model.target))
+        jobs += [ExplainJob(f"groundtruth:{model.name}", "original", (), 0, tuple(items),
+                            str(cache_root)) for items in groups.values()]
     t0 = time.perf_counter()
     status = compute_explanations(jobs, executor)
     res.timings["explain"] = time.perf_counter() - t0

@@ -24,6 +24,7 @@ Computed once, resumable
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -36,8 +37,10 @@ from evaluation.cache import (
     compute_explanations,
     explanation_key,
     result_key,
+    run_jobs,
 )
 from evaluation.config import BLACK_BOX, PerturbationPlan, Profile
+from evaluation.executor import Entry, SequentialExecutor
 from evaluation.inputs import array_hash, load_model, model_fingerprint, model_input_shape
 from evaluation.perturbation import (
     PERTURBATION_METRICS,
@@ -141,6 +144,14 @@ class ScoreJob:
     items: tuple[ScoreItem, ...]
     cache_root: str
 
+    @property
+    def label(self) -> str:
+        return f"scores:{self.model_spec}"
+
+    @property
+    def cache(self) -> ResultCache:
+        return ResultCache(self.cache_root)
+
 
 def score_key(*, explanation: str, background: str, curves: bool, alpha_steps: int,
               curve_steps: int, k: int, seed: int) -> str:
@@ -173,26 +184,28 @@ def score_map(clf, item: ScoreItem) -> dict:
     return out
 
 
-def run_score_job(job: ScoreJob) -> list[tuple[str, str]]:
-    """Compute and store the job's missing scores (picklable, for executors).
-
-    Returns ``(key, "cached" | "computed" | "error: <message>")`` per item; an item that
-    raises is reported and not stored.
+def score_job(job: ScoreJob, done: frozenset[str] = frozenset()) -> Iterator[Entry]:
+    """Score the job's items whose keys are not in ``done``, wherever the job runs: yields
+    ``(key, "computed", seconds, encoded result)`` per item, or ``(key, "error: <message>",
+    0.0, None)`` for an item that raised (the others go on). See :mod:`evaluation.executor`.
     """
-    cache = ResultCache(job.cache_root)
-    todo = [it for it in job.items if it.key not in cache]
-    out = [(it.key, "cached") for it in job.items if it.key not in {t.key for t in todo}]
+    todo = [it for it in job.items if it.key not in done]
     if not todo:
-        return out
+        return
     clf = load_model(job.model_spec)
     for it in todo:
         try:
-            cache.put(it.key, score_map(clf, it))
+            value = score_map(clf, it)
         except Exception as exc:  # reported per item; the others go on
-            out.append((it.key, f"error: {type(exc).__name__}: {exc}"))
+            yield it.key, f"error: {type(exc).__name__}: {exc}", 0.0, None
             continue
-        out.append((it.key, "computed"))
-    return out
+        yield it.key, "computed", value["seconds"], ResultCache.encode(it.key, value)
+
+
+def run_score_job(job: ScoreJob) -> list[tuple[str, str]]:
+    """Compute and store the job's missing scores in this process: ``(key, "cached" |
+    "computed" | "error: <message>")`` per item."""
+    return [(k, st) for k, (st, _) in run_jobs([job], score_job).items()]
 
 
 # ------------------------------------------------------------------------------ running
@@ -243,7 +256,6 @@ def _available(methods, clf) -> tuple[list[str], dict]:
 def run_perturbation(profile: Profile, *, cache_root: str, images_dir: str | None = None,
                      executor=None) -> PerturbationResults:
     """Compute (or read from the caches) every map and score of ``profile.perturbation``."""
-    from evaluation.executor import SequentialExecutor
     from evaluation.inputs import load_image_folder, zoo_images
 
     executor = executor or SequentialExecutor()
@@ -269,8 +281,8 @@ def run_perturbation(profile: Profile, *, cache_root: str, images_dir: str | Non
         res.skipped.update({(plan.spec, m): r for m, r in skipped.items()})
         res.budgets[plan.spec] = plan.budget
         plans[plan.spec] = (plan, methods)
-        items = []
         for (img_id, img), p in zip(images, probs, strict=True):
+            items = []  # one job per image, so that workers share a model's images
             res.images[(plan.spec, img_id)] = img
             res.targets[(plan.spec, img_id)] = int(np.argmax(p))
             res.probabilities[(plan.spec, img_id)] = float(np.max(p))
@@ -282,7 +294,8 @@ def run_perturbation(profile: Profile, *, cache_root: str, images_dir: str | Non
                 index[(plan.spec, img_id, method)] = key
                 items.append(ExplainItem(key, img_id, img, method, opts, profile.seed,
                                          int(np.argmax(p))))
-        jobs.append(ExplainJob(plan.spec, "original", (), 0, tuple(items), str(cache_root)))
+            jobs.append(ExplainJob(plan.spec, "original", (), 0, tuple(items),
+                                   str(cache_root)))
     res.timings["plan"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     status = compute_explanations(jobs, executor)
@@ -308,10 +321,11 @@ def run_perturbation(profile: Profile, *, cache_root: str, images_dir: str | Non
     t0 = time.perf_counter()
     score_jobs, sindex = [], {}
     for spec, (plan, _) in plans.items():
-        items = []
+        by_image: dict[str, list[ScoreItem]] = {}  # one job per image, as for the maps
         for (model, img_id, method), sal in res.maps.items():
             if model != spec:
                 continue
+            items = by_image.setdefault(img_id, [])
             for bg in plan.backgrounds:
                 curves = bg in plan.curve_backgrounds
                 key = score_key(explanation=index[(model, img_id, method)], background=bg,
@@ -322,13 +336,10 @@ def run_perturbation(profile: Profile, *, cache_root: str, images_dir: str | Non
                                        res.targets[(model, img_id)], bg, curves,
                                        plan.alpha_steps, plan.curve_steps, plan.k,
                                        profile.seed))
-        score_jobs.append(ScoreJob(spec, tuple(items), str(cache_root)))
-    sstatus = {}
+        score_jobs += [ScoreJob(spec, tuple(its), str(cache_root)) for its in by_image.values()]
+    sstatus = {k: st for k, (st, _) in run_jobs(score_jobs, score_job, executor,
+                                                 desc="scores").items()}
     rcache = ResultCache(cache_root)
-    futures = [executor.submit(run_score_job, j) for j in score_jobs
-               if not all(it.key in rcache for it in j.items)]
-    for fut in futures:
-        sstatus.update(dict(fut.result()))
     res.timings["score"] = time.perf_counter() - t0
     for (model, img_id, method, bg), key in sindex.items():
         st = sstatus.get(key, "cached")

@@ -404,8 +404,13 @@ def run_sanity(profile: Profile, *, cache_root: str, images_dir: str | None = No
                                       seed=seed, target=target)
                 index[(plan.spec, img_id, method, name, r)] = key
                 items.append(ExplainItem(key, img_id, img, method, options, seed, target))
-            jobs.append(ExplainJob(spec, stage.name, stage.groups, profile.randomization_seed,
-                                   tuple(items), str(cache_root)))
+            # a randomized stage is one job (its batch-norm calibration uses all its
+            # images); the model as loaded is one job per image, so workers share it
+            parts: dict[str, list[ExplainItem]] = {}
+            for it in items:
+                parts.setdefault("" if stage.groups else it.image_id, []).append(it)
+            jobs += [ExplainJob(spec, stage.name, stage.groups, profile.randomization_seed,
+                                tuple(part), str(cache_root)) for part in parts.values()]
     res.timings["plan"] = time.perf_counter() - t_plan
 
     t0 = time.perf_counter()

@@ -1,7 +1,9 @@
 """The explanation cache: keys, atomic entries, resume after a crash."""
 
+import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -11,7 +13,10 @@ import numpy as np
 import pytest
 
 from evaluation.cache import (
+    CACHE_VERSION,
     CRASH_ENV,
+    CacheDamageWarning,
+    DamagedEntry,
     ExplainItem,
     ExplainJob,
     ExplanationCache,
@@ -65,7 +70,38 @@ def test_put_get_roundtrip_and_corrupt_entry(tmp_path):
     assert got["meta"] == {"seconds": 1.5}
     assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]
     cache.path(key).write_bytes(b"not an npz")
-    assert cache.get(key) is None
+    with pytest.warns(CacheDamageWarning, match="not a readable .npz entry"):
+        assert cache.get(key) is None
+    assert (tmp_path / "damaged" / f"{key}.npz").read_bytes() == b"not an npz"  # set aside
+    assert cache.get(key) is None and cache.keys() == []
+
+
+def test_entries_of_another_key_or_version_are_damaged(tmp_path):
+    cache = ExplanationCache(tmp_path)
+    key, other = explanation_key(**BASE), explanation_key(**{**BASE, "seed": 1})
+    cache.put(other, np.ones((2, 2)), {})
+    cache.path(key).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(cache.path(other), cache.path(key))  # a copied cache: right file, wrong key
+    with pytest.warns(CacheDamageWarning, match="holds the entry of key"):
+        assert key not in cache
+    buffer = io.BytesIO()
+    np.savez(buffer, saliency=np.ones((2, 2)), meta=np.array("{}"), key=np.array(key),
+             version=np.array(CACHE_VERSION - 1))
+    with pytest.raises(DamagedEntry, match="written by cache version"):
+        cache.put_bytes(key, buffer.getvalue())  # what a worker sends back is checked too
+    assert key not in cache and other in cache
+
+
+def test_damage_warnings_are_capped_per_cache(tmp_path):
+    cache = ExplanationCache(tmp_path)
+    keys = [explanation_key(**{**BASE, "seed": s}) for s in range(8)]
+    for k in keys:
+        cache.path(k).parent.mkdir(parents=True, exist_ok=True)
+        cache.path(k).write_bytes(b"")
+    with pytest.warns(CacheDamageWarning) as record:
+        assert all(cache.get(k) is None for k in keys)
+    assert len(record) == 5 and "without a warning each" in str(record[-1].message)
+    assert len(list((tmp_path / "damaged").iterdir())) == 8
 
 
 def _jobs(root: str) -> list:
@@ -136,3 +172,27 @@ def test_an_explainer_error_is_reported_not_cached(tmp_path):
     status = compute_explanations([job])
     assert status[bad.key][0].startswith("error: ValueError")
     assert bad.key not in ExplanationCache(tmp_path)
+
+
+def test_a_damaged_cache_is_recomputed_exactly_where_damaged(tmp_path):
+    jobs = _jobs(str(tmp_path))
+    first = compute_explanations(jobs)
+    cache = ExplanationCache(tmp_path)
+    maps = {k: cache.get(k)["saliency"] for k in first}
+    keys = sorted(first)
+    rand, empty, copied, truncated = keys[:4]
+    cache.path(rand).write_bytes(np.random.default_rng(1).bytes(500))
+    cache.path(empty).write_bytes(b"")
+    shutil.copy(cache.path(keys[5]), cache.path(copied))
+    whole = cache.path(truncated).read_bytes()
+    cache.path(truncated).write_bytes(whole[: len(whole) // 2])
+
+    with pytest.warns(CacheDamageWarning) as record:
+        status = compute_explanations(jobs)
+    assert len(record) == 4  # once per damaged entry
+    assert sorted(k for k, (s, _) in status.items() if s == "computed") == keys[:4]
+    assert all(status[k][0] == "cached" for k in keys[4:])
+    for k in keys:  # the same seeds give the same maps again
+        np.testing.assert_array_equal(cache.get(k)["saliency"], maps[k])
+    assert len(list((tmp_path / "damaged").iterdir())) == 4
+    assert {s for s, _ in compute_explanations(jobs).values()} == {"cached"}

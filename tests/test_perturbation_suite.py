@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from evaluation import perturbation_suite as ps
-from evaluation.cache import CRASH_ENV, ResultCache, result_key
+from evaluation.cache import CRASH_ENV, CacheDamageWarning, ResultCache, result_key
 from evaluation.config import GroundTruthPlan, PerturbationPlan, get_profile
 from evaluation.regression import GROUNDTRUTH_KEY, compare
 from evaluation.report import Report
@@ -46,7 +46,25 @@ def test_result_cache_roundtrip_nan_and_corrupt_entry(tmp_path):
     assert np.isnan(got["key_size"]) and got["curve"] == [0.5, 0.25]
     assert cache.keys() == [key]
     cache.path(key).write_text("{not json")
-    assert cache.get(key) is None and key not in cache  # unreadable counts as missing
+    with pytest.warns(CacheDamageWarning, match="not a readable JSON entry"):
+        assert cache.get(key) is None and key not in cache  # damaged counts as missing
+
+
+def test_damaged_scores_are_recomputed_exactly_where_damaged(tmp_path):
+    items = _items()
+    job = ps.ScoreJob(SPEC, items, str(tmp_path))
+    ps.run_score_job(job)
+    cache = ResultCache(tmp_path)
+    first = {it.key: cache.get(it.key) for it in items}
+    cache.path(items[0].key).write_bytes(np.random.default_rng(0).bytes(200))
+    cache.path(items[1].key).write_bytes(cache.path(items[3].key).read_bytes())
+    with pytest.warns(CacheDamageWarning) as record:
+        status = dict(ps.run_score_job(job))
+    assert len(record) == 2
+    assert status == {items[0].key: "computed", items[1].key: "computed",
+                      items[2].key: "cached", items[3].key: "cached"}
+    for it in items:
+        np.testing.assert_equal(cache.get(it.key)["key_size"], first[it.key]["key_size"])
 
 
 def test_score_job_is_computed_once_and_resumes(tmp_path, monkeypatch):
