@@ -3,7 +3,7 @@
 Prints, in one run on the shipped EfficientNet-Lite0 classifier:
 - seconds for one LEG and one LEG-TV (4 λ) explanation with n model evaluations at a
   28x28 grid, the seconds of n bare model evaluations at the same batch size, and the
-  ratios (targets: LEG <= 1.10, LEG-TV <= 1.20);
+  ratios (targets: LEG <= 1.05, LEG-TV <= 1.20);
 - the estimation share at 28x28, joint mode, 2000 model evaluations: seconds of each
   estimator (ridge, least squares, moment; LEG-TV on the ridge with 4 λ) on one set of
   samples against the seconds the model took to produce them (target: ridge < 5 %);
@@ -35,7 +35,10 @@ LAMBDAS = [0.05, 0.075, 0.1, 0.3]
 
 
 def bare_model_seconds(classifier, image, n: int, batch_size: int) -> float:
-    batch = np.repeat(image[None], batch_size, axis=0)
+    # in the dtype the model computes in (float32 for the Keras and torch adapters), so the
+    # floor holds no conversion LEG does not do either
+    dtype = getattr(classifier, "input_dtype", np.float64)
+    batch = np.repeat(image[None].astype(dtype), batch_size, axis=0)
     t0 = time.perf_counter()
     done = 0
     while done < n:
@@ -105,8 +108,8 @@ def main() -> None:
           f"batch size {args.batch_size}, median of {args.repeats}")
     print(f"{'':28s}{'seconds':>10s}{'ratio':>8s}{'target':>8s}")
     print(f"{'bare model evaluations':28s}{b:10.2f}{1.0:8.3f}")
-    print(f"{'LEG':28s}{lg:10.2f}{lg / b:8.3f}{'1.10':>8s}  "
-          f"{'MET' if lg / b <= 1.10 else 'NOT MET'}")
+    print(f"{'LEG':28s}{lg:10.2f}{lg / b:8.3f}{'1.05':>8s}  "
+          f"{'MET' if lg / b <= 1.05 else 'NOT MET'}")
     print(f"{'LEG-TV, 4 lambdas':28s}{tv:10.2f}{tv / b:8.3f}{'1.20':>8s}  "
           f"{'MET' if tv / b <= 1.20 else 'NOT MET'}")
     print(f"  all runs (s): bare {np.round(bare, 2).tolist()}, LEG {np.round(t_leg, 2).tolist()}, "
