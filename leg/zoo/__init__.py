@@ -83,8 +83,11 @@ def load_model(spec: str, *, preprocessing: str = "none", softmax: bool = False,
         if _is_factory(obj):
             obj = obj()
         if _is_torch_module(obj) or _is_keras_model(obj):
-            obj = _wrap_module(obj, preprocessing=preprocessing, softmax=softmax,
-                               device=device)
+            from leg.models import as_classifier
+
+            if _is_torch_module(obj) and device is not None:
+                obj = obj.to(device)
+            obj = as_classifier(obj, preprocessing=preprocessing, softmax=softmax)
         if not callable(obj):
             raise ValueError(f"{spec!r} did not give a callable classifier; got "
                              f"{type(obj).__name__}.")
@@ -101,18 +104,6 @@ def _is_torch_module(obj) -> bool:
 def _is_keras_model(obj) -> bool:
     keras = sys.modules.get("keras")
     return keras is not None and isinstance(obj, keras.Model)
-
-
-def _wrap_module(obj, *, preprocessing: str, softmax: bool, device: str | None):
-    if _is_keras_model(obj):
-        from leg.models import KerasClassifier
-
-        return KerasClassifier(obj, preprocessing=preprocessing, softmax=softmax)
-    from leg.torch_models import TorchClassifier
-
-    if device is not None:
-        obj = obj.to(device)
-    return TorchClassifier(obj, preprocessing=preprocessing, softmax=softmax)
 
 
 def _load_torch_file(path: str, *, preprocessing: str, softmax: bool, device: str | None):
@@ -144,7 +135,9 @@ def _load_torch_file(path: str, *, preprocessing: str, softmax: bool, device: st
             "(.pt, .pth); for a state dict, write a function that builds the module and loads "
             "it, and pass it as module:function."
         ) from None
-    clf = _wrap_module(module, preprocessing=preprocessing, softmax=softmax, device=None)
+    from leg.torch_models import TorchClassifier
+
+    clf = TorchClassifier(module, preprocessing=preprocessing, softmax=softmax)
     clf.input_shape = input_shape
     return clf
 
