@@ -84,3 +84,28 @@ def check_choice(value, name: str, choices) -> str:
             f"The {name!r} parameter must be one of {sorted(choices)}; got {value!r}."
         )
     return value
+
+
+def check_scores(scores: np.ndarray, n_images: int, expected_classes: int | None = None
+                 ) -> np.ndarray:
+    """``scores`` for a batch of ``n_images`` as an ``(N, K)`` float64 array, or a
+    ``ValueError`` naming what was wrong (wrong shape, another number of classes, NaN)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.ndim == 1 and n_images == 1:
+        scores = scores[None]
+    if scores.ndim != 2 or scores.shape[0] != n_images:
+        raise ValueError(
+            f"The model must return scores of shape (N, K) = ({n_images}, K) for a batch of "
+            f"{n_images} images; it returned shape {scores.shape}."
+        )
+    if expected_classes is not None and scores.shape[1] != expected_classes:
+        raise ValueError(
+            f"The model returned {scores.shape[1]} classes for this batch but "
+            f"{expected_classes} before; its output must have a fixed number of classes."
+        )
+    if not np.all(np.isfinite(scores)):
+        raise ValueError(
+            "The model returned non-finite scores (NaN or inf); check its preprocessing and "
+            "that the input range [0, 1] is what it expects."
+        )
+    return scores

@@ -14,11 +14,14 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from leg._validation import check_choice, check_int
-
-IMAGENET_MEAN = np.array([0.485, 0.456, 0.406])
-IMAGENET_STD = np.array([0.229, 0.224, 0.225])
-CAFFE_BGR_MEAN = np.array([103.939, 116.779, 123.68])
+from leg._validation import check_choice, check_int, check_scores
+from leg.preprocessing import (  # noqa: F401  (re-exported: leg.models names)
+    CAFFE_BGR_MEAN,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    PREPROCESSING,
+    get_preprocessing,
+)
 
 
 @runtime_checkable
@@ -26,46 +29,6 @@ class Classifier(Protocol):
     """``(N, H, W, C)`` images in ``[0, 1]`` -> ``(N, K)`` scores."""
 
     def __call__(self, images: np.ndarray) -> np.ndarray: ...
-
-
-def _caffe(x: np.ndarray) -> np.ndarray:
-    # VGG/ResNet "caffe" mode: RGB [0,1] -> BGR [0,255] minus the ImageNet channel means.
-    return x[..., ::-1] * 255.0 - CAFFE_BGR_MEAN
-
-
-def _tf(x: np.ndarray) -> np.ndarray:
-    return x * 2.0 - 1.0
-
-
-def _torch(x: np.ndarray) -> np.ndarray:
-    return (x - IMAGENET_MEAN) / IMAGENET_STD
-
-
-def _lite0(x: np.ndarray) -> np.ndarray:
-    # TF EfficientNet-Lite checkpoints: inception-style (255x - 127) / 128 (leg.zoo.lite0)
-    return (x * 255.0 - 127.0) / 128.0
-
-
-def _none(x: np.ndarray) -> np.ndarray:
-    return x
-
-
-PREPROCESSING: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "caffe": _caffe,
-    "tf": _tf,
-    "torch": _torch,
-    "lite0": _lite0,
-    "none": _none,
-}
-
-
-def get_preprocessing(preprocessing: str | Callable) -> Callable[[np.ndarray], np.ndarray]:
-    """Resolve a preprocessing name (``"caffe"``, ``"tf"``, ``"torch"``, ``"lite0"``,
-    ``"none"``) or callable."""
-    if callable(preprocessing):
-        return preprocessing
-    check_choice(preprocessing, "preprocessing", PREPROCESSING)
-    return PREPROCESSING[preprocessing]
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -270,31 +233,6 @@ def as_classifier(model, **kwargs) -> Callable[[np.ndarray], np.ndarray]:
             f"(N, H, W, C) images in [0, 1] to (N, K) scores; got {type(model).__name__}."
         )
     return model
-
-
-def check_scores(scores: np.ndarray, n_images: int, expected_classes: int | None = None
-                 ) -> np.ndarray:
-    """``scores`` for a batch of ``n_images`` as an ``(N, K)`` float64 array, or a
-    ``ValueError`` naming what was wrong (wrong shape, another number of classes, NaN)."""
-    scores = np.asarray(scores, dtype=np.float64)
-    if scores.ndim == 1 and n_images == 1:
-        scores = scores[None]
-    if scores.ndim != 2 or scores.shape[0] != n_images:
-        raise ValueError(
-            f"The model must return scores of shape (N, K) = ({n_images}, K) for a batch of "
-            f"{n_images} images; it returned shape {scores.shape}."
-        )
-    if expected_classes is not None and scores.shape[1] != expected_classes:
-        raise ValueError(
-            f"The model returned {scores.shape[1]} classes for this batch but "
-            f"{expected_classes} before; its output must have a fixed number of classes."
-        )
-    if not np.all(np.isfinite(scores)):
-        raise ValueError(
-            "The model returned non-finite scores (NaN or inf); check its preprocessing and "
-            "that the input range [0, 1] is what it expects."
-        )
-    return scores
 
 
 def evaluate(classifier, images: np.ndarray, *, batch_size: int | None = None,

@@ -16,8 +16,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from leg._validation import check_choice, check_int
-from leg.models import CAFFE_BGR_MEAN, IMAGENET_MEAN, IMAGENET_STD, check_scores
+from leg._validation import check_choice, check_int, check_scores
+from leg.preprocessing import CAFFE_BGR_MEAN, IMAGENET_MEAN, IMAGENET_STD
 
 __all__ = ["AUTOCAST_DTYPES", "TorchClassifier"]
 
@@ -34,7 +34,7 @@ def _import_torch():
 
 
 def _torch_preprocessing(name: str) -> Callable:
-    """The named preprocessing of :data:`leg.models.PREPROCESSING` on NHWC tensors."""
+    """The named preprocessing of :data:`leg.preprocessing.PREPROCESSING` on NHWC tensors."""
     torch = _import_torch()
 
     def constant(values, like):

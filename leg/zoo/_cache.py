@@ -21,7 +21,7 @@ def cache_path(name: str) -> Path:
     return cache_dir() / name
 
 
-def write_atomic(path: Path, write) -> bool:
+def write_cache_file(path: Path, write) -> bool:
     """Call ``write(tmp_path)`` then move the file to ``path``; warn and return False on failure.
 
     A cache that cannot be written never loses the caller's object: the caller keeps what it

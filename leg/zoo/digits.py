@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from leg._validation import check_choice, check_int
-from leg.zoo._cache import cache_path, write_atomic
+from leg.zoo._cache import cache_path, write_cache_file
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -247,8 +247,8 @@ def load_digits_cnn(labels: str = "true", *, size: int = 32, seed: int = 0) -> K
             model = metrics = None
     if model is None:
         model, metrics = train_digits_cnn(labels, size=size, seed=seed)
-        if write_atomic(path, lambda tmp: model.save(tmp)):
-            write_atomic(sidecar, lambda tmp: _write_json(tmp, metrics))
+        if write_cache_file(path, lambda tmp: model.save(tmp)):
+            write_cache_file(sidecar, lambda tmp: _write_json(tmp, metrics))
 
     classifier = KerasClassifier(model, preprocessing="none", softmax=False,
                                  class_names=CLASS_NAMES)

@@ -30,7 +30,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from leg.zoo._cache import cache_path, write_atomic
+from leg.zoo._cache import cache_path, write_cache_file
 
 __all__ = [
     "INPUT_SIZE",
@@ -275,7 +275,7 @@ def _write_cache(path, weights: dict[str, list[np.ndarray]], tag: str) -> bool:
                 for i, a in enumerate(arrays):
                     grp.create_dataset(str(i), data=a)
 
-    return write_atomic(path, write)
+    return write_cache_file(path, write)
 
 
 def lite0_weights(*, use_cache: bool = True) -> dict[str, list[np.ndarray]]:
