@@ -2,7 +2,7 @@
 
 Run ``pytest evaluation -m estimand --leg-profile smoke``. One case per model of the
 profile's estimand plans; the estimands and estimates are computed once per session by the
-``estimand_results`` fixture (cached). What is measured: :mod:`evaluation.estimand_suite`.
+``estimand_results`` fixture (cached). What is measured: :mod:`leg.harness.estimand_suite`.
 
 Asserted per model: LEG's default estimator reaches the plan's median correlation with the
 estimand at the largest budget, its error falls with n, and it is not worse than the
@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import pytest
 
-from evaluation.estimand_suite import check_accuracy, check_beats_moment, check_error_falls
+from leg.harness.estimand_suite import check_accuracy, check_beats_moment, check_error_falls
 
 pytestmark = pytest.mark.estimand
 
 
 def pytest_generate_tests(metafunc):
-    from conftest import leg_session, parametrize_or_skip
+    from leg.harness.plugin import leg_session, parametrize_or_skip
 
     if "estimand_plan" in metafunc.fixturenames:
         profile = leg_session(metafunc.config).profile
@@ -55,10 +55,10 @@ def test_default_estimator_not_worse_than_moment(estimand_plan, estimand_results
 
 def test_no_regression(estimand_plan, estimand_results, leg):
     _measured(estimand_results, estimand_plan)
-    if leg.baseline is None or leg.estimand_comparison is None:
+    if leg.baseline is None or leg.comparison("estimand") is None:
         pytest.skip("no --leg-baseline")
-    from evaluation.regression import regressions
+    from leg.harness.runs import regressions
 
-    bad = regressions(leg.estimand_comparison, model=estimand_plan.spec)
+    bad = regressions(leg.comparison("estimand"), model=estimand_plan.spec)
     assert not bad, "Regressed against the baseline: " + "; ".join(
         f"{r['metric']}: {r['baseline']:.3f} -> {r['current']:.3f}" for r in bad)

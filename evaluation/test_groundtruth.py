@@ -3,7 +3,7 @@
 Run ``pytest evaluation -m perturbation --leg-profile smoke``. Cases are
 ``model x method x budget`` on :func:`leg.zoo.groundtruth.ground_truth_suite` models; the
 maps are computed once per session by the ``groundtruth_results`` fixture (cached) and
-these tests only read and assert. What is measured: :mod:`evaluation.groundtruth_suite`.
+these tests only read and assert. What is measured: :mod:`leg.harness.groundtruth_suite`.
 
 Asserted: LEG-TV's cell-level correlation with the truth beats the random map's on every
 model and budget; at the largest budget it exceeds the plan's ``min_leg_tv_corr`` (0.9) on
@@ -16,13 +16,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from evaluation.groundtruth_suite import NOT_APPLICABLE, error_slopes, model_names
+from leg.harness.groundtruth_suite import NOT_APPLICABLE, error_slopes, model_names
 
 pytestmark = pytest.mark.perturbation
 
 
 def pytest_generate_tests(metafunc):
-    from conftest import leg_session
+    from leg.harness.plugin import leg_session
 
     sess = leg_session(metafunc.config)
     plan = sess.profile.groundtruth
@@ -49,10 +49,10 @@ def test_groundtruth(gt_case, groundtruth_results, leg):
     for metric in ("pearson_cell", "pearson_pixel"):
         v = res.value(model, method, budget, metric)
         assert v is not None and np.isfinite(v) and -1.0 <= v <= 1.0 + 1e-9
-    if leg.baseline is not None and leg.groundtruth_comparison is not None:
-        from evaluation.regression import regressions
+    if leg.baseline is not None and leg.comparison("groundtruth") is not None:
+        from leg.harness.runs import regressions
 
-        bad = regressions(leg.groundtruth_comparison, model=model, method=method,
+        bad = regressions(leg.comparison("groundtruth"), model=model, method=method,
                           budget=budget)
         assert not bad, "Regressed against the baseline: " + "; ".join(
             f"{r['metric']}: {r['baseline']:.3f} -> {r['current']:.3f}" for r in bad)

@@ -3,7 +3,7 @@
 Run ``pytest evaluation -m perturbation --leg-profile smoke``. Every case is
 ``model x image x method x background``; the maps and their scores are computed once per
 session by the ``perturbation_results`` fixture (cached on disk, resumable) and these
-tests only read and assert. What is computed: :mod:`evaluation.perturbation_suite`.
+tests only read and assert. What is computed: :mod:`leg.harness.perturbation_suite`.
 
 Asserted
     * LEG and LEG-TV explanations exist, and per model they find a finite key size on at
@@ -29,8 +29,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from evaluation.config import BLACK_BOX
-from evaluation.perturbation_suite import (
+from leg.harness.perturbation_suite import (
     FLOOR,
     PerturbationCase,
     median_key_size,
@@ -43,7 +42,7 @@ ASSERTED = ("leg", "leg-tv")
 
 
 def pytest_generate_tests(metafunc):
-    from conftest import leg_session, parametrize_or_skip
+    from leg.harness.plugin import leg_session, parametrize_or_skip
 
     sess = leg_session(metafunc.config)
     unplanned = sess.profile.unplanned("perturbation")
@@ -67,11 +66,11 @@ def _require(res, model: str, method: str) -> None:
 
 
 def _baseline_check(leg, case: PerturbationCase) -> None:
-    if leg.baseline is None or leg.perturbation_comparison is None:
+    if leg.baseline is None or leg.comparison("perturbation") is None:
         return
-    from evaluation.regression import regressions
+    from leg.harness.runs import regressions
 
-    bad = regressions(leg.perturbation_comparison, model=case.model, image=case.image,
+    bad = regressions(leg.comparison("perturbation"), model=case.model, image=case.image,
                       method=case.method, stage=case.background)
     if bad:
         pytest.fail("Regressed against the baseline: " + "; ".join(
@@ -161,12 +160,13 @@ def test_black_box_methods_use_legs_budget(pmodel, perturbation_results):
     res = perturbation_results
     if pmodel not in res.budgets:  # not computed: every method is skipped, with the reason
         pytest.skip(next(r for (m, _), r in res.skipped.items() if m == pmodel))
-    if not set(BLACK_BOX) & set(res.profile.perturbation_methods):
-        pytest.skip(f"no black-box method ({', '.join(BLACK_BOX)}) in --leg-methods")
+    black_box = res.profile.black_box
+    if not set(black_box) & set(res.profile.perturbation_methods):
+        pytest.skip(f"no black-box method ({', '.join(black_box)}) in --leg-methods")
     budget = res.budgets[pmodel]
-    rows = [r for r in res.explanations if r["model"] == pmodel and r["method"] in BLACK_BOX]
+    rows = [r for r in res.explanations if r["model"] == pmodel and r["method"] in black_box]
     assert rows, "No black-box explanation was computed."
-    low = {m: (0 if m == "occlusion" else budget / 2) for m in BLACK_BOX}
+    low = {m: (0 if m == "occlusion" else budget / 2) for m in black_box}
     bad = [f"{r['method']}/{r['image']}: {r['n_evaluations']}" for r in rows
            if r["n_evaluations"] is None
            or not low[r["method"]] <= r["n_evaluations"] <= budget + 2]

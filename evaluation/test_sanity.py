@@ -7,7 +7,7 @@ expected failure there instead); ``model x image x method x stage`` for the repo
 and ``model x all-images x method x stage`` for the decisive stages (full cascading and
 label randomization), judged on the median over images. The explanations are computed once
 per session by the ``sanity_results`` fixture (cached on disk) and these tests only read and
-assert. What is asserted and how the thresholds are calibrated: :mod:`evaluation.sanity`.
+assert. What is asserted and how the thresholds are calibrated: :mod:`leg.harness.sanity`.
 """
 
 from __future__ import annotations
@@ -15,14 +15,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from evaluation.config import METHODS
-from evaluation.sanity import ALL_IMAGES, RESEEDED, SanityCase, plan_cases, verdict
+from leg.harness.sanity import ALL_IMAGES, RESEEDED, SanityCase, plan_cases, verdict
 
 pytestmark = pytest.mark.sanity
 
 
 def pytest_generate_tests(metafunc):
-    from conftest import leg_session
+    from leg.harness.plugin import leg_session
 
     sess = leg_session(metafunc.config)
     if "case" in metafunc.fixturenames:
@@ -39,14 +38,14 @@ def pytest_generate_tests(metafunc):
 def _baseline_check(leg, case: SanityCase) -> None:
     if leg.baseline is None:
         return
-    if leg.baseline_error:
-        pytest.fail(leg.baseline_error)
-    from evaluation.regression import regressions
+    if leg.state("sanity").baseline_error:
+        pytest.fail(leg.state("sanity").baseline_error)
+    from leg.harness.runs import regressions
 
     match = dict(model=case.model, method=case.method, stage=case.stage)
     if case.image != ALL_IMAGES:
         match["image"] = case.image
-    bad = regressions(leg.comparison or [], **match)
+    bad = regressions(leg.comparison("sanity") or [], **match)
     if bad:
         lines = [f"{r['metric']}: {r['baseline']:.3f} -> {r['current']:.3f} "
                  f"(tolerance {r['tolerance']})" for r in bad]
@@ -68,7 +67,7 @@ def test_sanity(case: SanityCase, sanity_results, leg):
     similarity of randomized explanations to the original at the decisive stages (median
     over images); other stages are reported (values computed and finite)."""
     res = sanity_results
-    role = METHODS.get(case.method, "reported")
+    role = res.profile.role(case.method)
     if case.method in res.skipped:
         pytest.skip(f"{case.method}: {res.skipped[case.method]}")
     error = next((res.errors[(case.model, case.image, case.method, st)]
@@ -96,7 +95,7 @@ def test_sanity(case: SanityCase, sanity_results, leg):
             f"agree no more than unrelated maps ({_fmt(bad)}); its randomization checks "
             "cannot pass.")
         return
-    # a decisive stage: judged on the median over images (see evaluation.sanity)
+    # a decisive stage: judged on the median over images (see leg.harness.sanity)
     verdicts = res.median_verdicts(case)
     failed = {m: v for m, v in verdicts.items() if v[0] != "pass"}
     flat = [m for m, v in failed.items() if v[0] == "degenerate"]

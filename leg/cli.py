@@ -1,10 +1,10 @@
-"""``leg explain``: saliency maps from the shell; ``leg report compare``: what changed between
-two evaluation runs.
+"""``leg explain``: saliency maps from the shell. The harness adds ``leg evaluate`` and
+``leg report compare`` (:mod:`leg.harness.cli`) through the entry-point group
+:data:`COMMANDS_GROUP`; the library never imports the harness.
 
 Exit status of ``leg explain``: 0 on success, 2 on bad usage (unknown option, bad value,
 unknown model), 1 when an image or the model fails (the other images are still explained
-and written). ``leg report compare``: 0 when nothing regressed, 1 when something did, 2 on
-bad usage (a folder that is not a run, runs that cannot be compared).
+and written).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ FORMATS = ("png", "npy", "json")
 DEFAULT_GRID = (14, 14)
 FIGURE_STYLES = ("heatmap_only", "gray", "overlay")
 RESULTS_SCHEMA_VERSION = 1
+COMMANDS_GROUP = "leg.commands"
 
 
 class UsageError(Exception):
@@ -151,23 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--quiet", action="store_true", help="no progress bars or summary")
     ex.add_argument("--debug", action="store_true",
                     help="show tracebacks and TensorFlow's C++ start-up log lines")
-    report = sub.add_parser("report", help="work with evaluation reports (pytest evaluation)")
-    rsub = report.add_subparsers(dest="report_command", required=True)
-    cmp = rsub.add_parser(
-        "compare", help="what changed between two runs of the evaluation harness",
-        description="List the verdicts that flipped and the metrics that moved beyond their "
-                    "tolerance from RUN_A to RUN_B, sorted by how far they moved; write "
-                    "comparison.html and comparison.md. Exit status 1 when something "
-                    "regressed.")
-    cmp.add_argument("run_a", metavar="RUN_A", help="the earlier run: a run folder "
-                     "(reports/<run-id>), its run.json, or reports/latest")
-    cmp.add_argument("run_b", metavar="RUN_B", help="the later run")
-    cmp.add_argument("--out", default=None,
-                     help="folder for the comparison files (default: RUN_B's folder)")
-    cmp.add_argument("--tolerance", type=_float_in(0, None), default=None,
-                     help="absolute move of a metric in its bad direction that regresses "
-                          "(default: the profile's regression_tolerance)")
-    cmp.add_argument("--debug", action="store_true", help="show tracebacks")
+    for name, load in _commands().items():  # listed in --help; run by _run_command
+        sub.add_parser(name, help=_first_line(load), add_help=False)
     return parser
 
 
@@ -339,31 +325,6 @@ def _uses_tensorflow(spec: str) -> bool:
                                                                                   ".h5"))
 
 
-def run_report_compare(args) -> int:
-    """``leg report compare RUN_A RUN_B``: write the comparison, print its summary."""
-    from evaluation.compare import NotARun, compare_runs, load_run, write_comparison
-    from evaluation.regression import IncompatibleBaseline
-
-    try:
-        before = load_run(args.run_a, "RUN_A")
-        after = load_run(args.run_b, "RUN_B")
-        comparison = compare_runs(before, after, tolerance=args.tolerance)
-    except (NotARun, IncompatibleBaseline) as exc:
-        raise UsageError(str(exc)) from None
-    page = write_comparison(comparison, args.out or after.path)
-    print(f"{comparison.summary()}.")
-    for row in comparison.regressions[:10]:
-        if "check" in row:
-            print(f"  verdict {row['model']}/{row['method']}/{row['check']}: "
-                  f"{row['before']} -> {row['after']}")
-        else:
-            print(f"  {row['table']} {row['what']}: {row['before']:.4g} -> {row['after']:.4g}")
-    if len(comparison.regressions) > 10:
-        print(f"  ... {len(comparison.regressions) - 10} more")
-    print(f"Written: {page} and {page.with_suffix('.md')}")
-    return 1 if comparison.regressed else 0
-
-
 def _write_results(out_root: Path, args, model_spec, records, started) -> None:
     import leg
     from leg._files import write_text
@@ -396,12 +357,26 @@ def _json_default(value):
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
+def _commands() -> dict:
+    """The subcommands other packages add (entry points ``leg.commands``: the harness's
+    ``evaluate`` and ``report``), by name: ``name -> entry point`` (loaded only when run)."""
+    from importlib.metadata import entry_points
+
+    return {ep.name: ep for ep in entry_points(group=COMMANDS_GROUP)}
+
+
+def _first_line(ep) -> str:
+    return f"see 'leg {ep.name} --help' (from {ep.value.split(':')[0]})"
+
+
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = _commands() if argv and argv[0] != "explain" else {}
+    if argv and argv[0] in commands:  # another package's command: it parses its own arguments
+        return int(commands[argv[0]].load()(argv[1:]) or 0)
     parser = build_parser()
     args = parser.parse_args(argv)  # exits 2 with a message on bad usage
     try:
-        if args.command == "report":
-            return run_report_compare(args)
         return run_explain(args)
     except UsageError as exc:
         print(f"leg: error: {exc}", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""Contract and known-answer tests of the baseline saliency methods (evaluation.baselines)."""
+"""Contract and known-answer tests of the baseline saliency methods (leg.harness.baselines)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from scipy.special import expit
 
-import evaluation.baselines  # noqa: F401  (registers the baselines)
-from evaluation.baselines import BASELINES
+import leg.harness.baselines  # noqa: F401  (registers the baselines)
 from leg.explainers import EXPLAINERS, Explanation, make_explainer
+from leg.harness.baselines import BASELINES
 
 H = W = 16
 GRADIENT_METHODS = ("gradient", "smoothgrad", "integrated-gradients", "grad-cam")
@@ -180,7 +180,7 @@ def test_budgets_set_the_number_of_evaluations(image):
 
 
 def test_occlusion_patch_size_fits_the_budget():
-    from evaluation.baselines.occlusion import Occlusion, n_patches
+    from leg.harness.baselines.occlusion import Occlusion, n_patches
 
     for budget in (1, 10, 50, 256, 1000):
         patch, stride = Occlusion(lambda x: x, budget=budget).geometry((H, W))

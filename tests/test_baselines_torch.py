@@ -8,10 +8,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-import evaluation.baselines  # noqa: E402,F401  (registers the baselines)
 import leg  # noqa: E402
-from evaluation.baselines import BASELINES  # noqa: E402
+import leg.harness.baselines  # noqa: E402,F401  (registers the baselines)
 from leg.explainers import make_explainer  # noqa: E402
+from leg.harness.baselines import BASELINES  # noqa: E402
 from tests.test_baselines import SMALL  # noqa: E402
 from tests.torch_nets import PATCHES, Colours, TinyBN, colour_patches  # noqa: E402
 

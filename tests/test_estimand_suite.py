@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 import leg
-from evaluation import estimand_suite
-from evaluation.config import EstimandPlan, Profile
-from evaluation.estimand_suite import (
+from leg.harness import estimand_suite
+from leg.harness.config import EstimandPlan, Profile
+from leg.harness.estimand_suite import (
     check_accuracy,
     check_beats_moment,
     check_error_falls,
@@ -105,7 +105,7 @@ def test_suite_is_cached(results, tmp_path):
 
 
 def test_models_without_gradients_are_skipped(tmp_path, monkeypatch):
-    from evaluation import inputs
+    from leg.harness import inputs
 
     plan = EstimandPlan("tests.models:cli_model", n_images=1, budgets=(10, 20))
     monkeypatch.setitem(inputs._MODELS, plan.spec, smooth_region_means().__call__)
@@ -114,7 +114,7 @@ def test_models_without_gradients_are_skipped(tmp_path, monkeypatch):
 
 
 def test_matrix_verdicts_fold_the_synthetic_models(results):
-    from evaluation.groundtruth_suite import SUITE
+    from leg.harness.groundtruth_suite import SUITE
 
     cells = {v.method: v for v in estimand_suite.matrix_verdicts(results)}
     assert {v.model for v in cells.values()} == {SUITE}

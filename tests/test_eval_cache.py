@@ -12,18 +12,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evaluation.cache import (
+from leg.harness.cache import (
     CACHE_VERSION,
     CRASH_ENV,
     CacheDamageWarning,
     DamagedEntry,
-    ExplainItem,
-    ExplainJob,
     ExplanationCache,
-    compute_explanations,
     explanation_key,
 )
-from evaluation.inputs import array_hash, model_fingerprint
+from leg.harness.inputs import array_hash, model_fingerprint
+from leg.harness.jobs import ExplainItem, ExplainJob, compute_explanations
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -128,7 +126,7 @@ def _jobs(root: str) -> list:
 SCRIPT = textwrap.dedent("""
     import json, sys
     from tests.test_eval_cache import _jobs
-    from evaluation.cache import compute_explanations
+    from leg.harness.jobs import compute_explanations
     status = compute_explanations(_jobs(sys.argv[1]))
     print(json.dumps({k: v[0] for k, v in status.items()}))
 """)

@@ -3,8 +3,8 @@ profile plans for keeps the profile's choice of suites, any other model gets gen
 
 import pytest
 
-from evaluation.config import ZOO_TWINS, get_profile
-from evaluation.sanity import ZOO_GROUPS, image_ids, model_stages
+from leg.harness.config import ZOO_TWINS, get_profile
+from leg.harness.sanity import ZOO_GROUPS, image_ids, model_stages
 
 
 @pytest.mark.parametrize("name", ["smoke", "standard", "paper"])

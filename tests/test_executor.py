@@ -7,13 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evaluation.cache import ExplanationCache, compute_explanations
-from evaluation.executor import (
-    ProcessExecutor,
-    SequentialExecutor,
-    make_executor,
-    resolve_executor,
-)
+from leg.harness.cache import ExplanationCache
+from leg.harness.executor import ProcessExecutor, SequentialExecutor
+from leg.harness.executors import make_executor, resolve_executor
+from leg.harness.jobs import compute_explanations
 from tests.test_eval_cache import _jobs
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,4 +1,4 @@
-"""Tests of the perturbation-size metrics (evaluation.perturbation)."""
+"""Tests of the perturbation-size metrics (leg.harness.perturbation)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evaluation.metric import Metric
-from evaluation.perturbation import (
+from leg.harness.metric import Metric
+from leg.harness.perturbation import (
     BACKGROUNDS,
     DEFAULT_ALPHAS,
     PERTURBATION_METRICS,

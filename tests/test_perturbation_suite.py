@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evaluation import perturbation_suite as ps
-from evaluation.cache import CRASH_ENV, CacheDamageWarning, ResultCache, result_key
-from evaluation.config import GroundTruthPlan, PerturbationPlan, get_profile
-from evaluation.regression import GROUNDTRUTH_KEY, compare
-from evaluation.report import Report
+from leg.harness import perturbation_suite as ps
+from leg.harness.cache import CRASH_ENV, CacheDamageWarning, ResultCache, result_key
+from leg.harness.config import GroundTruthPlan, PerturbationPlan, get_profile
+from leg.harness.report import Report
+from leg.harness.runs import GROUNDTRUTH_KEY, compare
 from leg.zoo.groundtruth import linear_region
 
 REPO = Path(__file__).resolve().parents[1]
@@ -69,7 +69,7 @@ def test_damaged_scores_are_recomputed_exactly_where_damaged(tmp_path):
 
 def test_score_job_is_computed_once_and_resumes(tmp_path, monkeypatch):
     calls = []
-    real = ps.load_model
+    real = ps.load_model_once
 
     def counting(spec):
         clf = real(spec)
@@ -80,7 +80,7 @@ def test_score_job_is_computed_once_and_resumes(tmp_path, monkeypatch):
 
         return f
 
-    monkeypatch.setattr(ps, "load_model", counting)
+    monkeypatch.setattr(ps, "load_model_once", counting)
     items = _items()
     job = ps.ScoreJob(SPEC, items, str(tmp_path))
     first = dict(ps.run_score_job(job))
@@ -100,7 +100,7 @@ SCRIPT = textwrap.dedent("""
     import json, sys
     sys.path.insert(0, {tests!r})
     from test_perturbation_suite import _items, SPEC
-    from evaluation import perturbation_suite as ps
+    from leg.harness import perturbation_suite as ps
     job = ps.ScoreJob(SPEC, _items(), sys.argv[1])
     print(json.dumps(dict(ps.run_score_job(job))))
 """)
@@ -174,7 +174,7 @@ def test_keysize_statistics_count_nan_apart():
 def test_perturbation_and_groundtruth_report_sections(tmp_path):
     from dataclasses import replace
 
-    from evaluation import groundtruth_suite as gs
+    from leg.harness import groundtruth_suite as gs
 
     res = _fake_results()
     res.profile = replace(res.profile, perturbation=(PerturbationPlan("m", 2, 10),))

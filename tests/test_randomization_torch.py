@@ -1,5 +1,5 @@
 """Parameter randomization of PyTorch models through the harness's one interface
-(:mod:`evaluation.randomization`): groups, seeding, batch-norm re-estimation, restoring."""
+(:mod:`leg.harness.randomization`): groups, seeding, batch-norm re-estimation, restoring."""
 
 import numpy as np
 import pytest
@@ -7,7 +7,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import leg  # noqa: E402
-from evaluation.randomization import (  # noqa: E402
+from leg.harness.randomization import (  # noqa: E402
     layer_groups,
     randomization_scheme,
     randomize_groups,
@@ -50,7 +50,7 @@ def test_groups_from_output_down_with_containers_opened(net):
 
 
 def test_lite0_torch_has_the_keras_lite0_groups():
-    from evaluation.sanity import ZOO_GROUPS
+    from leg.harness.sanity import ZOO_GROUPS
     from leg.zoo.lite0_torch import build_lite0_torch
 
     lite0 = build_lite0_torch(weights=None)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from evaluation.regression import KEY
+from leg.harness.runs import KEY
 
 pytest.importorskip("tensorflow")
 

@@ -8,15 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from evaluation import report as report_mod
-from evaluation.regression import (
+from leg._files import write_text
+from leg.harness import report as report_mod
+from leg.harness.report import Report
+from leg.harness.runs import (
     IncompatibleBaseline,
     check_compatible,
     compare,
     load_baseline,
     regressions,
 )
-from evaluation.report import Report, write_text_atomic
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -27,16 +28,16 @@ def _leftovers(folder: Path):
 
 def test_atomic_write_leaves_old_file_or_nothing(tmp_path, monkeypatch):
     target = tmp_path / "a.csv"
-    write_text_atomic(target, "old\n")
+    write_text(target, "old\n")
 
     def boom(src, dst):
         raise OSError("disk full")
 
     monkeypatch.setattr(report_mod.os, "replace", boom)
     with pytest.raises(OSError, match="disk full"):
-        write_text_atomic(target, "new and longer\n")
+        write_text(target, "new and longer\n")
     with pytest.raises(OSError):
-        write_text_atomic(tmp_path / "b.csv", "x\n")
+        write_text(tmp_path / "b.csv", "x\n")
     assert target.read_text() == "old\n"
     assert not (tmp_path / "b.csv").exists()
     assert not _leftovers(tmp_path)

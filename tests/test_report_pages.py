@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from evaluation.compare import NotARun, compare_runs, load_run, write_comparison
-from evaluation.regression import IncompatibleBaseline
-from evaluation.verdicts import Verdict, flip_status, rank, verdicts_from_rows
 from leg.cli import main
+from leg.harness.compare import NotARun, compare_runs, load_run, write_comparison
+from leg.harness.runs import IncompatibleBaseline
+from leg.harness.verdicts import Verdict, flip_status, rank, verdicts_from_rows
 from tests.reports import IDENTITY, synthetic_report, synthetic_verdicts
 
 REPO = Path(__file__).resolve().parents[1]
@@ -161,7 +161,7 @@ SUITE = textwrap.dedent("""
 
     import pytest
 
-    from evaluation.verdicts import Verdict
+    from leg.harness.verdicts import Verdict
 
     @pytest.mark.sanity
     def test_suite(leg_report):
@@ -176,8 +176,8 @@ SUITE = textwrap.dedent("""
 
 
 def test_regression_mode_writes_the_comparison_next_to_the_run(pytester, monkeypatch):
-    from evaluation.config import get_profile
-    from evaluation.report import Report
+    from leg.harness.config import get_profile
+    from leg.harness.report import Report
 
     profile = get_profile("smoke")
     base = Report(pytester.path / "out", run_id="base", info={"profile": "smoke"})

@@ -3,7 +3,7 @@
 A method whose maps are noise passes a randomization check trivially (its maps are
 unrelated to anything). The harness explains the original model a second time with another
 seed and requires the two maps to be more similar than unrelated maps
-(:mod:`evaluation.sanity`, "Informativeness"). Here, end to end on a tiny Keras CNN:
+(:mod:`leg.harness.sanity`, "Informativeness"). Here, end to end on a tiny Keras CNN:
 
 ``noise``        pure estimation noise (like LEG with far too few samples): a different
                  uniform map per image, seed and model state, carrying no information. It
@@ -25,7 +25,7 @@ import types
 import numpy as np
 import pytest
 
-from evaluation.sanity import RESEEDED, informativeness, summary_rows, verdict
+from leg.harness.sanity import RESEEDED, informativeness, summary_rows, verdict
 
 SPEC = "tests.test_sanity_verdict:tiny_classifier"
 
@@ -100,10 +100,10 @@ def results(tmp_path_factory):
     pytest.importorskip("keras")
     from PIL import Image
 
-    import evaluation.baselines  # noqa: F401  (registers edge and random)
-    from evaluation.config import ModelPlan, Profile
-    from evaluation.sanity import run_sanity
+    import leg.harness.baselines  # noqa: F401  (registers edge and random)
     from leg.explainers import EXPLAINERS
+    from leg.harness.config import ModelPlan, Profile
+    from leg.harness.sanity import run_sanity
 
     images = tmp_path_factory.mktemp("images")
     rng = np.random.default_rng(0)
@@ -179,7 +179,7 @@ def test_matrix_verdicts_judge_as_the_tests_do(results):
     """One matrix cell per model, method and check: the noise explainer is uninformative
     everywhere, the fingerprint passes, the edge control fails the randomization checks but
     is informative; each cell carries the number that decided it."""
-    from evaluation.sanity import matrix_verdicts
+    from leg.harness.sanity import matrix_verdicts
 
     cells = {(v.method, v.check): v for v in matrix_verdicts(results)}
     checks = {c for _, c in cells}

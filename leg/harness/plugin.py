@@ -1,0 +1,417 @@
+"""The harness as a pytest plugin (entry point ``pytest11``: ``leg``), loaded by every pytest
+run of an environment where leg is installed.
+
+It costs nothing where the harness is not used: importing it imports pytest and the standard
+library only; options are registered, and the session state (profile, report, executor) is
+made the first time a suite asks for it. No report, no output and no TensorFlow unless a
+suite's tests were collected. Disable it with ``-p no:leg``.
+
+Options (``leg evaluate -m sanity --leg-profile smoke``, or ``pytest evaluation ...`` in a
+clone):
+
+``--leg-profile smoke|standard|paper``  profile of :mod:`leg.harness.config` (default standard)
+``--leg-report-dir DIR``   where reports and the explanation cache go (default ``reports/``)
+``--leg-model SPEC``       run on one model (see :mod:`leg.harness.inputs`)
+``--leg-images DIR``       the model's images
+``--leg-methods a,b``      methods: built-in names, ``NAME=package.module:attribute`` (your
+                           own, :mod:`leg.harness.methods`) or ``leg.explainers`` entry points
+``--leg-seed N``           base seed of the explanations
+``--leg-baseline PATH``    a stored run to compare with (see :mod:`leg.harness.runs`)
+``--leg-workers N``, ``--leg-executor KIND``, ``--leg-ray-address A``  where jobs run
+                           (:mod:`leg.harness.executors`)
+``--leg-debug``            show TensorFlow's C++ start-up lines
+
+Markers: ``sanity``, ``perturbation`` (key sizes, curves and ground truth), ``estimand``.
+The suites are :data:`leg.harness.engine.SUITES`; each is computed once per session (its
+``<name>_results`` fixture), cached under ``<report dir>/.cache/``, and the report is written
+in ``pytest_sessionfinish`` — also when tests fail — whenever a suite's tests ran.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from leg.harness.engine import SUITES
+
+MARKERS = {
+    "sanity": "sanity-check suites (model and label randomization)",
+    "perturbation": "perturbation-size and ground-truth suites",
+    "estimand": "LEG's estimators against their exact estimand (autodiff) on differentiable "
+                "models",
+}
+OPTIONS = ("--leg-profile", "--leg-report-dir", "--leg-model", "--leg-images",
+           "--leg-methods", "--leg-seed", "--leg-baseline", "--leg-workers", "--leg-executor",
+           "--leg-ray-address")
+
+
+def pytest_addoption(parser):
+    g = parser.getgroup("leg", "leg evaluation harness")
+    g.addoption("--leg-profile", default="standard", choices=("smoke", "standard", "paper"),
+                help="evaluation profile (default: standard)")
+    g.addoption("--leg-report-dir", default="reports", help="report folder (default: reports/)")
+    g.addoption("--leg-model", default=None,
+                help="model: lite0, lite0-torch, digits, a .keras/.h5 or .pt2/.pt file, "
+                     "or module:attribute")
+    g.addoption("--leg-images", default=None, help="folder of JPEG/PNG images for the model")
+    g.addoption("--leg-methods", default=None,
+                help="comma-separated methods: built-in names, NAME=package.module:attribute "
+                     "for your own, or installed leg.explainers entry points")
+    g.addoption("--leg-seed", default=None, type=int, help="base seed of the explanations")
+    g.addoption("--leg-baseline", default=None, help="stored run folder to compare with")
+    g.addoption("--leg-workers", default=0, type=int,
+                help="processes computing explanations (default 0: in this process)")
+    g.addoption("--leg-debug", action="store_true",
+                help="show TensorFlow's C++ start-up log lines (hidden by default)")
+    g.addoption("--leg-executor", default=None, choices=("sequential", "process", "ray"),
+                help="where jobs run (default: sequential for 0 workers, else process)")
+    g.addoption("--leg-ray-address", default=None,
+                help="ray executor: local (default), auto, or a cluster address")
+
+
+@dataclass
+class LegSession:
+    """Per-session state of the harness (made on first use: :func:`leg_session`)."""
+
+    profile: object
+    report_dir: Path
+    images_dir: str | None
+    workers: int
+    debug: bool = False
+    executor_kind: str = "sequential"
+    ray_address: str | None = None
+    executor: object = None  # the run's executor, made on first use (:meth:`executor_now`)
+    capture: object = None  # pytest's capture manager (progress bars go around it)
+    baseline: object = None
+    report: object = None
+    active: bool = False
+    suites: dict = field(default_factory=dict)  # suite name -> engine.SuiteState
+    timings: dict = field(default_factory=dict)
+
+    @property
+    def cache_root(self) -> Path:
+        return self.report_dir / ".cache"
+
+    def identity(self, fingerprints: dict | None = None) -> dict:
+        ident = {"profile": self.profile.name,
+                 "parameters_hash": self.profile.parameters_hash(),
+                 "models": [p.spec for p in self.profile.models],
+                 "images": self.images_dir}
+        if fingerprints:
+            ident["fingerprints"] = dict(fingerprints)
+        return ident
+
+    def state(self, name: str):
+        from leg.harness.engine import SuiteState
+
+        return self.suites.setdefault(name, SuiteState())
+
+    def comparison(self, name: str) -> list | None:
+        """The suite's rows compared with the baseline (``None``: no baseline, or not yet)."""
+        return self.state(name).comparison
+
+    def executor_now(self):
+        """The run's executor, made on first use and shut down at the session's end (a
+        process pool or Ray instance is started once and keeps its workers' models)."""
+        from leg.harness.executors import make_executor
+
+        if self.executor is None:
+            self.executor = make_executor(self.workers, self.executor_kind, self.ray_address)
+            if self.capture is not None:
+                self.executor.progress = _TerminalStream(self.capture)
+        return self.executor
+
+    def results(self, name: str):
+        """The suite's result, computed on first use (a failure is remembered, so later tests
+        fail fast with the same message)."""
+        from leg._quiet import quiet_tensorflow
+        from leg.harness.engine import suite
+
+        spec = suite(name)
+        reason = spec.unplanned(self.profile)
+        if reason:
+            pytest.skip(reason)
+        st = self.state(name)
+        if st.result is not None:
+            return st.result
+        if st.error:
+            pytest.fail(f"The {name} computation failed earlier: {st.error}")
+        quiet_tensorflow(debug=self.debug, load=spec.uses_keras)
+        try:
+            st.timed(lambda: spec.compute(self.profile, cache_root=str(self.cache_root),
+                                          images_dir=self.images_dir,
+                                          executor=self.executor_now()))
+        finally:
+            self.timings[f"{name}_total"] = st.seconds
+        self._compare(spec, st)
+        return st.result
+
+    def _compare(self, spec, st) -> None:
+        if self.baseline is None:
+            return
+        from leg.harness.runs import METRIC_TABLES, IncompatibleBaseline, check_compatible, compare
+
+        if spec.fingerprinted:
+            try:
+                check_compatible(self.baseline, self.identity(st.result.fingerprints))
+            except IncompatibleBaseline as exc:
+                st.baseline_error = str(exc)
+                return
+        st.comparison = compare(getattr(st.result, spec.rows),
+                                self.baseline.tables.get(spec.table, []),
+                                tolerance=self.profile.regression_tolerance,
+                                key=METRIC_TABLES[spec.table])
+
+
+LEG_KEY = pytest.StashKey[LegSession]()
+
+
+def leg_session(config) -> LegSession:
+    """The harness's session state, made (and the options checked) on first use."""
+    if LEG_KEY not in config.stash:
+        config.stash[LEG_KEY] = _make_session(config)
+    return config.stash[LEG_KEY]
+
+
+def parametrize_or_skip(metafunc, name: str, values: list, ids: list, reason: str) -> None:
+    """Parametrize ``name`` over ``values``; no values: one case skipped with ``reason``
+    (clearer than pytest's "got empty parameter set")."""
+    if values:
+        metafunc.parametrize(name, values, ids=ids)
+    else:
+        metafunc.parametrize(name, [pytest.param(None, marks=pytest.mark.skip(reason=reason))],
+                             ids=["none"])
+
+
+def pytest_configure(config):
+    for name, text in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {text}")
+
+
+def _make_session(config) -> LegSession:
+    from leg.harness.config import METHODS, get_profile
+    from leg.harness.executors import resolve_executor
+    from leg.harness.report import Report, package_versions
+
+    opt = config.getoption
+    if not opt("--leg-debug"):
+        from leg._quiet import quiet_tensorflow
+
+        quiet_tensorflow(load=False)  # TF_CPP_MIN_LOG_LEVEL, inherited by worker processes
+    methods, users = opt("--leg-methods"), []
+    try:
+        if methods:
+            from leg.harness.config import GROUNDTRUTH_METHODS, PERTURBATION_METHODS
+            from leg.harness.methods import parse_methods
+
+            builtin = set(METHODS) | set(PERTURBATION_METHODS) | set(GROUNDTRUTH_METHODS)
+            methods, users = parse_methods(methods, builtin)
+        profile = get_profile(opt("--leg-profile")).with_overrides(
+            model=opt("--leg-model"), methods=methods or None, seed=opt("--leg-seed"),
+            user_methods=users)
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from exc
+    try:
+        kind = resolve_executor(opt("--leg-executor"), opt("--leg-workers"),
+                                opt("--leg-ray-address"))
+    except ValueError as exc:
+        raise pytest.UsageError(f"{exc} (--leg-executor, --leg-workers, --leg-ray-address)"
+                                ) from exc
+    if kind == "ray":
+        import importlib.util
+
+        from leg.harness.ray_executor import INSTALL_HINT
+
+        if importlib.util.find_spec("ray") is None:
+            raise pytest.UsageError(f"--leg-executor ray needs {INSTALL_HINT}")
+    images = opt("--leg-images")
+    if images is not None and not Path(images).is_dir():
+        raise pytest.UsageError(f"--leg-images {images!r} is not a folder.")
+    sess = LegSession(profile=profile, report_dir=Path(opt("--leg-report-dir")),
+                      images_dir=images, workers=opt("--leg-workers"), executor_kind=kind,
+                      ray_address=opt("--leg-ray-address"), debug=opt("--leg-debug"),
+                      capture=config.pluginmanager.getplugin("capturemanager"))
+    sess.report = Report(sess.report_dir, info={"profile": profile.name})
+    sess.report.set_info("configuration", profile.identity())
+    sess.report.set_info("options", {k: opt(k) for k in OPTIONS})
+    sess.report.set_info("versions", package_versions())
+    sess.report.set_info("seeds", {"explanations": profile.seed, "repeats": profile.repeats,
+                                   "randomization": profile.randomization_seed})
+    if opt("--leg-baseline"):
+        from leg.harness.runs import IncompatibleBaseline, check_compatible, load_baseline
+
+        try:
+            sess.baseline = load_baseline(opt("--leg-baseline"))
+            check_compatible(sess.baseline, sess.identity())
+        except IncompatibleBaseline as exc:
+            raise pytest.UsageError(str(exc)) from exc
+    return sess
+
+
+def _harness_items(items) -> bool:
+    return any(item.get_closest_marker(m) for item in items for m in MARKERS)
+
+
+def pytest_collection_finish(session):
+    if session.config.option.collectonly or not _harness_items(session.items):
+        return
+    sess = leg_session(session.config)
+    sess.active = True
+    _CURRENT.append(sess)
+
+
+_CURRENT: list[LegSession] = []  # the running session, for hooks without a config
+
+
+def pytest_runtest_logreport(report):
+    """Record each test's outcome (call phase; setup errors and skips) in the report."""
+    sess = _CURRENT[-1] if _CURRENT else None
+    if sess is None:
+        return
+    if report.when == "call" or (report.when == "setup" and not report.passed):
+        outcome = report.outcome if report.when == "call" else (
+            "skipped" if report.skipped else "error")
+        if hasattr(report, "wasxfail"):  # pytest reports xfail as skipped, xpass as passed
+            outcome = "xfailed" if report.skipped else "xpassed"
+        msg = ""
+        if report.failed:
+            msg = str(report.longrepr.reprcrash.message
+                      if hasattr(report.longrepr, "reprcrash") else report.longrepr)
+        elif report.skipped and isinstance(report.longrepr, tuple):
+            msg = str(report.longrepr[2])
+        elif hasattr(report, "wasxfail"):
+            msg = str(report.wasxfail)
+        sess.report.record_test(report.nodeid, outcome, report.duration, msg)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    sess = session.config.stash.get(LEG_KEY, None)
+    if sess is None:
+        return
+    if sess in _CURRENT:
+        _CURRENT.remove(sess)
+    executor, sess.executor = sess.executor, None
+    if executor is not None:
+        sess.report.set_info("executor", executor.describe())
+        executor.shutdown()
+    if not sess.active:
+        return
+    path, comparison = write_report(sess, int(exitstatus))
+    tr = session.config.pluginmanager.get_plugin("terminalreporter")
+    if tr is not None:
+        tr.write_line(f"leg report: {path}")
+    if comparison is not None:
+        from leg.harness.compare import write_comparison
+
+        page = write_comparison(comparison, path)
+        if tr is not None:
+            tr.write_line(f"leg comparison: {page} ({comparison.summary()})")
+
+
+def write_report(sess: LegSession, exit_status: int):
+    """Write the run's report (every suite's section, also when tests failed):
+    ``(run folder, comparison with the baseline or None)``."""
+    rep = sess.report
+    rep.set_info("exit_status", exit_status)
+    rep.set_info("timings", sess.timings)
+    fingerprints = None
+    for spec in SUITES:
+        st = sess.suites.get(spec.name)
+        if st is None:
+            continue
+        res = st.result
+        if res is None:
+            if st.error:
+                rep.add_section(spec.title, f"Not computed: {st.error}", order=spec.order,
+                                open=True)
+            continue
+        if fingerprints is None or spec.fingerprinted:  # the sanity suite's, else the first
+            fingerprints = getattr(res, "fingerprints", None) or fingerprints
+        info = {"timings": res.timings, "cache": res.cache_stats,
+                "skipped": {"/".join(k) if isinstance(k, tuple) else k: v
+                            for k, v in res.skipped.items()},
+                "errors": {"/".join(k): v for k, v in res.errors.items()}}
+        if spec.name == "sanity":
+            info["models"] = res.model_info
+        rep.set_info(spec.name, info)
+        try:
+            spec.implementation().add_to_report(rep, res, st.comparison)
+        except Exception as exc:  # the report must still be written
+            rep.add_section("Report errors",
+                            f"Could not render the {spec.name} section: {exc!r}",
+                            order=90, open=True)
+    rep.set_info("identity", sess.identity(fingerprints))
+    comparison = _compare_runs(sess, rep) if sess.baseline is not None else None
+    return rep.write(), comparison
+
+
+def _compare_runs(sess: LegSession, rep):
+    """Regression mode: this run against the baseline (announced on the report's first
+    screen; the page is written next to the run)."""
+    from leg.harness.compare import compare_runs
+
+    try:
+        comparison = compare_runs(sess.baseline, rep.as_run())
+    except Exception as exc:  # the report must still be written
+        rep.notice = (f"Not compared with the baseline {sess.baseline.path}: {exc}", None)
+        return None
+    rep.notice = (f"Against the baseline {sess.baseline.path}: {comparison.summary()}.",
+                  "comparison.html")
+    return comparison
+
+
+class _TerminalStream:
+    """A file writing to the terminal around pytest's output capture: the progress bars of
+    :func:`leg.harness.jobs.run_jobs` show as jobs finish (on a terminal only)."""
+
+    def __init__(self, capture):
+        self._capture = capture
+
+    def write(self, text: str) -> None:
+        with self._capture.global_and_fixture_disabled():
+            sys.stderr.write(text)
+            sys.stderr.flush()
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        with self._capture.global_and_fixture_disabled():
+            return sys.stderr.isatty()
+
+
+@pytest.fixture(scope="session")
+def leg(request) -> LegSession:
+    """The harness's session state (profile, report, baseline, suites)."""
+    return leg_session(request.config)
+
+
+@pytest.fixture(scope="session")
+def leg_report(leg):
+    """The run's :class:`leg.harness.report.Report` (suites add tables and sections)."""
+    return leg.report
+
+
+@pytest.fixture
+def leg_evaluate():
+    """:func:`leg.harness.api.evaluate`: run the harness on your model and method from a test
+    of your own and assert on the verdicts (``run.verdict("cascading", method="mine")``)."""
+    from leg.harness.api import evaluate
+
+    return evaluate
+
+
+def _results_fixture(name: str):
+    @pytest.fixture(scope="session", name=f"{name}_results")
+    def results(leg):
+        return leg.results(name)
+
+    results.__doc__ = f"The {name} suite's results, computed once per session (cached)."
+    return results
+
+
+for _suite in SUITES:  # sanity_results, perturbation_results, ...
+    globals()[f"{_suite.name}_results"] = _results_fixture(_suite.name)
