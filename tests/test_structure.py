@@ -89,3 +89,17 @@ def test_the_cycle_check_can_fail(tmp_path):
     src.write_text("def f():\n    from leg.harness import report\n")
     assert _imports(src, "leg.m", {"leg.m", "leg.harness", "leg.harness.report"}) == {
         "leg.harness.report"}
+
+
+def test_every_package_folder_is_installed():
+    """pyproject lists its packages by hand (evaluation/ is installed as leg.harness.suites):
+    a new sub-package that is not listed would be missing from the wheel."""
+    import tomllib
+
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(config["packages"])
+    folders = {_module_name(p.parent / "__init__.py") for p in
+               [*REPO.glob("leg/**/*.py"), *REPO.glob("evaluation/**/*.py")]}
+    folders |= {"leg.data"}
+    assert folders == listed
+    assert config["package-dir"] == {"leg.harness.suites": "evaluation"}

@@ -17,9 +17,10 @@ another cache version or holding another key's entry (a copied cache) — is mov
 computed again; entries sent back by remote workers are checked the same way before they
 are written.
 
-Testing hook: when the environment variable ``LEG_EVAL_CRASH_AFTER`` is set to ``k``, the
+Testing hooks: when the environment variable ``LEG_EVAL_CRASH_AFTER`` is set to ``k``, the
 process exits abruptly (``os._exit``) right after writing its ``k``-th entry — used by the
-test that kills a run midway and checks the resume.
+test that kills a run midway and checks the resume; ``LEG_EVAL_INTERRUPT_AFTER=k`` raises
+``KeyboardInterrupt`` there instead, as Ctrl-C would (the interrupted-report test).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from leg._files import write_bytes
 __all__ = [
     "CACHE_VERSION",
     "CRASH_ENV",
+    "INTERRUPT_ENV",
     "CacheDamageWarning",
     "DamagedEntry",
     "ExplanationCache",
@@ -48,6 +50,7 @@ __all__ = [
 
 CACHE_VERSION = 3  # bump when the meaning of a cached map or the entry format changes
 CRASH_ENV = "LEG_EVAL_CRASH_AFTER"
+INTERRUPT_ENV = "LEG_EVAL_INTERRUPT_AFTER"
 _WRITES = 0  # entries written by this process (for the crash hook)
 
 
@@ -207,12 +210,16 @@ class ExplanationCache(_EntryFolder):
 
 
 def _count_write() -> None:
-    """Count an entry written by this process; exit abruptly at ``$LEG_EVAL_CRASH_AFTER``."""
+    """Count an entry written by this process; exit abruptly at ``$LEG_EVAL_CRASH_AFTER``,
+    or raise ``KeyboardInterrupt`` (as Ctrl-C would) at ``$LEG_EVAL_INTERRUPT_AFTER``."""
     global _WRITES
     _WRITES += 1
     crash_after = os.environ.get(CRASH_ENV)
     if crash_after and _WRITES >= int(crash_after):
         os._exit(3)
+    interrupt_after = os.environ.get(INTERRUPT_ENV)
+    if interrupt_after and _WRITES == int(interrupt_after):
+        raise KeyboardInterrupt
 
 
 def result_key(**fields) -> str:

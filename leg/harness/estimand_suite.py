@@ -379,6 +379,14 @@ def _plan_verdict(res: EstimandResults, plan: EstimandPlan, method: str) -> Verd
                    f"reach {plan.min_corr}" + (f"; {'; '.join(bad)}" if bad else ""))
 
 
+def planned_cells(profile: Profile) -> list[tuple[str, str, str]]:
+    """``(model, method, check)`` of every matrix cell this suite would fill for ``profile``
+    (shown as "not run" when the suite did not run)."""
+    models = dict.fromkeys(SUITE if p.spec.startswith("groundtruth:") else p.spec
+                           for p in profile.estimand)
+    return [(model, method, "estimand") for model in models for method in MATRIX_VARIANTS]
+
+
 def matrix_verdicts(res: EstimandResults) -> list[Verdict]:
     """Per model: LEG (its default estimator; the three asserted checks of
     :mod:`evaluation.test_estimand`) and LEG-TV (reported: the same correlation rule). The

@@ -271,6 +271,13 @@ def _beats_random(res: GroundTruthResults, model: str, method: str, budget: int)
     return v is None or rnd is None or v > rnd
 
 
+def planned_cells(profile: Profile) -> list[tuple[str, str, str]]:
+    """``(model, method, check)`` of every matrix cell this suite would fill for ``profile``
+    (shown as "not run" when the suite did not run)."""
+    plan = profile.groundtruth
+    return [(SUITE, method, "ground-truth") for method in (plan.methods if plan else ())]
+
+
 def matrix_verdicts(res: GroundTruthResults) -> list[Verdict]:
     """Per method: the lowest cell-level correlation with the truth over the models at the
     largest budget, above the plan's ``min_leg_tv_corr`` (asserted for LEG-TV, which must

@@ -36,6 +36,7 @@ __all__ = [
     "model_fingerprint",
     "model_input_shape",
     "prepare_image",
+    "skipped_images",
     "torch_module_inputs",
     "zoo_images",
 ]
@@ -142,24 +143,59 @@ def prepare_image(img: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
     return fit_to_model(img[..., None] if img.ndim == 2 else img, shape[:2], shape[2])[0]
 
 
-def image_folder_names(directory: str | Path) -> list[str]:
-    """The image files (``IMAGE_SUFFIXES``, any case) in ``directory``, sorted."""
+_SCANS: dict[str, tuple[dict, dict]] = {}  # folder -> (name -> raw image, name -> why skipped)
+
+
+def _scan(directory: str | Path) -> tuple[dict, dict]:
+    """Every image file of ``directory`` read once per process: ``(readable, skipped)``,
+    ``name -> (H, W, C) array`` and ``name -> reason``. An unreadable or empty file is
+    skipped with one warning naming it; a folder with nothing readable is a ``ValueError``."""
+    import warnings
+
+    from leg.io import ImageError
+
     d = Path(directory)
+    key = str(d.resolve())
+    if key in _SCANS:
+        return _SCANS[key]
     if not d.is_dir():
         raise ValueError(f"The images folder {str(d)!r} does not exist.")
     names = [p.name for p in find_images([d])]
     if not names:
         raise ValueError(f"The images folder {str(d)!r} holds no image files "
                          f"({', '.join(IMAGE_SUFFIXES)}).")
-    return names
+    readable, skipped = {}, {}
+    for name in names:
+        try:
+            readable[name] = read_image(d / name)[0]
+        except (ImageError, OSError, ValueError) as exc:
+            skipped[name] = str(exc).removeprefix(f"{d / name}: ")
+            warnings.warn(f"Skipped the image {d / name}: {skipped[name]}", UserWarning,
+                          stacklevel=2)
+    if not readable:
+        raise ValueError(f"No image in {str(d)!r} could be read: "
+                         + "; ".join(f"{n}: {r}" for n, r in skipped.items()))
+    _SCANS[key] = (readable, skipped)
+    return _SCANS[key]
+
+
+def image_folder_names(directory: str | Path) -> list[str]:
+    """The readable image files (``IMAGE_SUFFIXES``, any case) in ``directory``, sorted
+    (unreadable ones are skipped: :func:`skipped_images`)."""
+    return list(_scan(directory)[0])
+
+
+def skipped_images(directory: str | Path | None) -> dict[str, str]:
+    """``file name -> reason`` for the files of ``directory`` that could not be read."""
+    return dict(_scan(directory)[1]) if directory is not None else {}
 
 
 def load_image_folder(directory: str | Path, shape: tuple[int, int, int]
                       ) -> list[tuple[str, np.ndarray]]:
-    """``(file stem, image)`` for every image in ``directory``, prepared for ``shape``
-    (read and converted as :func:`leg.io.read_image` documents)."""
-    return [(Path(name).stem, prepare_image(read_image(Path(directory) / name)[0], shape))
-            for name in image_folder_names(directory)]
+    """``(file stem, image)`` for every readable image in ``directory``, prepared for
+    ``shape`` (read and converted as :func:`leg.io.read_image` documents)."""
+    return [(Path(name).stem, prepare_image(raw, shape))
+            for name, raw in _scan(directory)[0].items()]
 
 
 def zoo_images(spec: str, n: int) -> list[tuple[str, np.ndarray]]:

@@ -461,6 +461,13 @@ def _median_score(res: PerturbationResults, check: str, model: str, method: str)
 _FLOOR_CHECKS = {"key-size": ("leg-tv",), "deletion": ("leg", "leg-tv")}
 
 
+def planned_cells(profile: Profile) -> list[tuple[str, str, str]]:
+    """``(model, method, check)`` of every matrix cell this suite would fill for ``profile``
+    (shown as "not run" when the suite did not run)."""
+    return [(plan.spec, method, check) for plan in profile.perturbation
+            for method in profile.perturbation_methods for check in _FLOOR_CHECKS]
+
+
 def matrix_verdicts(res: PerturbationResults) -> list[Verdict]:
     """Per model and method: key size and deletion area against ``random-cells``, judged as
     :mod:`evaluation.test_perturbation` judges LEG-TV's key size and LEG's and LEG-TV's

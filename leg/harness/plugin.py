@@ -90,6 +90,8 @@ class LegSession:
     active: bool = False
     suites: dict = field(default_factory=dict)  # suite name -> engine.SuiteState
     timings: dict = field(default_factory=dict)
+    collected: int = 0  # the harness's tests collected
+    planned: tuple = ()  # the suites whose tests were collected
 
     @property
     def cache_root(self) -> Path:
@@ -189,6 +191,8 @@ def parametrize_or_skip(metafunc, name: str, values: list, ids: list, reason: st
 def pytest_configure(config):
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
+    if any(str(a).startswith("--leg-") for a in config.invocation_params.args):
+        leg_session(config)  # the harness is asked for: check its options now (usage errors)
 
 
 def _make_session(config) -> LegSession:
@@ -228,8 +232,15 @@ def _make_session(config) -> LegSession:
         if importlib.util.find_spec("ray") is None:
             raise pytest.UsageError(f"--leg-executor ray needs {INSTALL_HINT}")
     images = opt("--leg-images")
-    if images is not None and not Path(images).is_dir():
-        raise pytest.UsageError(f"--leg-images {images!r} is not a folder.")
+    if images is not None:
+        if not Path(images).is_dir():
+            raise pytest.UsageError(f"--leg-images {images!r} is not a folder.")
+        from leg.harness.inputs import image_folder_names
+
+        try:  # reads every file once: an unreadable one is skipped with one warning
+            image_folder_names(images)
+        except ValueError as exc:
+            raise pytest.UsageError(f"--leg-images: {exc}") from exc
     sess = LegSession(profile=profile, report_dir=Path(opt("--leg-report-dir")),
                       images_dir=images, workers=opt("--leg-workers"), executor_kind=kind,
                       ray_address=opt("--leg-ray-address"), debug=opt("--leg-debug"),
@@ -260,6 +271,9 @@ def pytest_collection_finish(session):
         return
     sess = leg_session(session.config)
     sess.active = True
+    sess.collected = len(session.items)
+    sess.planned = tuple(s.name for s in SUITES if any(
+        f"{s.name}_results" in getattr(item, "fixturenames", ()) for item in session.items))
     _CURRENT.append(sess)
 
 
@@ -299,6 +313,12 @@ def pytest_sessionfinish(session, exitstatus):
         executor.shutdown()
     if not sess.active:
         return
+    ran = len(sess.report.tests)
+    if exitstatus == pytest.ExitCode.INTERRUPTED:
+        sess.report.interrupted = f"stopped (Ctrl-C) after {ran} of {sess.collected} tests"
+    elif session.shouldstop or session.shouldfail:
+        sess.report.interrupted = (f"stopped after {ran} of {sess.collected} tests "
+                                   f"({session.shouldstop or session.shouldfail})")
     path, comparison = write_report(sess, int(exitstatus))
     tr = session.config.pluginmanager.get_plugin("terminalreporter")
     if tr is not None:
@@ -343,9 +363,49 @@ def write_report(sess: LegSession, exit_status: int):
             rep.add_section("Report errors",
                             f"Could not render the {spec.name} section: {exc!r}",
                             order=90, open=True)
+    _not_run_cells(sess, rep)
+    if sess.images_dir is not None:
+        _skipped_images_section(sess, rep)
+    rep.set_info("interrupted", rep.interrupted)
     rep.set_info("identity", sess.identity(fingerprints))
     comparison = _compare_runs(sess, rep) if sess.baseline is not None else None
     return rep.write(), comparison
+
+
+def _not_run_cells(sess: LegSession, rep) -> None:
+    """A "not run" cell in the verdict matrix for every cell of a collected suite that has no
+    result (interrupted before it, or failed), saying why."""
+    from leg.harness.verdicts import Verdict
+
+    have = {(v.model, v.method, v.check) for v in rep.verdicts}
+    for spec in SUITES:
+        st = sess.suites.get(spec.name)
+        if spec.name not in sess.planned or (st is not None and st.result is not None):
+            continue
+        if spec.unplanned(sess.profile):
+            continue
+        why = (f"the {spec.name} suite failed: {st.error}" if st is not None and st.error
+               else f"the run stopped before the {spec.name} suite ran" if rep.interrupted
+               else f"the {spec.name} suite did not run")
+        rep.add_verdicts([Verdict(model, method, check, "not-run", detail=why)
+                          for model, method, check
+                          in spec.implementation().planned_cells(sess.profile)
+                          if (model, method, check) not in have])
+
+
+def _skipped_images_section(sess: LegSession, rep) -> None:
+    from leg.harness.inputs import skipped_images
+
+    try:
+        skipped = skipped_images(sess.images_dir)
+    except ValueError:
+        return
+    rep.set_info("skipped_images", skipped)
+    if skipped:
+        rep.add_section("Skipped images", "\n".join(
+            [f"{len(skipped)} file(s) of {sess.images_dir} could not be read and were left "
+             "out:", ""] + [f"- `{name}`: {why}" for name, why in skipped.items()]),
+            order=5, open=True)
 
 
 def _compare_runs(sess: LegSession, rep):

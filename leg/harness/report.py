@@ -152,6 +152,9 @@ class Report:
         #: One line shown under the run line (e.g. the comparison with a baseline) and its
         #: link target, relative to the run folder.
         self.notice: tuple[str, str | None] | None = None
+        #: Why the run did not finish (Ctrl-C, a stop after failures), or ``None``: the
+        #: report's first line then says so.
+        self.interrupted: str | None = None
 
     @property
     def run_dir(self) -> Path:
@@ -221,7 +224,8 @@ class Report:
         shown = ", ".join(f"{k} {versions[k]}" for k in (
             "leg", "tensorflow", "tensorflow-cpu", "keras", "numpy", "scipy", "python")
             if k in versions)
-        parts = [f"profile {self.info.get('profile', '?')}", f"tests: {tests}",
+        parts = [f"INTERRUPTED: {self.interrupted}" if self.interrupted else "",
+                 f"profile {self.info.get('profile', '?')}", f"tests: {tests}",
                  f"{minutes} min {secs:02d} s", f"models {models}" if models else "",
                  f"seed {conf['seed']}" if "seed" in conf else "", shown,
                  f"started {self.started:%Y-%m-%d %H:%M}"]
@@ -231,7 +235,9 @@ class Report:
         return [t for t in self.tests if t["outcome"] in ("failed", "error")]
 
     def _summary_md(self, finished: _dt.datetime) -> str:
-        out = [f"# leg evaluation report — {self.run_id}", "", self.run_line(finished), ""]
+        title = f"# leg evaluation report — {self.run_id}" + (
+            " (INTERRUPTED)" if self.interrupted else "")
+        out = [title, "", self.run_line(finished), ""]
         if self.notice:
             text, link = self.notice
             out += [f"**{text}**" + (f" ([{link}]({link}))" if link else ""), ""]
@@ -262,7 +268,8 @@ class Report:
                 f'(<a href="figures/{html.escape(name)}.png">full size</a>)</figcaption></figure>')
 
     def _index_html(self, finished: _dt.datetime) -> str:
-        head = [f"<h1>leg evaluation report — {html.escape(self.run_id)}</h1>",
+        head = [f"<h1>leg evaluation report — {html.escape(self.run_id)}"
+                + (" (INTERRUPTED)" if self.interrupted else "") + "</h1>",
                 f'<p class="runline">{html.escape(self.run_line(finished))}</p>']
         if self.notice:
             text, link = self.notice

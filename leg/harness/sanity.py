@@ -618,6 +618,17 @@ def _informativeness_verdict(res: SanityResults, model: str, method: str, assert
                    f"{worst['threshold']:.3f}" + (f" ({reported})" if reported else ""))
 
 
+def planned_cells(profile: Profile) -> list[tuple[str, str, str]]:
+    """``(model, method, check)`` of every matrix cell this suite would fill for ``profile``
+    (shown as "not run" when the suite did not run)."""
+    out = []
+    for plan in profile.models:
+        checks = ["cascading", *(["independent"] if plan.independent else []),
+                  *(["label"] if plan.label_twin else []), "informativeness"]
+        out += [(plan.spec, method, check) for method in profile.methods for check in checks]
+    return out
+
+
 def matrix_verdicts(res: SanityResults) -> list[Verdict]:
     """One verdict per model, method and sanity check (cascading, independent, label,
     informativeness), judged as the tests judge them (:meth:`SanityResults.median_verdicts`)."""
