@@ -46,7 +46,8 @@ import numpy as np
 from leg._validation import check_choice, check_float, check_int
 
 __all__ = ["EXACT_PERMUTATION_MAX", "RULES", "STATISTICS_VERDICTS", "TESTS", "PairedComparison",
-           "compare_paired", "min_images_for", "min_p_value"]
+           "compare_paired", "images_for_power", "min_images_for", "min_p_value",
+           "sign_test_power"]
 
 #: The verdicts a comparison can give.
 STATISTICS_VERDICTS = ("pass", "fail", "not significant")
@@ -112,6 +113,43 @@ def min_images_for(alpha: float = 0.05) -> int:
     ``n`` it takes every image to be better; more images tolerate some losses."""
     alpha = check_float(alpha, "alpha", low=0.0, high=1.0, low_inclusive=False)
     return int(math.floor(-math.log2(alpha))) + 1 if alpha < 1.0 else 1
+
+
+def _sign_critical(n: int, alpha: float) -> int | None:
+    """The smallest number of wins out of ``n`` whose one-sided sign test gives ``p < alpha``."""
+    from scipy.stats import binom
+
+    k = np.arange(n + 1)
+    ok = np.flatnonzero(binom.sf(k - 1, n, 0.5) < alpha)
+    return int(ok[0]) if ok.size else None
+
+
+def sign_test_power(n_images: int, p_better: float, alpha: float = 0.05) -> float:
+    """Exact power of the one-sided sign test over ``n_images`` when the method beats the
+    reference on each image independently with probability ``p_better``: the chance that
+    the profile's test reaches ``p < alpha``. Assumption-free (the sizes of the differences
+    do not enter), so a planning figure for :func:`compare_paired` ``(test="sign")``."""
+    from scipy.stats import binom
+
+    n = check_int(n_images, "n_images", minimum=1)
+    p_better = check_float(p_better, "p_better", low=0.0, high=1.0)
+    alpha = check_float(alpha, "alpha", low=0.0, high=1.0, low_inclusive=False)
+    k = _sign_critical(n, alpha)
+    return 0.0 if k is None else float(binom.sf(k - 1, n, p_better))
+
+
+def images_for_power(p_better: float, power: float = 0.8, alpha: float = 0.05,
+                     max_images: int = 1000) -> int:
+    """The smallest number of images at which :func:`sign_test_power` reaches ``power``
+    (the power is not monotone in ``n``: the first ``n`` that reaches it). Raises when
+    ``max_images`` do not suffice (e.g. ``p_better <= 0.5``)."""
+    power = check_float(power, "power", low=0.0, high=1.0, low_inclusive=False)
+    max_images = check_int(max_images, "max_images", minimum=1)
+    for n in range(1, max_images + 1):
+        if sign_test_power(n, p_better, alpha) >= power:
+            return n
+    raise ValueError(f"No number of images up to {max_images} gives power {power} at "
+                     f"p_better={p_better}, alpha={alpha}.")
 
 
 def _check_pairs(values, reference) -> tuple[np.ndarray, np.ndarray]:

@@ -9,8 +9,10 @@ from scipy.stats import binomtest, wilcoxon
 from evaluation.statistics import (
     STATISTICS_VERDICTS,
     compare_paired,
+    images_for_power,
     min_images_for,
     min_p_value,
+    sign_test_power,
 )
 
 finite = st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False)
@@ -157,3 +159,16 @@ def test_bad_input(kwargs, match):
 def test_direction_must_be_bool():
     with pytest.raises(TypeError, match="higher_is_better"):
         compare_paired([1.0], 0.0, higher_is_better="yes")
+
+
+def test_sign_test_power():
+    # certain wins: power 1 from min_images_for on, 0 below
+    assert sign_test_power(4, 1.0) == 0.0 and sign_test_power(5, 1.0) == 1.0
+    # n = 8, alpha 0.05: 7 or 8 wins are needed (p(7 of 8) = 9/256)
+    assert sign_test_power(8, 0.9) == pytest.approx(0.9 ** 8 + 8 * 0.9 ** 7 * 0.1)
+    assert sign_test_power(20, 0.5) < 0.05  # no effect: at most alpha
+    assert images_for_power(1.0) == 5
+    n = images_for_power(0.9, power=0.8)
+    assert sign_test_power(n, 0.9) >= 0.8 > max(sign_test_power(k, 0.9) for k in range(1, n))
+    with pytest.raises(ValueError, match="No number"):
+        images_for_power(0.5, max_images=50)
