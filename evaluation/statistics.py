@@ -99,6 +99,13 @@ class PairedComparison:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    def summary(self) -> str:
+        """One line for a report, e.g. ``"median diff -0.12 [95% CI -0.2, -0.05], p = 0.0039
+        (wilcoxon, n = 8): pass"``."""
+        return (f"median diff {self.median:.3g} [{self.confidence_level:.0%} CI "
+                f"{self.ci_low:.3g}, {self.ci_high:.3g}], p = {self.p_value:.2g} "
+                f"({self.test}, n = {self.n_images}): {self.verdict}")
+
 
 def min_p_value(n_images: int) -> float:
     """The smallest one-sided p-value ``2**-n`` that ``n`` paired values can give (exact

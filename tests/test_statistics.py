@@ -125,6 +125,8 @@ def test_scalar_reference_and_sides():
     res = compare_paired([0.2, 0.4, 0.6], 0.5, higher_is_better=True)
     assert res.reference_median == 0.5 and res.method_median == pytest.approx(0.4)
     assert res.median == pytest.approx(-0.1)
+    assert res.summary().startswith("median diff -0.1 [95% CI ")
+    assert res.summary().endswith("(wilcoxon, n = 3): not significant")
     assert res.row() == {"n_images": 3, "ci_low": res.ci_low, "ci_high": res.ci_high,
                          "p_value": res.p_value}
 
