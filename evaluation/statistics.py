@@ -14,13 +14,15 @@ image, plus the margin, if the caller wants one). :func:`compare_paired` returns
   the percentile interval of the median always contains the sample median.
 * ``p_value``: the one-sided paired Wilcoxon signed-rank test (:func:`scipy.stats.wilcoxon`)
   of "the method is better than the reference", and ``p_worse`` of "it is worse". Zero
-  differences are dropped (Wilcoxon's convention). Without tied ``|d|`` the exact null
-  distribution is used up to 50 non-zero differences; with ties it is enumerated exactly (all
-  ``2**n`` sign flips, :class:`scipy.stats.PermutationMethod`) up to
-  :data:`EXACT_PERMUTATION_MAX` non-zero differences, and the tie-corrected normal
-  approximation beyond. ``test="sign"`` uses the exact sign test (:func:`scipy.stats.binomtest`)
-  instead, for metrics whose differences have a sign but no meaningful size. When every
-  difference is zero neither test is defined: both p-values are 1 and ``test`` is ``"none"``.
+  differences are dropped (Wilcoxon's convention). Without tied ``|d|``, SciPy's exact null
+  distribution up to 50 non-zero differences and its normal approximation beyond; with ties
+  (midranks) the exact null distribution of the tied statistic (a convolution over the
+  ``2**n`` sign patterns, the same p-value as an exhaustive
+  :class:`scipy.stats.PermutationMethod` and much faster) up to :data:`EXACT_MAX` non-zero
+  differences, the tie-corrected normal approximation beyond. ``test="sign"`` uses the exact
+  sign test (:func:`scipy.stats.binomtest`) instead, for metrics whose differences have a
+  sign but no meaningful size. When every difference is zero neither test is defined: both
+  p-values are 1 and ``test`` is ``"none"``.
 * ``verdict`` at level ``alpha`` (a p-value counts when ``p < alpha``), by ``rule``:
 
   - ``"compare"`` (perturbation metrics against ``random-cells``): ``"pass"`` when the method
@@ -45,7 +47,7 @@ import numpy as np
 
 from leg._validation import check_choice, check_float, check_int
 
-__all__ = ["EXACT_PERMUTATION_MAX", "RULES", "STATISTICS_VERDICTS", "TESTS", "PairedComparison",
+__all__ = ["EXACT_MAX", "RULES", "STATISTICS_VERDICTS", "TESTS", "PairedComparison",
            "compare_paired", "images_for_power", "min_images_for", "min_p_value",
            "sign_test_power"]
 
@@ -55,9 +57,9 @@ STATISTICS_VERDICTS = ("pass", "fail", "not significant")
 RULES = ("compare", "require")
 #: The tests ``compare_paired`` accepts.
 TESTS = ("wilcoxon", "sign")
-#: With tied ``|d|``, Wilcoxon's null distribution is enumerated exactly up to this many
-#: non-zero differences (``2**16`` sign patterns); the normal approximation beyond.
-EXACT_PERMUTATION_MAX = 16
+#: With tied ``|d|``, Wilcoxon's null distribution is computed exactly up to this many
+#: non-zero differences; the tie-corrected normal approximation beyond.
+EXACT_MAX = 200
 
 
 @dataclass(frozen=True)
@@ -189,16 +191,32 @@ def _bootstrap_ci(d: np.ndarray, confidence_level: float, n_resamples: int, seed
     return float(ci.low), float(ci.high)
 
 
+def _signed_rank_tied(nz: np.ndarray, alternative: str) -> float:
+    """Exact one-sided p-value of Wilcoxon's ``W+`` with tied ``|d|`` (midranks): the null
+    distribution of ``sum_i s_i r_i`` over independent fair signs ``s_i``, by convolution on
+    the doubled (integral) ranks."""
+    from scipy.stats import rankdata
+
+    r2 = np.rint(2.0 * rankdata(np.abs(nz))).astype(np.int64)
+    dist = np.zeros(int(r2.sum()) + 1)
+    dist[0] = 1.0
+    top = 0
+    for r in r2:
+        dist[r:top + r + 1] += dist[:top + 1].copy()
+        dist[:top + r + 1] *= 0.5
+        top += int(r)
+    observed = int(r2[nz > 0].sum())
+    p = dist[observed:].sum() if alternative == "greater" else dist[:observed + 1].sum()
+    return float(min(1.0, p))
+
+
 def _wilcoxon(nz: np.ndarray, alternative: str) -> float:
-    from scipy.stats import PermutationMethod, wilcoxon
+    from scipy.stats import wilcoxon
 
     ties = np.unique(np.abs(nz)).size < nz.size
-    if not ties:
-        method = "exact" if nz.size <= 50 else "approx"
-    elif nz.size <= EXACT_PERMUTATION_MAX:
-        method = PermutationMethod(n_resamples=2 ** nz.size)  # >= 2**n: exact enumeration
-    else:
-        method = "approx"
+    if ties and nz.size <= EXACT_MAX:
+        return _signed_rank_tied(nz, alternative)
+    method = "exact" if not ties and nz.size <= 50 else "asymptotic"
     return float(wilcoxon(nz, alternative=alternative, method=method).pvalue)
 
 

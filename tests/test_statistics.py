@@ -112,6 +112,35 @@ def test_p_values_match_scipy_without_and_with_ties():
     assert res.n_tied == 1
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_tied_exact_p_value_matches_scipy_permutation(seed):
+    from scipy.stats import PermutationMethod
+
+    d = np.random.default_rng(seed).integers(-3, 6, size=9).astype(float)
+    d[d == 0] = 1.0
+    assert np.unique(np.abs(d)).size < d.size  # ties
+    for alt, higher in (("greater", True), ("less", False)):
+        ref = wilcoxon(d, alternative=alt, method=PermutationMethod(n_resamples=2 ** 9)).pvalue
+        assert compare_paired(d, 0.0, higher_is_better=higher).p_value == pytest.approx(ref)
+
+
+def test_large_samples_use_the_normal_approximation():
+    rng = np.random.default_rng(4)
+    d = rng.normal(0.3, 1.0, 80)
+    res = compare_paired(d, 0.0, higher_is_better=True)
+    assert res.p_value == pytest.approx(wilcoxon(d, alternative="greater").pvalue)
+    tied = np.round(rng.normal(0.3, 1.0, 300), 1)
+    res = compare_paired(tied, 0.0, higher_is_better=True, n_resamples=99)
+    nz = tied[tied != 0]
+    assert res.p_value == pytest.approx(
+        wilcoxon(nz, alternative="greater", method="asymptotic").pvalue)
+    mid = np.round(rng.normal(0.3, 1.0, 120), 1)  # ties, below EXACT_MAX: exact, near normal
+    exact = compare_paired(mid, 0.0, higher_is_better=True, n_resamples=99).p_value
+    nz = mid[mid != 0]
+    assert exact == pytest.approx(
+        wilcoxon(nz, alternative="greater", method="asymptotic").pvalue, rel=0.1, abs=1e-4)
+
+
 def test_sign_test():
     d = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, -5.0])  # one big loss: Wilcoxon is hurt more
     s = compare_paired(d, 0.0, higher_is_better=True, test="sign")
