@@ -5,8 +5,11 @@ Prints milliseconds per call (median and minimum of ``--repeats``) on a ``--size
 (50 %), one half of the image, and whole 16 px cells at 5, 50 and 90 % (the matched
 granularity's key-size steps), with the system size ``n`` of each and the machine's load
 average, and the same solve with SciPy's default ``splu`` ordering (COLAMD) for comparison.
+Then the imputation cost of one map's ROAD curves (both orders, 16 px cells, ``--steps``
+fractions) with a classifier that costs nothing, and of its matched-granularity key-size
+scan to the end (every one of the 196 cell counts: the worst case).
 
-Usage: python benchmarks/bench_imputation.py [--size 224] [--repeats 7]
+Usage: python benchmarks/bench_imputation.py [--size 224] [--repeats 7] [--steps 20]
 """
 
 from __future__ import annotations
@@ -21,7 +24,12 @@ from scipy.sparse.linalg import splu
 from skimage import data
 from skimage.transform import resize
 
-from evaluation.imputation import _system, noisy_linear_imputation
+from evaluation.imputation import (
+    _system,
+    key_size_removal,
+    noisy_linear_imputation,
+    removal_curves,
+)
 from leg.grid import Grid
 
 
@@ -38,6 +46,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--steps", type=int, default=20)
     args = ap.parse_args()
     s = args.size
     img = resize(data.astronaut() / 255.0, (s, s), anti_aliasing=True)
@@ -59,6 +68,18 @@ def main() -> None:
         _, a, b = _system(m, img)
         colamd, _ = _ms(lambda a=a, b=b: splu(a).solve(b), max(1, args.repeats // 2))
         print(f"{name:<12} {int(m.sum()):>6} {med:>10.1f} {low:>8.1f} {colamd:>10.1f}")
+
+    def free(x):  # the same class whatever the image: the scan runs to the end
+        return np.tile([0.9, 0.1], (len(x), 1))
+
+    sal = rng.normal(size=(s, s))
+    t = time.perf_counter()
+    removal_curves(free, img, sal, steps=args.steps, grid=16)
+    print(f"ROAD curves, both orders, 16 px cells, {args.steps} steps: "
+          f"{time.perf_counter() - t:.2f} s per map")
+    t = time.perf_counter()
+    key_size_removal(free, img, sal, grid=16)
+    print(f"key size, 16 px cells, all {q} counts: {time.perf_counter() - t:.2f} s per map")
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 

@@ -185,8 +185,12 @@ def _bootstrap_ci(d: np.ndarray, confidence_level: float, n_resamples: int, seed
         return float(d[0]), float(d[0])  # the bootstrap distribution is one point
     from scipy.stats import bootstrap
 
-    res = bootstrap((d,), np.median, n_resamples=n_resamples, confidence_level=confidence_level,
-                    method="percentile", vectorized=True, rng=np.random.default_rng(seed))
+    kw = dict(n_resamples=n_resamples, confidence_level=confidence_level, method="percentile",
+              vectorized=True)
+    try:
+        res = bootstrap((d,), np.median, rng=np.random.default_rng(seed), **kw)
+    except TypeError:  # SciPy < 1.15 names the generator random_state
+        res = bootstrap((d,), np.median, random_state=np.random.default_rng(seed), **kw)
     ci = res.confidence_interval
     return float(ci.low), float(ci.high)
 
@@ -216,8 +220,12 @@ def _wilcoxon(nz: np.ndarray, alternative: str) -> float:
     ties = np.unique(np.abs(nz)).size < nz.size
     if ties and nz.size <= EXACT_MAX:
         return _signed_rank_tied(nz, alternative)
-    method = "exact" if not ties and nz.size <= 50 else "asymptotic"
-    return float(wilcoxon(nz, alternative=alternative, method=method).pvalue)
+    if not ties and nz.size <= 50:
+        return float(wilcoxon(nz, alternative=alternative, method="exact").pvalue)
+    try:
+        return float(wilcoxon(nz, alternative=alternative, method="asymptotic").pvalue)
+    except ValueError:  # SciPy < 1.13 calls the normal approximation "approx"
+        return float(wilcoxon(nz, alternative=alternative, method="approx").pvalue)
 
 
 def _p_values(d: np.ndarray, test: str, higher_is_better: bool) -> tuple[float, float, str]:
