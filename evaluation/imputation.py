@@ -6,9 +6,10 @@ curves and their gap, and removal at a matched granularity (whole cells).
   removed pixel becomes the weighted average of its 8 neighbours (1/6 for the 4 direct, 1/12
   for the 4 diagonal ones; neighbours outside the image are left out and the weights of the
   others are not renormalised, as in the authors' code), kept pixels are fixed; one sparse
-  symmetric system over the removed pixels, factorised once (:func:`scipy.sparse.linalg.splu`)
-  and solved for all channels at once; then Gaussian noise on the removed pixels and a clip to
-  ``[0, 1]``.
+  symmetric positive definite system over the removed pixels, eliminated in a geometric
+  nested-dissection order and factorised once (:func:`scipy.sparse.linalg.splu`, no
+  pivoting), then solved for all channels at once; then Gaussian noise on the removed pixels
+  and a clip to ``[0, 1]``.
 * :func:`removal_curves`: the target score as the top (MoRF) or the bottom (LeRF) of the
   ``|saliency|`` ranking is removed and imputed; the conventions of
   :mod:`evaluation.perturbation` (fractions ``np.linspace(0, 1, steps + 1)``, ``ceil``
