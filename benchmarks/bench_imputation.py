@@ -1,4 +1,4 @@
-"""Cost of ROAD's noisy linear imputation (:func:`evaluation.imputation.noisy_linear_imputation`).
+"""Cost of ROAD's noisy linear imputation (:func:`leg.harness.imputation.noisy_linear_imputation`).
 
 Prints milliseconds per call (median and minimum of ``--repeats``) on a ``--size`` x
 ``--size`` RGB photo (scikit-image's astronaut, resized) for several masks: scattered pixels
@@ -24,13 +24,13 @@ from scipy.sparse.linalg import splu
 from skimage import data
 from skimage.transform import resize
 
-from evaluation.imputation import (
+from leg.grid import Grid
+from leg.harness.imputation import (
     _system,
     key_size_removal,
     noisy_linear_imputation,
     removal_curves,
 )
-from leg.grid import Grid
 
 
 def _ms(fn, repeats: int) -> tuple[float, float]:

@@ -1,10 +1,10 @@
-"""evaluation.agreement: Kendall's W across images, agreement between metrics."""
+"""leg.harness.agreement: Kendall's W across images, agreement between metrics."""
 
 import numpy as np
 import pytest
 from scipy.stats import friedmanchisquare, spearmanr
 
-from evaluation.agreement import agreement_matrix, kendalls_w, metric_agreement
+from leg.harness.agreement import agreement_matrix, kendalls_w, metric_agreement
 
 
 def test_identical_rankings_give_one():

@@ -1,9 +1,10 @@
-"""evaluation.imputation: ROAD's noisy linear imputation, MoRF/LeRF curves, cell removal."""
+"""leg.harness.imputation: ROAD's noisy linear imputation, MoRF/LeRF curves, cell removal."""
 
 import numpy as np
 import pytest
 
-from evaluation.imputation import (
+from leg.grid import Grid
+from leg.harness.imputation import (
     NEIGHBOUR_WEIGHTS,
     NoisyLinearImputer,
     key_size_removal,
@@ -13,8 +14,7 @@ from evaluation.imputation import (
     removal_masks,
     unit_ranks,
 )
-from evaluation.perturbation import key_size, ranking
-from leg.grid import Grid
+from leg.harness.perturbation import key_size, ranking
 
 
 def _dense_reference(image, mask):

@@ -1,4 +1,4 @@
-"""evaluation.statistics: paired comparisons over images, their CIs, p-values and verdicts."""
+"""leg.harness.statistics: paired comparisons over images, their CIs, p-values and verdicts."""
 
 import numpy as np
 import pytest
@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import binomtest, wilcoxon
 
-from evaluation.statistics import (
+from leg.harness.statistics import (
     STATISTICS_VERDICTS,
     compare_paired,
     images_for_power,

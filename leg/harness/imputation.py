@@ -12,15 +12,15 @@ curves and their gap, and removal at a matched granularity (whole cells).
   and a clip to ``[0, 1]``.
 * :func:`removal_curves`: the target score as the top (MoRF) or the bottom (LeRF) of the
   ``|saliency|`` ranking is removed and imputed; the conventions of
-  :mod:`evaluation.perturbation` (fractions ``np.linspace(0, 1, steps + 1)``, ``ceil``
-  counts by :func:`~evaluation.perturbation.pixel_counts`, stable ranking with ties in
+  :mod:`leg.harness.perturbation` (fractions ``np.linspace(0, 1, steps + 1)``, ``ceil``
+  counts by :func:`~leg.harness.perturbation.pixel_counts`, stable ranking with ties in
   row-major order, raw target scores, trapezoid areas). ``gap = AUC(LeRF) - AUC(MoRF)``:
   positive when the map puts what the decision rests on first; near zero for a map unrelated
   to the model.
 * Matched granularity: :func:`pool_to_cells` (sum of ``|saliency|`` per cell of a
   :class:`leg.grid.Grid`) and :func:`removal_masks` with ``grid=``: cells ranked by their
   pooled score and removed whole; the fractions then count cells.
-* :func:`key_size_removal`: :func:`evaluation.perturbation.key_size` with the removed pixels
+* :func:`key_size_removal`: :func:`leg.harness.perturbation.key_size` with the removed pixels
   (or cells) imputed instead of replaced by a fixed background.
 """
 
@@ -34,9 +34,9 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import splu
 
-from evaluation.perturbation import _check_alphas, _check_saliency, pixel_counts, ranking
 from leg._validation import check_choice, check_float, check_image, check_int
 from leg.grid import Grid
+from leg.harness.perturbation import _check_alphas, _check_saliency, pixel_counts, ranking
 from leg.models import evaluate
 
 __all__ = ["NEIGHBOUR_WEIGHTS", "ORDERS", "NoisyLinearImputer", "RemovalCurves",
@@ -235,7 +235,7 @@ def unit_ranks(saliency, *, order: str = "morf", grid=None) -> np.ndarray:
 
     Units are pixels, or with ``grid`` the cells (every pixel of a cell shares its cell's
     position, cells ranked by :func:`pool_to_cells`). ``"morf"``: largest ``|saliency|``
-    first (:func:`evaluation.perturbation.ranking`); ``"lerf"``: smallest first. Ties keep
+    first (:func:`leg.harness.perturbation.ranking`); ``"lerf"``: smallest first. Ties keep
     row-major order in both.
     """
     check_choice(order, "order", ORDERS)
@@ -283,14 +283,14 @@ class RemovalCurves:
     @property
     def morf_auc(self) -> float:
         """Lower is better."""
-        from evaluation.perturbation import area_under_curve
+        from leg.harness.perturbation import area_under_curve
 
         return area_under_curve(self.fractions, self.morf)
 
     @property
     def lerf_auc(self) -> float:
         """Higher is better."""
-        from evaluation.perturbation import area_under_curve
+        from leg.harness.perturbation import area_under_curve
 
         return area_under_curve(self.fractions, self.lerf)
 
@@ -365,16 +365,16 @@ def key_size_removal(classifier, image, saliency, *, impute: Imputer | None = No
                      alphas=None, grid=None, order: str = "morf", batch_size: int = 16
                      ) -> float:
     """The smallest ``alpha`` (first in grid order) whose removal, imputed, changes the top-1
-    class: :func:`evaluation.perturbation.key_size` with ``impute`` instead of a background.
+    class: :func:`leg.harness.perturbation.key_size` with ``impute`` instead of a background.
 
     ``alphas`` default ``np.linspace(0.001, 1, 1000)``; with ``grid`` they count cells, so
     at most ``cells + 1`` distinct images are imputed and scored. Distinct counts are
     evaluated ``batch_size`` at a time in grid order, stopping after the first batch with a
-    change (smaller than :func:`~evaluation.perturbation.key_size`'s 64 by default: an
+    change (smaller than :func:`~leg.harness.perturbation.key_size`'s 64 by default: an
     imputation costs more than a model call, so fewer are wasted past the change). Returns
     ``nan`` when no alpha changes the class.
     """
-    from evaluation.perturbation import DEFAULT_ALPHAS
+    from leg.harness.perturbation import DEFAULT_ALPHAS
 
     image = check_image(image)
     sal = _check_saliency(saliency, image.shape[:2])
