@@ -41,6 +41,11 @@ def test_smoke_runs_no_lite0_perturbation_or_estimand_and_says_why():
 def test_a_model_the_profile_does_not_know_gets_generic_plans():
     p = get_profile("smoke").with_overrides(model="pkg.mod:make")
     assert [q.spec for q in p.models] == ["pkg.mod:make"]
-    assert p.models[0].n_images == 0 and p.models[0].cascade_at is None
+    # smoke-sized: two images, three evenly spaced cascade stages, one background
+    assert p.models[0].n_images == 2 and p.models[0].cascade_at == 3
+    assert p.perturbation[0].backgrounds == ("mean",) and p.perturbation[0].budget == 200
+    assert p.estimand[0].gradients == 64
+    paper = get_profile("paper").with_overrides(model="pkg.mod:make")
+    assert paper.models[0].cascade_at is None and paper.perturbation[0].alpha_steps == 1000
     assert [q.spec for q in p.perturbation] == ["pkg.mod:make"]
     assert [q.spec for q in p.estimand] == ["pkg.mod:make"]

@@ -65,3 +65,24 @@ def test_process_pool_gives_the_same_maps_and_job_times(tmp_path):
     assert info["executor"] == "process" and info["workers"] == 2
     assert sorted(j["computed"] for j in info["jobs"]) == [2, 4]
     assert SequentialExecutor().describe()["jobs"] == []
+
+
+def test_a_line_per_finished_job_where_the_output_is_not_a_terminal(tmp_path):
+    import io
+
+    class Log(io.StringIO):
+        def isatty(self):
+            return False
+
+    executor = SequentialExecutor()
+    executor.progress = Log()
+    jobs = _jobs(str(tmp_path))
+    compute_explanations(jobs, executor)
+    lines = executor.progress.getvalue().splitlines()
+    total = sum(len(job.items) for job in jobs)
+    assert len(lines) == len(jobs)
+    assert lines[-1].startswith(f"leg: explanations: job {len(jobs)}/{len(jobs)} (")
+    assert f"{total}/{total} items in" in lines[-1] and lines[-1].endswith("about 0:00 left")
+    executor.progress = Log()
+    compute_explanations(jobs, executor)  # everything cached: nothing to report
+    assert executor.progress.getvalue() == ""

@@ -52,12 +52,12 @@ def evaluate(argv: list[str]) -> int:
         return 0
     if argv[:1] == ["--help-pytest"]:
         argv = ["--help", *argv[1:]]
-    import pytest
+    # a fresh interpreter: nothing of leg imported before pytest (its assertion rewriting
+    # and plugin loading see a clean start), and `python -m` puts this folder on the path
+    # so the user's modules import
+    import subprocess
 
-    cwd = os.getcwd()
-    if cwd not in sys.path:  # as `python -m pytest` does: the user's modules import
-        sys.path.insert(0, cwd)
-    return int(pytest.main(pytest_arguments(argv, cwd)))
+    return subprocess.call([sys.executable, "-m", "pytest", *pytest_arguments(argv)])
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -69,6 +69,15 @@ def _plan_for(plans, spec: str):
                 return replace(plan, spec=spec)
     return None
 
+def cell_size_for(value, shape) -> int:
+    """A plan's ``cell_size`` in pixels for images of ``shape`` ``(H, W, ...)``: a number,
+    ``"auto"`` (``min(H, W) // 16``) or ``"grid:N"`` (``min(H, W) // N``, about N x N cells)."""
+    if isinstance(value, str):
+        cells = 16 if value == "auto" else int(value.removeprefix("grid:"))
+        return max(1, min(shape[:2]) // cells)
+    return int(value)
+
+
 #: Methods in the sanity suites, and their role.
 METHODS = {
     "leg": "asserted",
@@ -102,15 +111,17 @@ class ModelPlan:
     """What to run on one model.
 
     ``cascade_at``: groups after which the cascade is explained (``None``: after every
-    group; full randomization is always included). ``independent``: groups randomized
-    alone. ``label_twin``: spec of the same architecture trained on permuted labels, or
-    ``None``. ``options``: per-method explainer options (``budget`` = model evaluations
-    where the method has one). ``cell_size="auto"`` means ``min(H, W) // 16``.
+    group; a number N: N evenly spaced groups; full randomization is always included).
+    ``independent``: groups randomized alone. ``label_twin``: spec of the same
+    architecture trained on permuted labels, or ``None``. ``options``: per-method
+    explainer options (``budget`` = model evaluations where the method has one).
+    ``cell_size="auto"`` means ``min(H, W) // 16``, ``"grid:N"`` ``min(H, W) // N``
+    (:func:`cell_size_for`).
     """
 
     spec: str
     n_images: int
-    cascade_at: tuple[str, ...] | None = None
+    cascade_at: tuple[str, ...] | int | None = None
     independent: tuple[str, ...] = ()
     label_twin: str | None = None
     options: dict = field(default_factory=dict)
@@ -229,6 +240,67 @@ def _perturbation_options(cell) -> dict:
 
 
 @dataclass(frozen=True)
+class GenericSizes:
+    """How a profile sizes the suites for a model it has no plan for (yours).
+
+    ``n_images``: images from ``--leg-images`` (0: all); ``cascade_stages``: evenly spaced
+    cascading stages, full randomization included (``None``: after every layer group);
+    ``samples``: LEG's joint samples per map in the sanity suite, on ``grid`` x ``grid``
+    cells; ``budget``: model evaluations of every black-box method in the perturbation
+    suite, LEG's included; ``backgrounds`` / ``curve_backgrounds`` / ``alpha_steps`` /
+    ``curve_steps``: its key-size scans and curves; ``estimand_budgets`` and ``gradients``:
+    the estimand suite.
+    """
+
+    n_images: int
+    cascade_stages: int | None
+    samples: int
+    grid: int
+    budget: int
+    backgrounds: tuple[str, ...]
+    curve_backgrounds: tuple[str, ...]
+    alpha_steps: int
+    curve_steps: int
+    estimand_budgets: tuple[int, ...]
+    gradients: int
+
+    def sanity_plan(self, spec: str) -> ModelPlan:
+        leg = {"cell_size": f"grid:{self.grid}", "n_samples": self.samples, "mode": "joint",
+               "batch_size": 32}
+        return ModelPlan(spec, n_images=self.n_images, cascade_at=self.cascade_stages,
+                         options={"leg": leg, "leg-tv": {**leg, "lam": 0.075},
+                                  "gradient": {}, "random": {}, "edge": {}})
+
+    def perturbation_plan(self, spec: str) -> PerturbationPlan:
+        return PerturbationPlan(spec, n_images=self.n_images, budget=self.budget,
+                                backgrounds=self.backgrounds,
+                                curve_backgrounds=self.curve_backgrounds,
+                                alpha_steps=self.alpha_steps, curve_steps=self.curve_steps,
+                                options=_perturbation_options(f"grid:{self.grid}"))
+
+    def estimand_plan(self, spec: str) -> EstimandPlan:
+        return EstimandPlan(spec, n_images=self.n_images or 2,
+                            budgets=self.estimand_budgets, gradients=self.gradients,
+                            cell_size=f"grid:{self.grid}")
+
+
+#: Sizes for a model the profile does not know, per profile (the README gives their cost).
+GENERIC = {
+    "smoke": GenericSizes(n_images=2, cascade_stages=3, samples=160, grid=7, budget=200,
+                          backgrounds=("mean",), curve_backgrounds=("mean",), alpha_steps=64,
+                          curve_steps=10, estimand_budgets=(100, 200, 400), gradients=64),
+    "standard": GenericSizes(n_images=4, cascade_stages=6, samples=500, grid=14, budget=500,
+                             backgrounds=("mean", "black"), curve_backgrounds=("mean",),
+                             alpha_steps=200, curve_steps=20,
+                             estimand_budgets=(250, 500, 1000), gradients=256),
+    "paper": GenericSizes(n_images=0, cascade_stages=None, samples=2000, grid=28,
+                          budget=2000, backgrounds=("mean", "black", "white", "noise", "dist-k"),
+                          curve_backgrounds=("mean",), alpha_steps=1000, curve_steps=20,
+                          estimand_budgets=(500, 1000, 2000, 4000), gradients=1024),
+}
+
+
+@dataclass(frozen=True)
 class Profile:
     """A named evaluation size. ``repeats``: seeds per stochastic explanation (metrics are
     averaged over them); ``seed``: base seed of explanations; ``reseed_offset``: added to
@@ -249,7 +321,7 @@ class Profile:
     reseed_offset: int = 1000
     thresholds: Thresholds = field(default_factory=Thresholds)
     regression_tolerance: float = 0.1
-    generic_options: dict = field(default_factory=lambda: _lite0_options("auto", 300, "joint"))
+    generic: GenericSizes = field(default_factory=lambda: GENERIC["smoke"])
     perturbation: tuple[PerturbationPlan, ...] = ()
     perturbation_methods: tuple[str, ...] = PERTURBATION_METHODS
     groundtruth: GroundTruthPlan | None = None
@@ -273,11 +345,12 @@ class Profile:
     def model_plan(self, spec: str) -> ModelPlan:
         """This profile's plan for ``spec`` (a :data:`ZOO_TWINS` twin gets its original's
         plan); a user model gets a generic plan."""
-        return _plan_for(self.models, spec) or ModelPlan(
-            spec, n_images=0, cascade_at=None, options=self.generic_options)
+        return _plan_for(self.models, spec) or self.generic.sanity_plan(spec)
 
     def with_overrides(self, *, model: str | None = None, methods=None,
-                       seed: int | None = None, user_methods=()) -> Profile:
+                       seed: int | None = None, user_methods=(), n_images: int | None = None,
+                       stages: int | None = None, budget: int | None = None,
+                       backgrounds: tuple[str, ...] | None = None) -> Profile:
         """A copy with command-line overrides applied (one model, a method subset, a seed,
         the user's methods: :class:`leg.harness.methods.UserMethod`, also named in
         ``methods``, go through every suite).
@@ -290,10 +363,10 @@ class Profile:
         p = self
         if model is not None:
             known = _plan_for(p.models, model) is not None
-            pert = _plan_for(p.perturbation, model) or (None if known else PerturbationPlan(
-                model, n_images=0, budget=500, options=_perturbation_options("auto")))
-            est = _plan_for(p.estimand, model) or (None if known else EstimandPlan(
-                model, n_images=2, budgets=(250, 500, 1000), gradients=512))
+            pert = _plan_for(p.perturbation, model) or (
+                None if known else p.generic.perturbation_plan(model))
+            est = _plan_for(p.estimand, model) or (
+                None if known else p.generic.estimand_plan(model))
             p = replace(p, models=(p.model_plan(model),),
                         perturbation=(pert,) if pert else (), estimand=(est,) if est else ())
         if user_methods:
@@ -304,14 +377,42 @@ class Profile:
             unknown = [m for m in methods if m not in known]
             if unknown:
                 raise ValueError(f"Unknown methods {unknown}; choose from {sorted(known)}.")
+            compared = tuple(m for m in methods if m in PERTURBATION_METHODS or m in mine)
+            if compared and "random-cells" not in compared:  # the floor every verdict needs
+                compared += ("random-cells",)
             p = replace(p, methods=tuple(m for m in methods if m in METHODS or m in mine),
-                        perturbation_methods=tuple(m for m in methods
-                                                   if m in PERTURBATION_METHODS or m in mine))
+                        perturbation_methods=compared)
             if p.groundtruth is not None:
                 p = replace(p, groundtruth=replace(p.groundtruth, methods=tuple(
                     m for m in methods if m in GROUNDTRUTH_METHODS or m in mine)))
         if seed is not None:
             p = replace(p, seed=int(seed))
+        return p._resized(n_images, stages, budget, backgrounds)
+
+    def _resized(self, n_images, stages, budget, backgrounds) -> Profile:
+        """Sizes set by hand (``--leg-n-images``, ``--leg-stages``, ``--leg-budget``,
+        ``--leg-backgrounds``) on every plan they apply to."""
+        p = self
+        if n_images is not None:
+            p = replace(p, models=tuple(replace(m, n_images=n_images) for m in p.models),
+                        perturbation=tuple(replace(m, n_images=n_images)
+                                           for m in p.perturbation),
+                        estimand=tuple(replace(m, n_images=n_images) for m in p.estimand))
+        if stages is not None:
+            p = replace(p, models=tuple(replace(m, cascade_at=stages) for m in p.models))
+        if budget is not None:
+            p = replace(p, perturbation=tuple(replace(m, budget=budget)
+                                              for m in p.perturbation))
+        if backgrounds is not None:
+            from leg.harness.perturbation import BACKGROUNDS
+
+            unknown = [b for b in backgrounds if b not in BACKGROUNDS]
+            if unknown or not backgrounds:
+                raise ValueError(f"Unknown backgrounds {unknown}; choose from "
+                                 f"{', '.join(BACKGROUNDS)}.")
+            p = replace(p, perturbation=tuple(
+                replace(m, backgrounds=tuple(backgrounds), curve_backgrounds=backgrounds[:1])
+                for m in p.perturbation))
         return p
 
     def _with_user_methods(self, users: tuple) -> Profile:
@@ -327,7 +428,6 @@ class Profile:
         p = replace(self, user_methods=self.user_methods + users,
                     models=tuple(add(m) for m in self.models),
                     perturbation=tuple(add(m) for m in self.perturbation),
-                    generic_options={**self.generic_options, **extra},
                     methods=self.methods + tuple(extra),
                     perturbation_methods=self.perturbation_methods + tuple(extra))
         if p.groundtruth is not None:
@@ -353,6 +453,7 @@ class Profile:
             d.pop("user_methods")
         if d["groundtruth"] is not None and not d["groundtruth"]["options"]:
             d["groundtruth"].pop("options")
+        d.pop("generic")  # the plans it made for your model are in "models" & co.
         return d
 
     def parameters_hash(self) -> str:
@@ -363,6 +464,7 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         name="smoke",
+        generic=GENERIC["smoke"],
         description="CI-sized: digits CNN and three Lite0 photos at a coarse grid (<= 3 min).",
         models=(
             ModelPlan("digits", n_images=6, cascade_at=None, independent=("logits", "conv1"),
@@ -388,6 +490,7 @@ PROFILES: dict[str, Profile] = {
     ),
     "standard": Profile(
         name="standard",
+        generic=GENERIC["standard"],
         description="Default: every digits stage and seven Lite0 cascading stages (~15 min).",
         models=(
             ModelPlan("digits", n_images=10, cascade_at=None,
@@ -426,6 +529,7 @@ PROFILES: dict[str, Profile] = {
     ),
     "paper": Profile(
         name="paper",
+        generic=GENERIC["paper"],
         description="Paper-sized: 28x28 grid, per-channel sampling, every group, 3 repeats.",
         models=(
             ModelPlan("digits", n_images=10, cascade_at=None,

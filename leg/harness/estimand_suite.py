@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from leg.harness.cache import ExplanationCache, explanation_key
-from leg.harness.config import EstimandPlan, Profile
+from leg.harness.config import EstimandPlan, Profile, cell_size_for
 from leg.harness.groundtruth_suite import SUITE, _pearson
 from leg.harness.inputs import (
     array_hash,
@@ -113,7 +113,7 @@ def _images(plan: EstimandPlan, model, images_dir: str | None) -> list[tuple[str
 def _leg_options(plan: EstimandPlan, shape) -> dict:
     import leg
 
-    cell = plan.cell_size if plan.cell_size != "auto" else max(1, min(shape[:2]) // 16)
+    cell = cell_size_for(plan.cell_size, shape)
     sigma = plan.sigma if plan.sigma is not None else leg.LEG.DEFAULT_SIGMA
     return {"cell_size": int(cell), "sigma": float(sigma), "mode": plan.mode}
 

@@ -10,6 +10,7 @@ suites then read every result back from the cache. Parametrized tests only read 
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
@@ -181,7 +182,9 @@ def run_jobs(jobs: Sequence, produce, executor=None, *, desc: str = "items"
     Status ``"cached"`` (an intact entry was there; damaged ones are set aside on the way),
     ``"computed"`` or ``"error: <message>"``. Jobs whose items are all cached are not
     submitted; an entry a worker sent back damaged is computed once more. A progress bar
-    (tqdm, on a terminal) counts the items as they finish.
+    (tqdm, on a terminal) counts the items as they finish; where the output is not a
+    terminal (a CI log), a line per finished job says how far the run is
+    (:class:`_JobLines`).
     """
     from tqdm.auto import tqdm
 
@@ -196,18 +199,70 @@ def run_jobs(jobs: Sequence, produce, executor=None, *, desc: str = "items"
         if len(done) < len({it.key for it in job.items}):
             tasks.append((job, done))
     retried: set[str] = set()
+    stream = getattr(executor, "progress", None) or sys.stderr
     while tasks:
         total = sum(len({it.key for it in job.items} - done) for job, done in tasks)
+        lines = None if _isatty(stream) else _JobLines(stream, desc, tasks, total)
         with tqdm(total=total, desc=desc, unit="item", disable=None, leave=False,
                   file=getattr(executor, "progress", None)) as bar:
             for key, st, secs in executor.run_jobs(produce, tasks):
                 status[key] = (st, secs)
                 bar.update()
+                if lines is not None:
+                    lines.finished(key)
         again = {k for k, (st, _) in status.items() if st.startswith(DAMAGED)} - retried
         retried |= again
         tasks = [(job, frozenset(it.key for it in job.items) - again) for job in jobs
                  if any(it.key in again for it in job.items)]
     return status
+
+
+def _isatty(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+class _JobLines:
+    """One line per finished job, for logs that are not a terminal: what finished, how many
+    items of the whole call are done, the time so far and an estimate of what is left (at
+    the pace so far)."""
+
+    def __init__(self, stream, desc: str, tasks, total: int):
+        self.stream, self.desc, self.total = stream, desc, total
+        self.t0 = time.perf_counter()
+        self.done = 0
+        self.left: dict = {}  # job index -> items still to come
+        self.job_of: dict[str, int] = {}
+        self.labels: list[str] = []
+        for i, (job, done) in enumerate(tasks):
+            keys = {it.key for it in job.items} - done
+            self.left[i] = len(keys)
+            self.job_of.update(dict.fromkeys(keys, i))
+            self.labels.append(getattr(job, "label", f"job {i + 1}"))
+        self.jobs_done = 0
+
+    def finished(self, key: str) -> None:
+        self.done += 1
+        i = self.job_of.get(key)
+        if i is None:
+            return
+        self.left[i] -= 1
+        if self.left[i]:
+            return
+        self.jobs_done += 1
+        elapsed = time.perf_counter() - self.t0
+        rest = elapsed / self.done * (self.total - self.done)
+        self.stream.write(f"leg: {self.desc}: job {self.jobs_done}/{len(self.labels)} "
+                          f"({self.labels[i]}) done; {self.done}/{self.total} items in "
+                          f"{_clock(elapsed)}, about {_clock(rest)} left\n")
+        self.stream.flush()
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes}:{secs:02d}"
 
 
 def run_job(job: ExplainJob) -> list[tuple[str, str, float]]:

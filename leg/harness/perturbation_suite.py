@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from leg.harness.cache import ExplanationCache, ResultCache, explanation_key, result_key
-from leg.harness.config import BLACK_BOX, PerturbationPlan, Profile
+from leg.harness.config import BLACK_BOX, PerturbationPlan, Profile, cell_size_for
 from leg.harness.executor import JobOutput, SequentialExecutor
 from leg.harness.inputs import array_hash, load_model_once, model_fingerprint, model_input_shape
 from leg.harness.jobs import ExplainItem, ExplainJob, compute_explanations, run_jobs
@@ -100,8 +100,8 @@ def method_options(plan: PerturbationPlan, method: str, shape,
                    black_box: tuple[str, ...] = BLACK_BOX) -> dict:
     """The explainer options of ``method``: ``budget`` for the black-box ones, + the plan's."""
     opts = dict(plan.options.get(method, {}))
-    if opts.get("cell_size") == "auto":
-        opts["cell_size"] = max(1, min(shape[:2]) // 16)
+    if isinstance(opts.get("cell_size"), str):
+        opts["cell_size"] = cell_size_for(opts["cell_size"], shape)
     if method in black_box:
         opts["budget"] = int(plan.budget)
     return opts
@@ -267,7 +267,7 @@ def run_perturbation(profile: Profile, *, cache_root: str, images_dir: str | Non
         clf = load_model_once(plan.spec)
         shape = model_input_shape(clf)
         fp = res.fingerprints[plan.spec] = model_fingerprint(clf)
-        images = (load_image_folder(images_dir, shape) if images_dir
+        images = (load_image_folder(images_dir, shape)[:plan.n_images or None] if images_dir
                   else zoo_images(plan.spec, plan.n_images))
         probs = np.asarray(clf(np.stack([img for _, img in images])))
         methods, skipped = _available(profile.perturbation_methods, clf)

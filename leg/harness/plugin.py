@@ -36,6 +36,7 @@ from pathlib import Path
 import pytest
 
 from leg.harness.engine import SUITES
+from leg.harness.engine import suite as suite_of
 
 MARKERS = {
     "sanity": "sanity-check suites (model and label randomization)",
@@ -45,7 +46,8 @@ MARKERS = {
 }
 OPTIONS = ("--leg-profile", "--leg-report-dir", "--leg-model", "--leg-images",
            "--leg-methods", "--leg-seed", "--leg-baseline", "--leg-workers", "--leg-executor",
-           "--leg-ray-address")
+           "--leg-ray-address", "--leg-n-images", "--leg-stages", "--leg-budget",
+           "--leg-backgrounds")
 
 
 def pytest_addoption(parser):
@@ -70,6 +72,17 @@ def pytest_addoption(parser):
                 help="where jobs run (default: sequential for 0 workers, else process)")
     g.addoption("--leg-ray-address", default=None,
                 help="ray executor: local (default), auto, or a cluster address")
+    g.addoption("--leg-plan", action="store_true",
+                help="print the run's plan and estimated time, then stop")
+    g.addoption("--leg-n-images", default=None, type=int,
+                help="images per model (default: the profile's; 0: every image of the folder)")
+    g.addoption("--leg-stages", default=None, type=int,
+                help="evenly spaced cascading-randomization stages (full randomization "
+                     "included)")
+    g.addoption("--leg-budget", default=None, type=int,
+                help="model evaluations of every black-box method in the perturbation suite")
+    g.addoption("--leg-backgrounds", default=None,
+                help="key-size backgrounds, comma list of mean,black,white,noise,dist-k")
 
 
 @dataclass
@@ -92,6 +105,7 @@ class LegSession:
     timings: dict = field(default_factory=dict)
     collected: int = 0  # the harness's tests collected
     planned: tuple = ()  # the suites whose tests were collected
+    plan: object = None  # leg.harness.plan.Plan of the run
 
     @property
     def cache_root(self) -> Path:
@@ -213,9 +227,16 @@ def _make_session(config) -> LegSession:
 
             builtin = set(METHODS) | set(PERTURBATION_METHODS) | set(GROUNDTRUTH_METHODS)
             methods, users = parse_methods(methods, builtin)
+        for name, low in (("--leg-n-images", 0), ("--leg-stages", 1), ("--leg-budget", 2)):
+            if opt(name) is not None and opt(name) < low:
+                raise ValueError(f"{name} must be at least {low}; got {opt(name)}.")
+        backgrounds = opt("--leg-backgrounds")
         profile = get_profile(opt("--leg-profile")).with_overrides(
             model=opt("--leg-model"), methods=methods or None, seed=opt("--leg-seed"),
-            user_methods=users)
+            user_methods=users, n_images=opt("--leg-n-images"), stages=opt("--leg-stages"),
+            budget=opt("--leg-budget"),
+            backgrounds=None if backgrounds is None else tuple(
+                b.strip() for b in backgrounds.split(",") if b.strip()))
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from exc
     try:
@@ -274,7 +295,31 @@ def pytest_collection_finish(session):
     sess.collected = len(session.items)
     sess.planned = tuple(s.name for s in SUITES if any(
         f"{s.name}_results" in getattr(item, "fixturenames", ()) for item in session.items))
+    _print_plan(session, sess)
+    if session.config.getoption("--leg-plan"):
+        sess.active = False
+        pytest.exit("--leg-plan: the plan only, nothing was run", returncode=0)
     _CURRENT.append(sess)
+
+
+def _print_plan(session, sess: LegSession) -> None:
+    """Price the run (:mod:`leg.harness.plan`), print it, and keep it for the report."""
+    from leg._quiet import quiet_tensorflow
+    from leg.harness.plan import make_plan
+
+    planned = [s for s in sess.planned if not suite_of(s).unplanned(sess.profile)]
+    quiet_tensorflow(debug=sess.debug, load=any(suite_of(s).uses_keras for s in planned))
+    try:
+        sess.plan = make_plan(sess.profile, sess.images_dir, planned)
+    except Exception as exc:  # never a reason not to run
+        lines = [f"leg plan: could not be made ({type(exc).__name__}: {exc})"]
+    else:
+        lines = sess.plan.lines()
+        sess.report.set_info("plan", sess.plan.as_dict())
+    tr = session.config.pluginmanager.get_plugin("terminalreporter")
+    if tr is not None:
+        for line in lines:
+            tr.write_line(line)
 
 
 _CURRENT: list[LegSession] = []  # the running session, for hooks without a config
@@ -364,6 +409,8 @@ def write_report(sess: LegSession, exit_status: int):
                             f"Could not render the {spec.name} section: {exc!r}",
                             order=90, open=True)
     _not_run_cells(sess, rep)
+    if sess.plan is not None and sess.plan.work:
+        _plan_section(sess, rep)
     if sess.images_dir is not None:
         _skipped_images_section(sess, rep)
     rep.set_info("interrupted", rep.interrupted)
@@ -391,6 +438,17 @@ def _not_run_cells(sess: LegSession, rep) -> None:
                           for model, method, check
                           in spec.implementation().planned_cells(sess.profile)
                           if (model, method, check) not in have])
+
+
+def _plan_section(sess: LegSession, rep) -> None:
+    """The plan as printed, and its estimate against the time each suite took."""
+    est = sess.plan.suite_seconds()
+    rows = [{"suite": name, "estimated_s": round(est[name], 1),
+             "took_s": None if sess.timings.get(f"{name}_total") is None
+             else round(sess.timings[f"{name}_total"], 1)} for name in est]
+    rep.add_table("plan", rows, title="Plan: estimated and actual seconds per suite")
+    text = "\n".join(["```", *sess.plan.lines(), "```"])
+    rep.add_section("Plan and cost", text, order=3, tables=[("plan", None)])
 
 
 def _skipped_images_section(sess: LegSession, rep) -> None:

@@ -91,7 +91,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from leg.harness.cache import explanation_key
-from leg.harness.config import ZOO_TWINS, ModelPlan, Profile
+from leg.harness.config import ZOO_TWINS, ModelPlan, Profile, cell_size_for
 from leg.harness.inputs import (
     array_hash,
     image_folder_names,
@@ -229,7 +229,11 @@ def _model_groups(spec: str) -> list[str]:
 def model_stages(plan: ModelPlan) -> list[Stage]:
     """Randomized states of ``plan``'s model (without the original)."""
     groups = _model_groups(plan.spec)
-    stages = cascading_stages(groups, plan.cascade_at)
+    at = plan.cascade_at
+    if isinstance(at, int):  # N evenly spaced groups, the last (full randomization) included
+        picks = np.unique(np.linspace(len(groups) - 1, 0, max(1, at)).round().astype(int))
+        at = tuple(groups[i] for i in picks)
+    stages = cascading_stages(groups, at)
     stages += independent_stages(groups, plan.independent)
     if plan.label_twin:
         stages.append(Stage("label-permuted", "label", depth=0, model=plan.label_twin))
@@ -240,7 +244,8 @@ def image_ids(plan: ModelPlan, images_dir: str | None) -> list[str]:
     if images_dir:
         from pathlib import Path
 
-        return [Path(n).stem for n in image_folder_names(images_dir)]
+        names = image_folder_names(images_dir)
+        return [Path(n).stem for n in (names[:plan.n_images] if plan.n_images else names)]
     if plan.spec.startswith("digits"):
         return [f"digit{d}" for d in range(min(plan.n_images, 10))]
     if ZOO_TWINS.get(plan.spec, plan.spec) == "lite0":
@@ -339,8 +344,8 @@ def _available_methods(methods, clf, mine=()) -> tuple[list[str], dict]:
 
 def _resolve_options(options: dict, shape) -> dict:
     out = dict(options)
-    if out.get("cell_size") == "auto":
-        out["cell_size"] = max(1, min(shape[:2]) // 16)
+    if isinstance(out.get("cell_size"), str):
+        out["cell_size"] = cell_size_for(out["cell_size"], shape)
     return out
 
 
@@ -365,7 +370,7 @@ def run_sanity(profile: Profile, *, cache_root: str, images_dir: str | None = No
         if actual != expected:
             raise RuntimeError(f"The model {plan.spec!r} has layer groups {actual}; the plan "
                                f"expected {expected}.")
-        images = (load_image_folder(images_dir, shape) if images_dir
+        images = (load_image_folder(images_dir, shape)[:plan.n_images or None] if images_dir
                   else zoo_images(plan.spec, plan.n_images))
         if len(images) < 2:
             raise ValueError(f"The sanity checks need at least 2 images (the unrelated-map "

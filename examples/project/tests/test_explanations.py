@@ -18,7 +18,7 @@ REPORTS = HERE / "reports"
 
 @pytest.fixture(scope="module")
 def run():
-    return evaluate(model="digits", methods={"mine": "my_saliency:GradientTimesInput",
+    return evaluate(model="digits", methods={"mine": "my_saliency:GradientMagnitude",
                                              "edges": "my_saliency:edges"},
                     suites=("sanity",), profile="smoke", report_dir=REPORTS, cwd=HERE)
 
@@ -36,7 +36,7 @@ def test_a_method_that_ignores_the_model_is_caught(run):
 def test_the_run_is_compared_with_a_stored_baseline(run, leg_evaluate):
     """In CI, compare with a run committed to the repository: here, the run above. The
     explanations come from the cache, so the second run takes seconds."""
-    again = leg_evaluate(model="digits", methods={"mine": "my_saliency:GradientTimesInput",
+    again = leg_evaluate(model="digits", methods={"mine": "my_saliency:GradientMagnitude",
                                                   "edges": "my_saliency:edges"},
                          suites=("sanity",), profile="smoke", report_dir=REPORTS, cwd=HERE,
                          baseline=run.run_dir)
