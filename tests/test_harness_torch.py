@@ -40,6 +40,7 @@ def run(tmp_path_factory):
     args = [sys.executable, "-m", "pytest", "evaluation/test_sanity.py",
             "evaluation/test_perturbation.py", "--leg-profile", "smoke", "--leg-model", SPEC,
             "--leg-images", str(images), "--leg-methods", "gradient,edge,grad-cam",
+            "--leg-n-images", "3", "--leg-backgrounds", "mean,black",
             "--leg-report-dir", str(root / "reports"), "-q", "-p", "no:cacheprovider"]
     done = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=300)
     return done, (root / "reports" / "latest").resolve()
@@ -70,6 +71,7 @@ def test_cascading_randomization_of_the_modules_reaches_the_maps(run):
 def test_grad_cam_and_the_gradient_are_scored_on_the_torch_model(run):
     _, report = run
     rows = [r for r in _rows(report / "keysize.csv") if r["model"] == SPEC]
-    assert {r["method"] for r in rows} == {"gradient", "grad-cam"}
-    assert len(rows) == 2 * 3 * 5  # methods x images x backgrounds
+    # random-cells, the floor of every verdict, comes whatever --leg-methods says
+    assert {r["method"] for r in rows} == {"gradient", "grad-cam", "random-cells"}
+    assert len(rows) == 3 * 3 * 2  # methods x images (--leg-n-images) x --leg-backgrounds
     assert all(0 < float(r["key_size"]) <= 1 for r in rows if r["key_size"] != "nan")

@@ -22,6 +22,10 @@ __all__ = ["Plan", "Probe", "Work", "make_plan", "probe_model"]
 #: Gradients per map of the gradient methods (their defaults).
 _GRADIENTS = {"gradient": 1, "grad-cam": 1, "integrated-gradients": 50, "smoothgrad": 50}
 _ONE_EVALUATION = ("random", "random-cells", "edge")  # resolving the target only
+#: Seconds of work per map besides the model (the regression, LEG-TV's linear program, the
+#: similarities of the sanity suite), measured on this project's 2-core machine.
+_OVERHEAD = {"leg": 0.05, "leg-tv": 0.3}
+_OVERHEAD_OTHER = 0.02
 
 
 @dataclass(frozen=True)
@@ -36,7 +40,8 @@ class Probe:
 @dataclass(frozen=True)
 class Work:
     """``items`` units of one kind of work (``what``) of a suite on a model, costing
-    ``evaluations`` model evaluations and ``gradients`` gradients in all."""
+    ``evaluations`` model evaluations, ``gradients`` gradients and ``overhead`` seconds of
+    other work in all."""
 
     suite: str
     model: str
@@ -44,6 +49,7 @@ class Work:
     items: int
     evaluations: int
     gradients: int = 0
+    overhead: float = 0.0
     seconds: float | None = None
 
 
@@ -141,9 +147,13 @@ def _per_map(method: str, options: dict, channels: int, budget: int | None = Non
 def _price(work: Work, probe: Probe | None) -> Work:
     if probe is None:
         return work
-    secs = work.evaluations * probe.seconds_per_evaluation + work.gradients * (
+    secs = work.overhead + work.evaluations * probe.seconds_per_evaluation + work.gradients * (
         probe.seconds_per_gradient or 3 * probe.seconds_per_evaluation)
     return Work(**{**asdict(work), "seconds": secs})
+
+
+def _overhead(methods) -> float:
+    return sum(_OVERHEAD.get(m, _OVERHEAD_OTHER) for m in methods)
 
 
 def _sanity(profile, images_dir, models: dict) -> list[Work]:
@@ -169,7 +179,8 @@ def _sanity(profile, images_dir, models: dict) -> list[Work]:
                         f"maps ({states} states x {n_img} images x {len(profile.methods)} "
                         "methods)", states * n_img * len(profile.methods) * reps,
                         states * n_img * evals * reps + len(stages) * n_img,
-                        states * n_img * grads * reps))
+                        states * n_img * grads * reps,
+                        states * n_img * reps * _overhead(profile.methods)))
     return out
 
 
@@ -198,7 +209,8 @@ def _perturbation(profile, images_dir, models: dict) -> list[Work]:
             e, g = _per_map(method, opts, shape[2], opts.get("budget"))
             evals, grads = evals + e, grads + g
         out.append(Work("perturbation", plan.spec, f"maps ({n_img} images x {len(methods)} "
-                        "methods)", n_img * len(methods), n_img * evals, n_img * grads))
+                        "methods)", n_img * len(methods), n_img * evals, n_img * grads,
+                        n_img * _overhead(methods)))
         first = min(plan.alpha_steps, 64)
         scan = first + (plan.alpha_steps - first) // 2
         scans = n_img * len(methods) * len(plan.backgrounds)
@@ -234,8 +246,9 @@ def _groundtruth(profile) -> list[Work]:
     models = [m for m in ground_truth_suite() if not plan.models or m.name in plan.models]
     maps = len(models) * len(plan.methods) * len(plan.budgets) * plan.repeats
     evals = len(models) * len(plan.methods) * sum(plan.budgets) * plan.repeats
+    overhead = len(models) * len(plan.budgets) * plan.repeats * _overhead(plan.methods)
     return [Work("groundtruth", "ground-truth models", f"maps ({len(models)} synthetic "
-                 "models)", maps, evals)]
+                 "models)", maps, evals, 0, overhead)]
 
 
 def make_plan(profile, images_dir: str | None, suites, *, probe: bool = True) -> Plan:
