@@ -55,6 +55,16 @@ def _gradient(model, images: np.ndarray, target, score: str) -> np.ndarray:
     return model.gradient(images, target, score=score)
 
 
+def _cell_gradient(model, image, grid: Grid, draws: np.ndarray, mode: str, channel: int,
+                   target, score: str) -> np.ndarray:
+    """``(n, q)`` cell gradients at ``image`` plus each of ``draws`` ``(n, q)``."""
+    batch = perturbed_batch(image, grid, draws, mode, channel)
+    grad = _gradient(model, batch, target, score)
+    del batch
+    grad = grad[..., channel] if mode == "per_channel" else grad.sum(axis=-1)
+    return grid.cell_sums(grad).reshape(len(draws), -1)
+
+
 def leg_estimand(model, image: np.ndarray, grid: Grid, target: int | tuple[int, int], *,
                  sigma: float, scheme: str = "laplacian", mode: str = "joint",
                  score: str = "probability", n_draws: int = 4096, batch_size: int = 64,
@@ -63,7 +73,11 @@ def leg_estimand(model, image: np.ndarray, grid: Grid, target: int | tuple[int, 
 
     ``model`` must have ``.gradient(images, target, score=...)`` returning ``(N, H, W, C)``
     pixel gradients (``KerasClassifier``, the ground-truth models, the zoo's models).
-    ``n_draws`` gradients per sample set (even: antithetic pairs), in batches.
+    ``n_draws`` gradients per sample set (even: antithetic pairs), drawn ``batch_size`` at a
+    time and reduced to running cell sums per half; the images go to ``model.gradient``
+    at most ``min(batch_size, model.batch_size)`` at a time. Memory is therefore bounded by
+    those batch sizes (a gradient batch of the model's own size, plus ``batch_size`` rows
+    of ``q`` cells), never by ``n_draws``.
     """
     if not callable(getattr(model, "gradient", None)):
         raise TypeError(
@@ -85,14 +99,16 @@ def leg_estimand(model, image: np.ndarray, grid: Grid, target: int | tuple[int, 
     half = n_draws // 2
     sums = np.zeros((2, n_sets, grid.size))
     step = max(2, batch_size - batch_size % 2)
+    chunk = min(step, getattr(model, "batch_size", step) or step)
     for s in range(n_sets):
         for start in range(0, n_draws, step):
             stop = min(start + step, n_draws)
-            batch = perturbed_batch(image, grid, antithetic_draws(cov, rng, stop - start, sigma),
-                                    mode, s)
-            grad = _gradient(model, batch, target, score)
-            grad = grad[..., s] if mode == "per_channel" else grad.sum(axis=-1)
-            cells = grid.cell_sums(grad).reshape(len(batch), -1)
+            draws = antithetic_draws(cov, rng, stop - start, sigma)
+            # one gradient batch of images at a time, reduced to cells at once: the same
+            # numbers as the whole block at once (the model batches by its own size too)
+            cells = np.concatenate([
+                _cell_gradient(model, image, grid, draws[a:a + chunk], mode, s, target, score)
+                for a in range(0, len(draws), chunk)])
             for h, (a, b) in enumerate([(start, min(stop, half)), (max(start, half), stop)]):
                 if b > a:
                     sums[h, s] += cells[a - start:b - start].sum(axis=0)
