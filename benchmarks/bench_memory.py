@@ -5,8 +5,8 @@ Each case runs in a fresh child process (``--child CASE``), so its peak resident
 interpreter, framework, model and the work) is its own. Cases, on one shipped photo, a
 28x28 grid (8 px cells), joint mode, σ = 0.0025:
 
-- ``floor``: the model loaded, one batch (the model's own batch size) of scores and one of
-  gradients;
+- ``floor``: the model loaded, one batch of scores (the model's own batch size) and one
+  of ``--gradient-batch-size`` gradients (the estimand's gradient batch);
 - ``estimand-N``: :func:`leg.leg_estimand` with ``N`` gradients (``--draws``, default 256
   and 1024: the peak must not grow with the number of draws);
 - ``leg``: one LEG explanation with ``--samples`` model evaluations (default 1000).
@@ -15,7 +15,8 @@ Prints one line per case (peak RSS in MiB, seconds) and the estimand's peak agai
 2 GiB target.
 
 Usage: python benchmarks/bench_memory.py [--model lite0|lite0-torch] [--photo chelsea]
-       [--draws 256,1024] [--samples 1000] [--batch-size 64] [--model-batch-size N]
+       [--draws 256,1024] [--samples 1000] [--batch-size 64] [--gradient-batch-size 16]
+       [--model-batch-size N]
 """
 
 from __future__ import annotations
@@ -56,13 +57,13 @@ def child(case: str, args) -> dict:
     loaded = peak_rss_mib()
     start = time.perf_counter()
     if case == "floor":
-        batch = np.repeat(image[None], model.batch_size, axis=0)
-        model(batch)
-        model.gradient(batch, target)
+        model(np.repeat(image[None], model.batch_size, axis=0))
+        model.gradient(np.repeat(image[None], args.gradient_batch_size, axis=0), target)
     elif case.startswith("estimand-"):
         truth = leg.leg_estimand(model, image, grid, target, sigma=DEFAULT_SIGMA,
                                  mode="joint", n_draws=int(case.partition("-")[2]),
-                                 batch_size=args.batch_size, seed=0)
+                                 batch_size=args.batch_size,
+                                 gradient_batch_size=args.gradient_batch_size, seed=0)
         assert np.all(np.isfinite(truth.channel_maps))
     elif case == "leg":
         result = leg.LEG(model, grid=grid.shape, mode="joint", n_samples=args.samples,
@@ -83,6 +84,8 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=1000)
     parser.add_argument("--batch-size", type=int, default=64,
                         help="batch_size of leg_estimand and LEG (default 64)")
+    parser.add_argument("--gradient-batch-size", type=int, default=16,
+                        help="gradient_batch_size of leg_estimand (default 16)")
     parser.add_argument("--model-batch-size", type=int, default=0,
                         help="the classifier's own batch size (default: the model's; Lite0 32)")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
@@ -92,14 +95,16 @@ def main() -> None:
         return
     cases = ["floor", *(f"estimand-{int(n)}" for n in args.draws.split(",")), "leg"]
     print(f"Peak RSS, {args.model} on {args.photo}, 28x28 grid, joint, batch "
-          f"{args.batch_size} (model batch {args.model_batch_size or 'its own'}); one child "
+          f"{args.batch_size}, gradient batch {args.gradient_batch_size} (model batch "
+          f"{args.model_batch_size or 'its own'}); one child "
           f"process per case (load average {os.getloadavg()[0]:.1f} at start)")
     results = {}
     for case in cases:
         out = subprocess.run(
             [sys.executable, __file__, "--child", case, "--model", args.model, "--photo",
              args.photo, "--samples", str(args.samples), "--batch-size",
-             str(args.batch_size), "--model-batch-size", str(args.model_batch_size)],
+             str(args.batch_size), "--model-batch-size", str(args.model_batch_size),
+             "--gradient-batch-size", str(args.gradient_batch_size)],
             capture_output=True, text=True, check=False)
         if out.returncode:
             print(f"{case}: failed\n{out.stderr[-2000:]}")
@@ -108,7 +113,7 @@ def main() -> None:
         results[case] = r
         what = (f"{args.samples} model evaluations" if case == "leg"
                 else f"{case.partition('-')[2]} gradients" if case != "floor"
-                else "one batch of scores and gradients")
+                else "one batch of scores, one of gradients")
         print(f"  {case:14s} peak {r['peak_mib']:7.0f} MiB (model loaded: "
               f"{r['loaded_mib']:.0f} MiB)  {r['seconds']:7.1f} s  [{what}]")
     estimands = [r["peak_mib"] for c, r in results.items() if c.startswith("estimand-")]

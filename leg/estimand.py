@@ -68,16 +68,18 @@ def _cell_gradient(model, image, grid: Grid, draws: np.ndarray, mode: str, chann
 def leg_estimand(model, image: np.ndarray, grid: Grid, target: int | tuple[int, int], *,
                  sigma: float, scheme: str = "laplacian", mode: str = "joint",
                  score: str = "probability", n_draws: int = 4096, batch_size: int = 64,
-                 seed: int | None = 0) -> Estimand:
+                 gradient_batch_size: int = 16, seed: int | None = 0) -> Estimand:
     """``γ* = E[∇_ε f(x0 + ε)]`` for ``model`` at ``image`` ``(H, W, C)`` in ``[0, 1]``.
 
     ``model`` must have ``.gradient(images, target, score=...)`` returning ``(N, H, W, C)``
     pixel gradients (``KerasClassifier``, the ground-truth models, the zoo's models).
     ``n_draws`` gradients per sample set (even: antithetic pairs), drawn ``batch_size`` at a
-    time and reduced to running cell sums per half; the images go to ``model.gradient``
-    at most ``min(batch_size, model.batch_size)`` at a time. Memory is therefore bounded by
-    those batch sizes (a gradient batch of the model's own size, plus ``batch_size`` rows
-    of ``q`` cells), never by ``n_draws``.
+    time (the draws depend on it and the seed) and reduced to running cell sums per half;
+    the images go to ``model.gradient`` ``gradient_batch_size`` at a time (fewer if the
+    model's own ``batch_size`` is smaller) and are reduced to cells at once. Peak memory is
+    set by the gradient batch (a backward pass keeps every activation; the README's
+    Performance section has Lite0's numbers), never by ``n_draws``; the gradient batch
+    changes the result only by the model's float rounding.
     """
     if not callable(getattr(model, "gradient", None)):
         raise TypeError(
@@ -90,6 +92,7 @@ def leg_estimand(model, image: np.ndarray, grid: Grid, target: int | tuple[int, 
     check_choice(score, "score", SCORES)
     n_draws = check_int(n_draws, "n_draws", minimum=4)
     batch_size = check_int(batch_size, "batch_size", minimum=2)
+    gradient_batch_size = check_int(gradient_batch_size, "gradient_batch_size", minimum=1)
     if n_draws % 4:
         raise ValueError(f"The 'n_draws' parameter must be a multiple of 4 (antithetic pairs "
                          f"in two halves); got {n_draws}.")
@@ -99,13 +102,12 @@ def leg_estimand(model, image: np.ndarray, grid: Grid, target: int | tuple[int, 
     half = n_draws // 2
     sums = np.zeros((2, n_sets, grid.size))
     step = max(2, batch_size - batch_size % 2)
-    chunk = min(step, getattr(model, "batch_size", step) or step)
+    chunk = min(step, gradient_batch_size)
     for s in range(n_sets):
         for start in range(0, n_draws, step):
             stop = min(start + step, n_draws)
             draws = antithetic_draws(cov, rng, stop - start, sigma)
-            # one gradient batch of images at a time, reduced to cells at once: the same
-            # numbers as the whole block at once (the model batches by its own size too)
+            # one gradient batch of images at a time, reduced to cells at once
             cells = np.concatenate([
                 _cell_gradient(model, image, grid, draws[a:a + chunk], mode, s, target, score)
                 for a in range(0, len(draws), chunk)])

@@ -1,5 +1,6 @@
-"""leg.leg_estimand in bounded memory: the model sees at most its own batch size, the peak
-does not grow with the number of draws, and the numbers do not depend on the chunking."""
+"""leg.leg_estimand in bounded memory: the model's gradient sees at most
+``gradient_batch_size`` images, the peak does not grow with the number of draws, and the
+numbers do not depend on the gradient batch."""
 
 import tracemalloc
 
@@ -14,10 +15,8 @@ class Recorded:
     """A smooth non-linear score with an exact gradient, recording the batch sizes it is
     given: ``f = tanh(Σ w·x)`` over all channels, two classes ``[f, -f]``."""
 
-    def __init__(self, shape, batch_size=None, seed=0):
+    def __init__(self, shape, seed=0):
         self.w = np.random.default_rng(seed).standard_normal(shape) / np.sqrt(np.prod(shape))
-        if batch_size is not None:
-            self.batch_size = batch_size
         self.sizes = []
 
     def __call__(self, images):
@@ -32,25 +31,33 @@ class Recorded:
 
 
 @pytest.mark.parametrize("mode", ["joint", "per_channel"])
-def test_the_model_batch_size_bounds_the_gradient_calls_and_keeps_the_numbers(mode):
+def test_gradient_batches_bound_the_calls_and_keep_the_numbers(mode):
     image = smooth_image(24, 24)
     grid = leg.Grid.from_cell_size(24, 24, 4)
-    whole = Recorded(image.shape)  # no batch_size: one call per block of draws, as before
-    small = Recorded(image.shape, batch_size=6)
-    a = leg.leg_estimand(whole, image, grid, 0, sigma=0.05, mode=mode, n_draws=64,
-                         batch_size=20, seed=3)
-    b = leg.leg_estimand(small, image, grid, 0, sigma=0.05, mode=mode, n_draws=64,
-                         batch_size=20, seed=3)
-    assert max(whole.sizes) == 20 and max(small.sizes) == 6
-    assert sum(small.sizes) == sum(whole.sizes) == 64 * (3 if mode == "per_channel" else 1)
-    np.testing.assert_array_equal(a.channel_maps, b.channel_maps)
-    assert a.half_correlation == b.half_correlation
+    whole, small, tiny = Recorded(image.shape), Recorded(image.shape), Recorded(image.shape)
+    runs = [leg.leg_estimand(model, image, grid, 0, sigma=0.05, mode=mode, n_draws=64,
+                             batch_size=20, gradient_batch_size=g, seed=3)
+            for model, g in ((whole, 20), (small, 6), (tiny, 1))]
+    assert max(whole.sizes) == 20 and max(small.sizes) == 6 and max(tiny.sizes) == 1
+    n = 64 * (3 if mode == "per_channel" else 1)
+    assert sum(whole.sizes) == sum(small.sizes) == sum(tiny.sizes) == n
+    for other in runs[1:]:  # a numpy model's gradients do not depend on the batch
+        np.testing.assert_array_equal(other.channel_maps, runs[0].channel_maps)
+        assert other.half_correlation == runs[0].half_correlation
+
+
+def test_the_default_gradient_batch_is_small():
+    image = smooth_image(16, 16)
+    model = Recorded(image.shape)
+    leg.leg_estimand(model, image, leg.Grid.from_cell_size(16, 16, 4), 0, sigma=0.05,
+                     n_draws=128)  # blocks of 64 draws, gradients 16 at a time
+    assert set(model.sizes) == {16}
 
 
 def _peak_bytes(n_draws: int) -> int:
     image = smooth_image(64, 64)
     grid = leg.Grid.from_cell_size(64, 64, 4)
-    model = Recorded(image.shape, batch_size=16)
+    model = Recorded(image.shape)
     tracemalloc.start()
     try:
         leg.leg_estimand(model, image, grid, 0, sigma=0.05, n_draws=n_draws, batch_size=32)
