@@ -75,6 +75,15 @@ def _grid(text: str) -> tuple[int, int]:
     return rows, cols
 
 
+def _input_size(text: str) -> tuple[int, int]:
+    from leg.zoo import parse_input_size
+
+    try:
+        return parse_input_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _target(text: str):
     parts = text.split(",")
     try:
@@ -108,12 +117,16 @@ def build_parser() -> argparse.ArgumentParser:
                     help="zoo name (lite0, lite0-torch, digits), a .keras/.h5 file, a PyTorch "
                          ".pt2 (torch.export) or TorchScript .pt file, or module:attribute "
                          "(default: lite0)")
-    ex.add_argument("--preprocessing", default="none",
+    ex.add_argument("--preprocessing", default=None,
                     help="for model files and wrapped Keras/PyTorch modules: caffe, tf, "
-                         "torch, lite0 or none (default none)")
-    ex.add_argument("--softmax", action="store_true",
+                         "torch, lite0 or none (default none; refused for a ready classifier)")
+    ex.add_argument("--softmax", action="store_const", const=True, default=None,
                     help="for model files and wrapped modules that return logits: apply a "
-                         "softmax")
+                         "softmax (refused for a ready classifier)")
+    ex.add_argument("--input-size", type=_input_size, default=None, metavar="HxW",
+                    help="the image size the model runs at, e.g. 224x224, for a model that "
+                         "declares none (no fixed input shape, no input_size/image_size "
+                         "attribute); replaces a size only declared as an attribute")
     ex.add_argument("--device", default=None,
                     help="for PyTorch models: cpu, cuda, cuda:1, ... (default: the GPU when "
                          "PyTorch sees one)")
@@ -181,15 +194,6 @@ def _load_inputs(args):
     if not items:
         raise UsageError(f"no images found in {', '.join(args.inputs)}")
     return items, False
-
-
-def _model_input(classifier):
-    """Fixed input ``(size, channels)`` of the model, if it declares one."""
-    shape = getattr(classifier, "input_shape", None)
-    if shape is None or len(shape) != 3 or None in shape[:2]:
-        size = getattr(classifier, "input_size", None)
-        return (tuple(size) if size else None), None
-    return (int(shape[0]), int(shape[1])), int(shape[2])
 
 
 def _save_figures(out_dir: Path, stem: str, image, saliency, title: str) -> dict:
@@ -260,7 +264,7 @@ def run_explain(args) -> int:
 
     from leg.estimator import LEG
     from leg.io import ImageError, fit_to_model
-    from leg.zoo import load_model
+    from leg.zoo import resolve_model
 
     args.lambdas = args.lambdas or [0.075]
     if args.method == "leg" and args.lambdas != [0.075]:
@@ -269,14 +273,20 @@ def run_explain(args) -> int:
     model_spec = args.model or "lite0"
     # TensorFlow's C++ start-up lines hidden unless --debug; imported now (fd 2 held) only
     # for the models that load it anyway
-    quiet_tensorflow(debug=args.debug, load=_uses_tensorflow(model_spec))
+    uses_tf = _uses_tensorflow(model_spec)
+    quiet_tensorflow(debug=args.debug, load=uses_tf)
+    if uses_tf:
+        _check_keras(model_spec, default=args.model is None)
     try:
-        classifier = load_model(model_spec, preprocessing=args.preprocessing,
-                                softmax=args.softmax, device=args.device)
-        args.resolved_device = str(getattr(classifier, "device", "")) or None
+        resolved = resolve_model(model_spec, input_size=args.input_size,
+                                 preprocessing=args.preprocessing, softmax=args.softmax,
+                                 device=args.device, require_size=True, option_prefix="--")
     except (ValueError, TypeError) as exc:
         raise UsageError(str(exc)) from None
-    size, channels = _model_input(classifier)
+    classifier = resolved.classifier
+    args.resolved_device = str(getattr(classifier, "device", "")) or None
+    args.model_inputs = resolved.record()
+    size, channels = resolved.input_size, resolved.channels
     items, demo = _load_inputs(args)
     if args.cell_size is None and args.grid is None:
         args.grid = DEFAULT_GRID
@@ -317,6 +327,20 @@ def run_explain(args) -> int:
     return 1 if failures else 0
 
 
+def _check_keras(spec: str, *, default: bool) -> None:
+    """A usage error naming what works when ``spec`` needs Keras/TensorFlow and they are not
+    installed (a PyTorch-only install)."""
+    try:
+        import keras  # noqa: F401
+        import tensorflow  # noqa: F401
+    except ImportError as exc:
+        what = f"the default model ({spec})" if default else f"--model {spec}"
+        raise UsageError(
+            f"{what} needs Keras/TensorFlow, and {exc.name or 'keras'} is not installed: use "
+            "--model lite0-torch (the same network in PyTorch), or install the tf extra "
+            "(pip install -e '.[tf]')") from None
+
+
 def _uses_tensorflow(spec: str) -> bool:
     """Whether loading ``spec`` imports TensorFlow (the zoo's Keras models, Keras files)."""
     from leg.zoo import ZOO_MODELS
@@ -343,6 +367,7 @@ def _write_results(out_root: Path, args, model_spec, records, started) -> None:
             "solver": args.solver, "seed": args.seed, "batch_size": args.batch_size,
             "device": getattr(args, "resolved_device", None),
         },
+        "model_inputs": getattr(args, "model_inputs", None),
         "images": records,
         "seconds": round(time.perf_counter() - started, 3),
     }

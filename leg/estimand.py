@@ -55,15 +55,31 @@ def _gradient(model, images: np.ndarray, target, score: str) -> np.ndarray:
     return model.gradient(images, target, score=score)
 
 
+def _cell_gradient(model, image, grid: Grid, draws: np.ndarray, mode: str, channel: int,
+                   target, score: str) -> np.ndarray:
+    """``(n, q)`` cell gradients at ``image`` plus each of ``draws`` ``(n, q)``."""
+    batch = perturbed_batch(image, grid, draws, mode, channel)
+    grad = _gradient(model, batch, target, score)
+    del batch
+    grad = grad[..., channel] if mode == "per_channel" else grad.sum(axis=-1)
+    return grid.cell_sums(grad).reshape(len(draws), -1)
+
+
 def leg_estimand(model, image: np.ndarray, grid: Grid, target: int | tuple[int, int], *,
                  sigma: float, scheme: str = "laplacian", mode: str = "joint",
                  score: str = "probability", n_draws: int = 4096, batch_size: int = 64,
-                 seed: int | None = 0) -> Estimand:
+                 gradient_batch_size: int = 16, seed: int | None = 0) -> Estimand:
     """``γ* = E[∇_ε f(x0 + ε)]`` for ``model`` at ``image`` ``(H, W, C)`` in ``[0, 1]``.
 
     ``model`` must have ``.gradient(images, target, score=...)`` returning ``(N, H, W, C)``
     pixel gradients (``KerasClassifier``, the ground-truth models, the zoo's models).
-    ``n_draws`` gradients per sample set (even: antithetic pairs), in batches.
+    ``n_draws`` gradients per sample set (even: antithetic pairs), drawn ``batch_size`` at a
+    time (the draws depend on it and the seed) and reduced to running cell sums per half;
+    the images go to ``model.gradient`` ``gradient_batch_size`` at a time (fewer if the
+    model's own ``batch_size`` is smaller) and are reduced to cells at once. Peak memory is
+    set by the gradient batch (a backward pass keeps every activation; the README's
+    Performance section has Lite0's numbers), never by ``n_draws``; the gradient batch
+    changes the result only by the model's float rounding.
     """
     if not callable(getattr(model, "gradient", None)):
         raise TypeError(
@@ -76,6 +92,7 @@ def leg_estimand(model, image: np.ndarray, grid: Grid, target: int | tuple[int, 
     check_choice(score, "score", SCORES)
     n_draws = check_int(n_draws, "n_draws", minimum=4)
     batch_size = check_int(batch_size, "batch_size", minimum=2)
+    gradient_batch_size = check_int(gradient_batch_size, "gradient_batch_size", minimum=1)
     if n_draws % 4:
         raise ValueError(f"The 'n_draws' parameter must be a multiple of 4 (antithetic pairs "
                          f"in two halves); got {n_draws}.")
@@ -85,14 +102,15 @@ def leg_estimand(model, image: np.ndarray, grid: Grid, target: int | tuple[int, 
     half = n_draws // 2
     sums = np.zeros((2, n_sets, grid.size))
     step = max(2, batch_size - batch_size % 2)
+    chunk = min(step, gradient_batch_size)
     for s in range(n_sets):
         for start in range(0, n_draws, step):
             stop = min(start + step, n_draws)
-            batch = perturbed_batch(image, grid, antithetic_draws(cov, rng, stop - start, sigma),
-                                    mode, s)
-            grad = _gradient(model, batch, target, score)
-            grad = grad[..., s] if mode == "per_channel" else grad.sum(axis=-1)
-            cells = grid.cell_sums(grad).reshape(len(batch), -1)
+            draws = antithetic_draws(cov, rng, stop - start, sigma)
+            # one gradient batch of images at a time, reduced to cells at once
+            cells = np.concatenate([
+                _cell_gradient(model, image, grid, draws[a:a + chunk], mode, s, target, score)
+                for a in range(0, len(draws), chunk)])
             for h, (a, b) in enumerate([(start, min(stop, half)), (max(start, half), stop)]):
                 if b > a:
                     sums[h, s] += cells[a - start:b - start].sum(axis=0)

@@ -27,6 +27,9 @@ class Explanation:
     n_evaluations: int | None = None
     seed: int | None = None
     timings: dict = field(default_factory=dict)
+    #: Why the map carries no information (e.g. a constant Grad-CAM map, naming the layer);
+    #: None when nothing is known to be wrong with it.
+    degenerate: str | None = None
 
 
 @runtime_checkable

@@ -66,3 +66,11 @@ def torch_module_in_training_mode():
 
     return torch.nn.Sequential(torch.nn.Conv2d(3, 2, 3), torch.nn.Dropout(0.5),
                                torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
+
+
+def cli_model_without_size():
+    """:func:`cli_model` without its ``input_size``: a ready classifier that declares no
+    size (it scores any size whose weights fit: 16x16 block weights here)."""
+    model = LinearSigmoid(block_weights(16, 16), scale=0.05)
+    model.class_names = ["blob", "not blob"]
+    return model

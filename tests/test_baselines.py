@@ -211,6 +211,31 @@ def test_grad_cam_options_and_refusals(cnn, image):
         make_explainer("grad-cam", LinearSigmoid(np.ones((H, W, 1))))
     with pytest.raises(ValueError, match="4-D"):
         make_explainer("grad-cam", cnn, layer=cnn.model.layers[-1].name)
+    with pytest.raises(ValueError, match=r"no layer 'nope'; its layers with a 4-D output larger "
+                                         r"than 1x1 are \['conv'\]"):
+        make_explainer("grad-cam", cnn, layer="nope")
+
+
+def test_grad_cam_skips_a_keras_1x1_pooling_and_flags_a_constant_map(keras, image):
+    from leg.harness.baselines.grad_cam import DegenerateMapWarning
+    from leg.models import KerasClassifier
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input((H, W, 3)),
+        keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="conv"),
+        keras.layers.GlobalAveragePooling2D(keepdims=True, name="pool"),
+        keras.layers.Flatten(),
+        keras.layers.Dense(3),
+    ])
+    clf = KerasClassifier(model, softmax=True)
+    explainer = make_explainer("grad-cam", clf)
+    assert explainer.layer_name == "conv"  # not the 1x1 pooling, the last 4-D output
+    default = explainer.explain(image, target=0)
+    assert default.degenerate is None and default.saliency.std() > 1e-3 * default.saliency.max()
+    with pytest.warns(DegenerateMapWarning, match="layer 'pool' is constant"):
+        pooled = make_explainer("grad-cam", clf, layer="pool").explain(image, target=0)
+    assert "'pool'" in pooled.degenerate
 
 
 def test_bad_arguments_fail_clearly(image):

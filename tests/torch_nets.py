@@ -120,3 +120,58 @@ def quadrant_images(n: int, seed: int = 0) -> np.ndarray:
                   (slice(h, None), slice(None))][i % 3]
         out[i][region] += 0.6
     return np.clip(out, 0.0, 1.0)
+
+
+class PooledHead(nn.Module):
+    """``(N, 3, 16, 16)`` -> ``(N, 3)``: conv, ReLU, conv, ReLU, then a module
+    ``nn.AdaptiveAvgPool2d(1)`` (``pool``) and a linear read-out. Its last 4-D output is the
+    1x1 pooling, as in EfficientNet-Lite's head; Grad-CAM there would be constant. The
+    read-out weights are non-negative, so Grad-CAM on ``act2`` weighs non-negative
+    activations by non-negative weights: a map that follows them, never all zero."""
+
+    def __init__(self, seed: int = 0):
+        super().__init__()
+        torch.manual_seed(seed)
+        self.conv1 = nn.Conv2d(3, 6, 3, padding=1)
+        self.act1 = nn.ReLU()
+        self.conv2 = nn.Conv2d(6, 8, 3, padding=1, stride=2)
+        self.act2 = nn.ReLU()
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.logits = nn.Linear(8, 3)
+        with torch.no_grad():
+            self.logits.weight.abs_()
+        self.eval()
+
+    def forward(self, x):
+        h = self.act2(self.conv2(self.act1(self.conv1(x))))
+        return self.logits(torch.flatten(self.pool(h), 1))
+
+
+class NoSize(nn.Module):
+    """A fully convolutional classifier that declares no input size: conv, ReLU, global
+    average pooling, linear (``(N, 3, H, W)`` -> ``(N, 2)`` at any ``H, W``)."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.logits = nn.Linear(4, 2)
+        self.eval()
+
+    def forward(self, x):
+        h = torch.relu(self.conv(x))
+        return self.logits(torch.flatten(nn.functional.adaptive_avg_pool2d(h, 1), 1))
+
+
+class DeclaresImageSize(NoSize):
+    """:class:`NoSize` declaring ``input_image_size = 24``, the attribute the reference
+    EfficientNet (``efficientnet_lite_pytorch``) has."""
+
+    input_image_size = 24
+
+
+def ready_classifier():
+    """:class:`NoSize` already wrapped (softmax, 20x20): a ready classifier."""
+    import leg
+
+    return leg.TorchClassifier(NoSize(), softmax=True, input_shape=(20, 20, 3))
