@@ -350,7 +350,8 @@ class Profile:
     def with_overrides(self, *, model: str | None = None, methods=None,
                        seed: int | None = None, user_methods=(), n_images: int | None = None,
                        stages: int | None = None, budget: int | None = None,
-                       backgrounds: tuple[str, ...] | None = None) -> Profile:
+                       backgrounds: tuple[str, ...] | None = None,
+                       grad_cam_layer: str | None = None) -> Profile:
         """A copy with command-line overrides applied (one model, a method subset, a seed,
         the user's methods: :class:`leg.harness.methods.UserMethod`, also named in
         ``methods``, go through every suite).
@@ -387,7 +388,16 @@ class Profile:
                     m for m in methods if m in GROUNDTRUTH_METHODS or m in mine)))
         if seed is not None:
             p = replace(p, seed=int(seed))
-        return p._resized(n_images, stages, budget, backgrounds)
+        p = p._resized(n_images, stages, budget, backgrounds)
+        if grad_cam_layer is not None:  # Grad-CAM's layer, wherever Grad-CAM runs
+            def layer(plan):
+                options = {**plan.options, "grad-cam": {**plan.options.get("grad-cam", {}),
+                                                         "layer": grad_cam_layer}}
+                return replace(plan, options=options)
+
+            p = replace(p, models=tuple(layer(m) for m in p.models),
+                        perturbation=tuple(layer(m) for m in p.perturbation))
+        return p
 
     def _resized(self, n_images, stages, budget, backgrounds) -> Profile:
         """Sizes set by hand (``--leg-n-images``, ``--leg-stages``, ``--leg-budget``,

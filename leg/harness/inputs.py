@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,12 @@ __all__ = [
     "array_hash",
     "image_folder_names",
     "load_image_folder",
+    "MODEL_OPTIONS_ENV",
     "load_model_once",
+    "model_options",
+    "model_records",
+    "resolve_model_once",
+    "set_model_options",
     "model_fingerprint",
     "model_input_shape",
     "prepare_image",
@@ -44,15 +50,55 @@ __all__ = [
 
 
 _MODELS: dict[str, object] = {}  # per-process memo: spec -> classifier
+#: The environment variable that carries ``--leg-input-size``, ``--leg-preprocessing`` and
+#: ``--leg-softmax`` (JSON, ``spec -> options``) to every process that loads the models.
+MODEL_OPTIONS_ENV = "LEG_MODEL_OPTIONS"
+
+
+def set_model_options(spec: str, **options) -> None:
+    """Load ``spec`` with ``options`` (those of :func:`leg.zoo.resolve_model` that were given)
+    in this process and in the worker processes it starts."""
+    given = {k: v for k, v in options.items() if v is not None}
+    table = model_options()
+    if given:
+        table[spec] = given
+    else:
+        table.pop(spec, None)
+    os.environ[MODEL_OPTIONS_ENV] = json.dumps(table, sort_keys=True)
+    _MODELS.pop(spec, None)
+
+
+def model_options(spec: str | None = None) -> dict:
+    """The options ``spec`` is loaded with (all specs' when ``None``)."""
+    table = json.loads(os.environ.get(MODEL_OPTIONS_ENV) or "{}")
+    return table if spec is None else dict(table.get(spec, {}))
+
+
+def resolve_model_once(spec: str):
+    """:func:`leg.zoo.resolve_model` of ``spec`` with its options (:func:`set_model_options`):
+    the classifier and where its input size came from. Raises ``ValueError``."""
+    from leg.zoo import resolve_model
+
+    return resolve_model(spec, option_prefix="--leg-", **model_options(spec))
 
 
 def load_model_once(spec: str):
-    """The classifier named by ``spec`` (see :func:`leg.zoo.load_model`), once per process."""
+    """The classifier named by ``spec`` (see :func:`leg.zoo.resolve_model`, with the options
+    of :func:`set_model_options`), once per process."""
     if spec not in _MODELS:
-        from leg.zoo import load_model as zoo_load_model
-
-        _MODELS[spec] = zoo_load_model(spec)
+        resolved = resolve_model_once(spec)
+        _MODELS[spec] = resolved.classifier
+        _RECORDS[spec] = resolved.record()
     return _MODELS[spec]
+
+
+_RECORDS: dict[str, dict] = {}
+
+
+def model_records() -> dict[str, dict]:
+    """``spec -> `` input size (and where it came from), preprocessing and softmax of every
+    model this process loaded (for ``run.json``)."""
+    return dict(_RECORDS)
 
 
 def model_input_shape(clf) -> tuple[int, int, int]:
@@ -60,8 +106,8 @@ def model_input_shape(clf) -> tuple[int, int, int]:
     shape = getattr(clf, "input_shape", None)
     if shape is None or len(shape) != 3 or any(d is None for d in shape):
         raise ValueError(
-            "The model does not declare a fixed input shape (H, W, C) (an 'input_shape' "
-            "attribute); give it one so images can be resized to it."
+            "The model does not declare a fixed input shape (H, W, C) (an 'input_shape', or "
+            "an 'image_size' attribute); give it one, or pass --leg-input-size HxW."
         )
     return tuple(int(d) for d in shape)
 

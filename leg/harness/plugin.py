@@ -47,7 +47,8 @@ MARKERS = {
 OPTIONS = ("--leg-profile", "--leg-report-dir", "--leg-model", "--leg-images",
            "--leg-methods", "--leg-seed", "--leg-baseline", "--leg-workers", "--leg-executor",
            "--leg-ray-address", "--leg-n-images", "--leg-stages", "--leg-budget",
-           "--leg-backgrounds")
+           "--leg-backgrounds", "--leg-input-size", "--leg-preprocessing", "--leg-softmax",
+           "--leg-grad-cam-layer")
 
 
 def pytest_addoption(parser):
@@ -83,6 +84,16 @@ def pytest_addoption(parser):
                 help="model evaluations of every black-box method in the perturbation suite")
     g.addoption("--leg-backgrounds", default=None,
                 help="key-size backgrounds, comma list of mean,black,white,noise,dist-k")
+    g.addoption("--leg-input-size", default=None,
+                help="HxW: the input size of --leg-model when it declares none")
+    g.addoption("--leg-preprocessing", default=None,
+                choices=("caffe", "tf", "torch", "lite0", "none"),
+                help="preprocessing leg wraps a bare keras.Model / torch.nn.Module with")
+    g.addoption("--leg-softmax", action="store_true", default=None,
+                help="apply a softmax to the outputs of a bare keras.Model / torch.nn.Module")
+    g.addoption("--leg-grad-cam-layer", default=None,
+                help="the layer Grad-CAM explains (default: the last one with an output "
+                     "larger than 1x1)")
 
 
 @dataclass
@@ -234,9 +245,10 @@ def _make_session(config) -> LegSession:
         profile = get_profile(opt("--leg-profile")).with_overrides(
             model=opt("--leg-model"), methods=methods or None, seed=opt("--leg-seed"),
             user_methods=users, n_images=opt("--leg-n-images"), stages=opt("--leg-stages"),
-            budget=opt("--leg-budget"),
+            budget=opt("--leg-budget"), grad_cam_layer=opt("--leg-grad-cam-layer"),
             backgrounds=None if backgrounds is None else tuple(
                 b.strip() for b in backgrounds.split(",") if b.strip()))
+        _model_options(opt)
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from exc
     try:
@@ -281,6 +293,23 @@ def _make_session(config) -> LegSession:
         except IncompatibleBaseline as exc:
             raise pytest.UsageError(str(exc)) from exc
     return sess
+
+
+def _model_options(opt) -> None:
+    """``--leg-input-size``, ``--leg-preprocessing``, ``--leg-softmax``: checked now (the
+    model is loaded with them), and carried to every process that loads it."""
+    from leg.harness.inputs import load_model_once, set_model_options
+
+    given = {"input_size": opt("--leg-input-size"), "preprocessing": opt("--leg-preprocessing"),
+             "softmax": opt("--leg-softmax")}
+    if all(v is None for v in given.values()):
+        return
+    if opt("--leg-model") is None:
+        names = ", ".join(f"--leg-{k.replace('_', '-')}" for k, v in given.items()
+                          if v is not None)
+        raise ValueError(f"{names} apply to your model: give it with --leg-model.")
+    set_model_options(opt("--leg-model"), **given)
+    load_model_once(opt("--leg-model"))  # refused options fail here, with one line
 
 
 def _harness_items(items) -> bool:
@@ -414,6 +443,9 @@ def write_report(sess: LegSession, exit_status: int):
     if sess.images_dir is not None:
         _skipped_images_section(sess, rep)
     rep.set_info("interrupted", rep.interrupted)
+    from leg.harness.inputs import model_records
+
+    rep.set_info("model_inputs", model_records())
     rep.set_info("identity", sess.identity(fingerprints))
     comparison = _compare_runs(sess, rep) if sess.baseline is not None else None
     return rep.write(), comparison

@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from leg.harness.executor import Produce, Tasks, _Executor, store, timed
+from leg.harness.inputs import MODEL_OPTIONS_ENV
 
 __all__ = ["INSTALL_HINT", "RayExecutor", "import_ray"]
 
@@ -71,12 +72,17 @@ class RayExecutor(_Executor):
                 # the workers' BLAS uses as many threads as this process's (Ray's default
                 # is 1), so their maps are bit-identical to those computed here
                 threads = os.environ.get("OMP_NUM_THREADS", str(len(os.sched_getaffinity(0))))
-                ray.init(num_cpus=workers or None,
-                         runtime_env={"env_vars": {"OMP_NUM_THREADS": threads}}, **quiet)
+                env = {"OMP_NUM_THREADS": threads}
+                if os.environ.get(MODEL_OPTIONS_ENV):  # --leg-input-size & co.
+                    env[MODEL_OPTIONS_ENV] = os.environ[MODEL_OPTIONS_ENV]
+                ray.init(num_cpus=workers or None, runtime_env={"env_vars": env}, **quiet)
             else:
                 try:
                     _check_reachable(address)
-                    ray.init(address=address, **quiet)
+                    options = os.environ.get(MODEL_OPTIONS_ENV)
+                    ray.init(address=address, **quiet, **(
+                        {"runtime_env": {"env_vars": {MODEL_OPTIONS_ENV: options}}}
+                        if options else {}))
                 except Exception as exc:  # Ray raises ConnectionError, ValueError, ...
                     raise ConnectionError(
                         f"Could not join the Ray cluster at {address!r} ({exc}). Start one "
