@@ -40,8 +40,10 @@ sMPRT (smooth MPRT)
     constant) and scores the Spearman rank correlation between the original and the
     randomized model's smoothed maps — :func:`evaluation.metrics.spearman_abs` exactly,
     the default ``metric`` here. Differences: the noise is seeded (``seed``; Quantus draws
-    from NumPy's global generator), and the original and the randomized model see the
-    *same* noisy copies (common random numbers, as in the rest of the sanity suite).
+    from NumPy's global generator), the original and the randomized model see the *same*
+    noisy copies (common random numbers, as in the rest of the sanity suite), and
+    ``clip=(0, 1)`` keeps the copies in the explainers' declared image range (Quantus does
+    not clip).
 
     LEG and sMPRT. LEG's map is already an average over noisy copies of the input (a
     regression on many perturbations of ``x``), so sMPRT's outer average mostly widens
@@ -77,7 +79,7 @@ COMPLEXITY_KINDS = ("discrete", "shannon")
 #: Default histogram bins (Quantus ``EfficientMPRT`` without a ``rule``).
 N_BINS = 100
 #: Default eMPRT margin: the median relative rise must exceed this (plus reseed noise).
-EMPRT_MARGIN = 0.05
+EMPRT_MARGIN = 0.01
 
 
 def _map(saliency, name: str = "saliency") -> np.ndarray:
@@ -196,9 +198,12 @@ def emprt_verdict(rises, reseed_rises=None, *, quantile: float = 0.95,
 
 
 # ---------------------------------------------------------------------------------- sMPRT
-def noisy_copies(image, n: int = 50, sigma: float = 0.1, *, seed: int = 0) -> np.ndarray:
+def noisy_copies(image, n: int = 50, sigma: float = 0.1, *, seed: int = 0,
+                 clip: tuple[float, float] | None = None) -> np.ndarray:
     """``(n, *image.shape)``: ``n - 1`` copies of ``image`` with Gaussian noise of standard
-    deviation ``sigma * (max - min)`` of the image, then the image itself (unclipped)."""
+    deviation ``sigma * (max - min)`` of the image, then the image itself; clipped to
+    ``clip = (lo, hi)`` when given (Quantus does not clip; the harness's explainers need
+    ``[0, 1]`` images, so it passes ``(0, 1)``)."""
     x = np.asarray(image, dtype=np.float64)
     if int(n) != n or n < 1:
         raise ValueError(f"n (noisy copies) must be a positive integer; got {n!r}.")
@@ -207,18 +212,20 @@ def noisy_copies(image, n: int = 50, sigma: float = 0.1, *, seed: int = 0) -> np
     std = sigma * float(x.max() - x.min())
     rng = np.random.default_rng(seed)
     noise = rng.standard_normal((int(n) - 1, *x.shape)) * std
-    return np.concatenate([x[None] + noise, x[None]], axis=0)
+    out = np.concatenate([x[None] + noise, x[None]], axis=0)
+    return out if clip is None else np.clip(out, *clip)
 
 
 def smooth_explanation(explain: Callable, image, *, n: int = 50, sigma: float = 0.1,
-                       seed: int = 0, indexed: bool = False, clean_map=None) -> np.ndarray:
+                       seed: int = 0, indexed: bool = False, clean_map=None,
+                       clip: tuple[float, float] | None = None) -> np.ndarray:
     """Mean ``(H, W)`` map of ``explain`` over :func:`noisy_copies` of ``image``.
 
     ``explain``: ``image -> (H, W)`` map (``(image, k) -> map`` with ``indexed=True``, ``k``
     the copy index, ``n - 1`` the noiseless copy). ``clean_map``: the map of the noiseless
-    copy when already known (it is then not recomputed).
+    copy when already known (it is then not recomputed). ``clip``: see :func:`noisy_copies`.
     """
-    copies = noisy_copies(image, n, sigma, seed=seed)
+    copies = noisy_copies(image, n, sigma, seed=seed, clip=clip)
     total = None
     for k, x in enumerate(copies):
         if k == len(copies) - 1 and clean_map is not None:
@@ -233,7 +240,7 @@ def smooth_explanation(explain: Callable, image, *, n: int = 50, sigma: float = 
 
 def smprt(explain_original: Callable, explain_randomized: Callable, images, *, n: int = 50,
           sigma: float = 0.1, seed: int = 0, metric: str = "spearman_abs",
-          indexed: bool = False) -> dict:
+          indexed: bool = False, clip: tuple[float, float] | None = None) -> dict:
     """sMPRT of ``images`` (``(N, H, W, C)`` or a sequence): per image, the similarity
     ``metric`` (:data:`evaluation.metrics.SIMILARITIES`) of the two models' smoothed maps.
 
@@ -245,7 +252,7 @@ def smprt(explain_original: Callable, explain_randomized: Callable, images, *, n
 
     orig, rand = [], []
     for i, img in enumerate(images):
-        kw = {"n": n, "sigma": sigma, "seed": seed + i, "indexed": indexed}
+        kw = {"n": n, "sigma": sigma, "seed": seed + i, "indexed": indexed, "clip": clip}
         orig.append(smooth_explanation(explain_original, img, **kw))
         rand.append(smooth_explanation(explain_randomized, img, **kw))
     if not orig:
