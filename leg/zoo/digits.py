@@ -8,10 +8,10 @@ random labels); :func:`load_digits_cnn` caches the trained model on disk and in 
 returns it as a :class:`leg.models.KerasClassifier`.
 
 Determinism across machines. Op determinism and fixed seeds make a training repeatable on
-one machine, but not across machines: TensorFlow's CPU kernels split their work by the
-number of threads, and oneDNN picks kernels by the processor's instruction set, so a
-machine with another core count or another CPU trains another network (memorising
-permuted labels amplifies any rounding difference into different weights). So
+one machine, but not across machines: with oneDNN (TensorFlow's default CPU kernels) the
+weights depend on the number of threads, and oneDNN picks its kernels by the processor's
+instruction set, so a machine with another core count or another CPU trains another
+network (memorising permuted labels amplifies any rounding difference). So
 :func:`train_digits_cnn` trains, by default, in a fresh Python process with
 :data:`DETERMINISTIC_ENV`: one intra- and one inter-op thread, oneDNN off, no GPU, op
 determinism, fixed seeds (``keras.utils.set_random_seed``). What remains machine-
@@ -188,8 +188,10 @@ def train_digits_cnn(labels: str = "true", *, size: int = 32, seed: int = 0,
         ``"true"``: the real labels (test accuracy about 0.97-0.99). ``"permuted"``: a
         seeded permutation of the training labels, on the first
         :data:`PERMUTED_TRAIN_SIZE` training images, trained until the network memorises
-        them (training accuracy >= :data:`PERMUTED_TARGET_ACCURACY` on the permuted labels,
-        test accuracy near chance, 0.1).
+        them (the epoch's running training accuracy >= :data:`PERMUTED_TARGET_ACCURACY`;
+        the final model's own accuracy on its permuted labels, ``train_accuracy``, must
+        reach 0.95 or a ``RuntimeWarning`` says it did not memorise them; test accuracy
+        near chance, 0.1).
     size : int, default 32
         Image side (see :func:`digits_data`).
     seed : int, default 0
