@@ -113,8 +113,8 @@ def test_loading_twice_gives_identical_predictions(true_model, test_images):
 
 
 def test_cache_is_written_and_reused(true_model, cache_dir, test_images, monkeypatch):
-    model_file = cache_dir / "digits_true_32_0.keras"
-    sidecar = cache_dir / "digits_true_32_0.json"
+    model_file = cache_dir / f"digits_true_32_0_{digits.TRAINING_SCHEME}.keras"
+    sidecar = cache_dir / f"digits_true_32_0_{digits.TRAINING_SCHEME}.json"
     assert model_file.is_file() and sidecar.is_file()
     assert json.loads(sidecar.read_text()) == true_model.metrics
     assert not list(cache_dir.glob("*.tmp*"))
@@ -167,20 +167,69 @@ def test_unwritable_cache_still_returns_a_model(tmp_path, monkeypatch, test_imag
 def test_corrupt_cache_is_retrained(tmp_path, monkeypatch):
     pytest.importorskip("tensorflow")
     monkeypatch.setenv("LEG_CACHE_DIR", str(tmp_path))
-    (tmp_path / "digits_true_16_2.keras").write_bytes(b"not a keras file")
-    (tmp_path / "digits_true_16_2.json").write_text("{}")
+    stem = f"digits_true_16_2_{digits.TRAINING_SCHEME}"
+    (tmp_path / f"{stem}.keras").write_bytes(b"not a keras file")
+    (tmp_path / f"{stem}.json").write_text("{}")
     calls = _fast_training(monkeypatch)
     with pytest.warns(RuntimeWarning, match="Could not read the cached model"):
         clf = load_digits_cnn("true", size=16, seed=2)
     assert calls == ["true"]
     assert clf.metrics["seed"] == 2
-    assert json.loads((tmp_path / "digits_true_16_2.json").read_text())["seed"] == 2
+    assert json.loads((tmp_path / f"{stem}.json").read_text())["seed"] == 2
 
 
-def test_training_is_deterministic():
+def test_training_is_deterministic_across_processes():
+    """Two isolated trainings (each its own process, one thread, oneDNN off) are identical."""
     pytest.importorskip("tensorflow")
     a, ma = train_digits_cnn("true", size=16, seed=3, epochs=1)
     b, mb = train_digits_cnn("true", size=16, seed=3, epochs=1)
     for wa, wb in zip(a.get_weights(), b.get_weights(), strict=True):
         np.testing.assert_array_equal(wa, wb)
+    assert ma["weights_sha256"] == mb["weights_sha256"] == digits.weights_sha256(a)
+    assert ma["isolated"] and ma["environment"] == digits.DETERMINISTIC_ENV
     assert ma["test_accuracy"] == mb["test_accuracy"]
+    c, mc = train_digits_cnn("true", size=16, seed=3, epochs=1, isolated=False)
+    assert not mc["isolated"] and mc["weights_sha256"] == digits.weights_sha256(c)
+
+
+def test_a_failing_training_process_raises_one_line(monkeypatch):
+    monkeypatch.setattr(digits.sys, "executable", "/bin/false")
+    with pytest.raises(RuntimeError, match=r"in a child process failed \(exit 1\): no output"):
+        train_digits_cnn("true", size=16, seed=3, epochs=1)
+
+
+def _scaled(model, factor):
+    """A copy of the digits CNN whose logits are ``factor`` times larger (saturating)."""
+    import keras
+
+    clone = keras.models.clone_model(model)
+    weights = model.get_weights()
+    weights[-2], weights[-1] = weights[-2] * factor, weights[-1] * factor
+    clone.set_weights(weights)
+    return clone
+
+
+def test_choose_test_digits_skips_saturated_images(true_model):
+    from leg.zoo.digits import choose_test_digits, digit_logits
+
+    data = digits_data()
+    chosen, degenerate = choose_test_digits({"digits": true_model}, 10)
+    assert [c[0] for c in chosen][:1] == ["digit0"] and len(chosen) == 10
+    first = [int(np.flatnonzero(data["y_test"] == d)[0]) for d in range(10)]
+    kept = {c[0]: c[1] for c in chosen}
+    for d in range(10):  # an image kept under its own id is the digit's first test image
+        if f"digit{d}" in kept:
+            assert kept[f"digit{d}"] == first[d]
+    np.testing.assert_array_equal(chosen[0][2], data["x_test"][chosen[0][1]])
+    hot = _scaled(true_model.model, 40.0)
+    chosen2, degenerate2 = choose_test_digits({"digits": true_model, "hot": hot}, 3)
+    assert degenerate2 and all(r["model"] in ("digits", "hot") for r in degenerate2)
+    for r in degenerate2:
+        assert r["one_minus_top1"] < 1e-6 and r["top1_probability"] > 1 - 1e-6
+    for image_id, idx, _ in chosen2:
+        for clf in (true_model, hot):
+            z = digit_logits(clf, data["x_test"][idx:idx + 1])[0]
+            p = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
+            assert 1 - p.max() >= 1e-6, image_id
+    with pytest.raises(ValueError, match="at least one classifier"):
+        choose_test_digits({})

@@ -167,3 +167,30 @@ def test_deep_batchnorm_network_keeps_responding_after_full_randomization():
         alive = deep(imgs).numpy()
     assert np.ptp(flat, axis=0).max() < 1e-6
     assert np.ptp(alive, axis=0).max() > 1e-2
+
+
+def test_bottom_up_cascade_starts_at_the_input(model, images):
+    groups = [g for g, _ in layer_groups(model)]
+    assert [g for g, _ in layer_groups(model, order="bottom-up")] == groups[::-1]
+    stages = cascading_stages(groups, order="bottom-up")
+    assert [(s.name, s.kind, s.groups, s.depth) for s in stages] == [
+        ("bottom-up-conv1", "bottom-up", ("conv1",), 1),
+        ("bottom-up-block0", "bottom-up", ("conv1", "block0"), 2),
+        ("bottom-up-logits", "bottom-up", ("conv1", "block0", "logits"), 3)]
+    # ``at`` picks stages; the full randomization (the output group, reached last) stays
+    assert [s.name for s in cascading_stages(groups, at=["conv1"], order="bottom-up")] == [
+        "bottom-up-conv1", "bottom-up-logits"]
+    assert set(stages[-1].groups) == set(cascading_stages(groups)[-1].groups)
+    # the first bottom-up stage re-initialises the input group and nothing else
+    before = {layer.name: [w.copy() for w in layer.get_weights()] for layer in model.layers}
+    with randomized(model, stages[0].groups, seed=0, calibration=images):
+        changed = {layer.name for layer in model.layers
+                   if not _same(before[layer.name], layer.get_weights())}
+    assert changed == {"conv1"}
+
+
+def test_unknown_cascade_order_is_refused(model):
+    with pytest.raises(ValueError, match="Unknown cascade order 'sideways'"):
+        cascading_stages(["logits", "conv1"], order="sideways")
+    with pytest.raises(ValueError, match="Unknown cascade order"):
+        layer_groups(model, order="up")

@@ -203,3 +203,17 @@ def test_randomize_groups_without_context_changes_weights(net):
     before = _state(net)
     randomize_groups(net, ["logits"], seed=1)
     assert not torch.equal(before["logits.weight"], net.logits.weight)
+
+
+def test_bottom_up_cascade_starts_at_the_input_module(net, images):
+    from leg.harness.randomization import cascading_stages
+
+    assert [g for g, _ in layer_groups(net, order="bottom-up")] == GROUPS[::-1]
+    first = cascading_stages(GROUPS, order="bottom-up")[0]
+    assert (first.name, first.groups) == ("bottom-up-conv1", ("conv1",))
+    before = _state(net)
+    with randomized(net, first.groups, seed=0, calibration=_nchw(images)):
+        after = _state(net)
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.startswith("conv1.") for k in changed)
+    assert _same(before, _state(net))

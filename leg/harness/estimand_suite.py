@@ -389,7 +389,7 @@ def planned_cells(profile: Profile) -> list[tuple[str, str, str]]:
 
 def matrix_verdicts(res: EstimandResults) -> list[Verdict]:
     """Per model: LEG (its default estimator; the three asserted checks of
-    :mod:`evaluation.test_estimand`) and LEG-TV (reported: the same correlation rule). The
+    :mod:`leg.harness.suites.test_estimand`) and LEG-TV (reported: the same correlation rule). The
     synthetic models' verdicts are folded into one, under the ground-truth suite's name
     (:data:`leg.harness.groundtruth_suite.SUITE`): the worst of them decides."""
     groups: dict = {}

@@ -439,7 +439,7 @@ def budget_summary(res: PerturbationResults) -> list[dict]:
 
 
 # ------------------------------------------------------------------------------ verdicts
-FLOOR = "random-cells"  # the random map at LEG's granularity (evaluation.test_perturbation)
+FLOOR = "random-cells"  # the random map at LEG's granularity (leg.harness.suites.test_perturbation)
 
 
 def _shown(key_size: float) -> float:
@@ -470,7 +470,7 @@ def planned_cells(profile: Profile) -> list[tuple[str, str, str]]:
 
 def matrix_verdicts(res: PerturbationResults) -> list[Verdict]:
     """Per model and method: key size and deletion area against ``random-cells``, judged as
-    :mod:`evaluation.test_perturbation` judges LEG-TV's key size and LEG's and LEG-TV's
+    :mod:`leg.harness.suites.test_perturbation` judges LEG-TV's key size and LEG's and LEG-TV's
     deletion area (asserted there; the other methods by the same rule, reported)."""
     out = []
     methods = res.profile.perturbation_methods

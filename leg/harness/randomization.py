@@ -17,7 +17,11 @@ Layer groups
 
 Stages
     *Cascading* stage ``g`` re-initialises every group from the output down to and including
-    ``g`` (cumulative); *independent* stage ``g`` re-initialises group ``g`` alone.
+    ``g`` (cumulative, ``order="top-down"``, Adebayo et al.); with ``order="bottom-up"``
+    (Binder et al., CVPR 2023) stage ``g`` re-initialises every group from the input up to
+    and including ``g`` (kind ``"bottom-up"``, names ``bottom-up-<g>``), so the lower
+    layers' forward signal is destroyed first; both orders end with every group
+    randomized. *Independent* stage ``g`` re-initialises group ``g`` alone.
 
 Re-initialisation scheme (documented, seeded): ``layer-initializers+bn-recalibration/v2``
     Each weight variable is drawn from its layer's own initializer when the layer has one
@@ -76,6 +80,7 @@ import numpy as np
 from leg.harness.seeds import seed_for
 
 __all__ = [
+    "ORDERS",
     "SCHEME",
     "Stage",
     "cascading_stages",
@@ -91,6 +96,14 @@ __all__ = [
 
 SCHEME = "layer-initializers+bn-recalibration/v2"  # the Keras scheme (cache-key version)
 _GROUP_PATTERN = re.compile(r"^(block\d+|head|stem)_")
+#: Cascade orders: from the output down (Adebayo et al.) or from the input up.
+ORDERS = ("top-down", "bottom-up")
+
+
+def _check_order(order: str) -> str:
+    if order not in ORDERS:
+        raise ValueError(f"Unknown cascade order {order!r}; choose one of {list(ORDERS)}.")
+    return order
 
 
 def _torch_backend(model):
@@ -125,16 +138,18 @@ def _group_name(layer_name: str) -> str:
     return m.group(1) if m else layer_name
 
 
-def layer_groups(model) -> list[tuple[str, list]]:
+def layer_groups(model, order: str = "top-down") -> list[tuple[str, list]]:
     """Weighted layers grouped and ordered from the output to the input.
 
     Returns a list of ``(group name, [layers])``; groups are ordered by the position of
-    their last layer in ``model.layers`` (topological order), last first. PyTorch models:
+    their last layer in ``model.layers`` (topological order), last first
+    (``order="top-down"``) or first first (``"bottom-up"``). PyTorch models:
     ``(group name, [modules])`` (:func:`leg.harness.randomization_torch.module_groups`).
     """
+    _check_order(order)
     backend = _torch_backend(model)
     if backend:
-        return backend.module_groups(model)
+        return backend.module_groups(model, order)
     inner = keras_model_of(model)
     groups: dict[str, list] = {}
     last_index: dict[str, int] = {}
@@ -144,8 +159,8 @@ def layer_groups(model) -> list[tuple[str, list]]:
         name = _group_name(layer.name)
         groups.setdefault(name, []).append(layer)
         last_index[name] = i
-    order = sorted(groups, key=lambda g: last_index[g], reverse=True)
-    return [(g, groups[g]) for g in order]
+    names = sorted(groups, key=lambda g: last_index[g], reverse=order == "top-down")
+    return [(g, groups[g]) for g in names]
 
 
 @dataclass(frozen=True)
@@ -153,7 +168,8 @@ class Stage:
     """One state of a model in a sanity check.
 
     ``kind``: ``"original"``, ``"cascading"`` (``groups`` = every group from the output
-    down to ``name``'s group), ``"independent"`` (one group) or ``"label"`` (another model,
+    down to ``name``'s group), ``"bottom-up"`` (every group from the input up to
+    ``name``'s group), ``"independent"`` (one group) or ``"label"`` (another model,
     ``model`` = its spec, trained on permuted labels). ``depth``: position in the cascade
     (0 = original).
     """
@@ -169,14 +185,24 @@ class Stage:
                 "depth": self.depth, "model": self.model}
 
 
-def cascading_stages(group_names: Sequence[str], at: Sequence[str] | None = None
-                     ) -> list[Stage]:
-    """Cascading stages over ``group_names`` (output first), explained at groups ``at``.
+def cascading_stages(group_names: Sequence[str], at: Sequence[str] | None = None,
+                     order: str = "top-down") -> list[Stage]:
+    """Cascading stages over ``group_names`` (output first, as :func:`layer_groups` gives
+    them by default), explained at groups ``at``.
 
-    ``at=None`` explains after every group. The last group is always included (full
-    randomization).
+    ``order="top-down"``: stage ``cascade-<g>`` (kind ``"cascading"``) randomizes the groups
+    from the output down to ``g``; ``"bottom-up"``: stage ``bottom-up-<g>`` (kind
+    ``"bottom-up"``) randomizes them from the input up to ``g``, its first stage the input
+    group alone. ``at=None`` explains after every group. The group reached last (the input
+    group top-down, the output group bottom-up) is always included: full randomization.
+    ``depth`` counts the randomized groups.
     """
+    _check_order(order)
     group_names = list(group_names)
+    if order == "bottom-up":
+        group_names.reverse()
+    prefix, kind = ("cascade", "cascading") if order == "top-down" else ("bottom-up",
+                                                                        "bottom-up")
     wanted = set(group_names if at is None else at) | {group_names[-1]}
     unknown = wanted - set(group_names)
     if unknown:
@@ -184,7 +210,7 @@ def cascading_stages(group_names: Sequence[str], at: Sequence[str] | None = None
     stages = []
     for i, g in enumerate(group_names):
         if g in wanted:
-            stages.append(Stage(f"cascade-{g}", "cascading", tuple(group_names[:i + 1]), i + 1))
+            stages.append(Stage(f"{prefix}-{g}", kind, tuple(group_names[:i + 1]), i + 1))
     return stages
 
 

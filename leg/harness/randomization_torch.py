@@ -148,10 +148,14 @@ def _named_groups(model) -> list[tuple[str, list[tuple[str, object]]]]:
     return [(g, groups[g]) for g in sorted(groups, key=last.__getitem__, reverse=True)]
 
 
-def module_groups(model) -> list[tuple[str, list]]:
-    """Weighted modules grouped and ordered from the output to the input:
+def module_groups(model, order: str = "top-down") -> list[tuple[str, list]]:
+    """Weighted modules grouped and ordered from the output to the input
+    (``order="top-down"``) or from the input to the output (``"bottom-up"``):
     ``[(group name, [modules])]`` (see the module docstring)."""
-    return [(g, [m for _, m in members]) for g, members in _named_groups(model)]
+    from leg.harness.randomization import _check_order
+
+    groups = [(g, [m for _, m in members]) for g, members in _named_groups(model)]
+    return groups[::-1] if _check_order(order) == "bottom-up" else groups
 
 
 def _select(model, groups: Sequence[str]) -> list[tuple[str, object]]:

@@ -7,6 +7,25 @@ of them (the *data randomization* test of Adebayo et al., 2018: a network that m
 random labels); :func:`load_digits_cnn` caches the trained model on disk and in memory and
 returns it as a :class:`leg.models.KerasClassifier`.
 
+Determinism across machines. Op determinism and fixed seeds make a training repeatable on
+one machine, but not across machines: with oneDNN (TensorFlow's default CPU kernels) the
+weights depend on the number of threads, and oneDNN picks its kernels by the processor's
+instruction set, so a machine with another core count or another CPU trains another
+network (memorising permuted labels amplifies any rounding difference). So
+:func:`train_digits_cnn` trains, by default, in a fresh Python process with
+:data:`DETERMINISTIC_ENV`: one intra- and one inter-op thread, oneDNN off, no GPU, op
+determinism, fixed seeds (``keras.utils.set_random_seed``). What remains machine-
+dependent is the TensorFlow/Keras version and the architecture (x86-64 here); the
+training's ``weights_sha256`` is kept in the metrics so two machines can compare.
+The cache file names carry :data:`TRAINING_SCHEME`, so models trained before are not
+reused.
+
+Saturated digits. A test image on which a model's top-1 probability is 1 to within
+float rounding has no usable gradient or perturbation signal: :func:`choose_test_digits`
+picks, per digit, the first test image on which no given model's top-1 probability
+exceeds ``1 - 1e-6`` (computed in float64 from the logits), and reports the skipped ones
+with their probabilities.
+
 The network (layer names are distinct, so layers can be re-initialised by name from the
 output down)::
 
@@ -19,6 +38,10 @@ output down)::
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import tempfile
 import time
 import warnings
 from typing import TYPE_CHECKING, Any
@@ -34,7 +57,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from leg.models import KerasClassifier
 
 __all__ = ["digits_data", "train_digits_cnn", "load_digits_cnn", "clear_memory_cache",
-           "LABELS", "CLASS_NAMES"]
+           "choose_test_digits", "digit_logits", "weights_sha256", "LABELS", "CLASS_NAMES",
+           "DETERMINISTIC_ENV", "TRAINING_SCHEME", "SATURATION"]
 
 LABELS = ("true", "permuted")
 CLASS_NAMES = [str(d) for d in range(10)]
@@ -47,6 +71,25 @@ PERMUTED_MAX_EPOCHS = 300
 PERMUTED_TARGET_ACCURACY = 0.99
 #: Training images used for the permuted model (a subset makes memorisation fast).
 PERMUTED_TRAIN_SIZE = 600
+#: Mini-batch sizes (the permuted model's larger batch halves its steps per epoch).
+TRUE_BATCH_SIZE = 32
+PERMUTED_BATCH_SIZE = 64
+
+#: Environment of the training process (see the module docstring).
+DETERMINISTIC_ENV = {
+    "TF_NUM_INTRAOP_THREADS": "1",
+    "TF_NUM_INTEROP_THREADS": "1",
+    "TF_ENABLE_ONEDNN_OPTS": "0",
+    "CUDA_VISIBLE_DEVICES": "-1",
+    "TF_DETERMINISTIC_OPS": "1",
+    "PYTHONHASHSEED": "0",
+    "KERAS_BACKEND": "tensorflow",
+    "TF_CPP_MIN_LOG_LEVEL": "2",
+}
+#: Version of the training procedure; part of the cache file names.
+TRAINING_SCHEME = "det1"
+#: A top-1 probability above ``1 - SATURATION`` counts as saturated.
+SATURATION = 1e-6
 
 _MEMORY: dict[tuple[str, int, int, str], KerasClassifier] = {}
 
@@ -124,8 +167,19 @@ def _accuracy(model, x: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(np.argmax(probs, axis=1) == y))
 
 
+def weights_sha256(model) -> str:
+    """SHA-256 of a Keras model's weights (float bytes in ``get_weights()`` order)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for w in model.get_weights():
+        h.update(np.ascontiguousarray(w).tobytes())
+    return h.hexdigest()
+
+
 def train_digits_cnn(labels: str = "true", *, size: int = 32, seed: int = 0,
-                     epochs: int | None = None) -> tuple[keras.Model, dict[str, Any]]:
+                     epochs: int | None = None, isolated: bool = True
+                     ) -> tuple[keras.Model, dict[str, Any]]:
     """Train the digits CNN on true or permuted labels, deterministically from ``seed``.
 
     Parameters
@@ -134,8 +188,10 @@ def train_digits_cnn(labels: str = "true", *, size: int = 32, seed: int = 0,
         ``"true"``: the real labels (test accuracy about 0.97-0.99). ``"permuted"``: a
         seeded permutation of the training labels, on the first
         :data:`PERMUTED_TRAIN_SIZE` training images, trained until the network memorises
-        them (training accuracy >= :data:`PERMUTED_TARGET_ACCURACY` on the permuted labels,
-        test accuracy near chance, 0.1).
+        them (the epoch's running training accuracy >= :data:`PERMUTED_TARGET_ACCURACY`;
+        the final model's own accuracy on its permuted labels, ``train_accuracy``, must
+        reach 0.95 or a ``RuntimeWarning`` says it did not memorise them; test accuracy
+        near chance, 0.1).
     size : int, default 32
         Image side (see :func:`digits_data`).
     seed : int, default 0
@@ -144,6 +200,10 @@ def train_digits_cnn(labels: str = "true", *, size: int = 32, seed: int = 0,
     epochs : int, optional
         Exact number of epochs. Default: :data:`TRUE_EPOCHS` for true labels; for permuted
         labels, until memorised, at most :data:`PERMUTED_MAX_EPOCHS`.
+    isolated : bool, default True
+        Train in a fresh process with :data:`DETERMINISTIC_ENV` (the same weights on every
+        machine with the same TensorFlow; the model is passed back through a temporary
+        ``.keras`` file). ``False``: in this process, repeatable here only.
 
     Returns
     -------
@@ -151,13 +211,17 @@ def train_digits_cnn(labels: str = "true", *, size: int = 32, seed: int = 0,
         Maps ``(N, size, size, 1)`` images in ``[0, 1]`` to ``(N, 10)`` probabilities.
     metrics : dict
         ``train_accuracy`` (on the labels trained on), ``test_accuracy`` (true test labels),
-        ``epochs``, ``seconds``, ``labels``, ``seed``, ``size``, ``n_train``.
+        ``epochs``, ``seconds`` (training only), ``labels``, ``seed``, ``size``, ``n_train``,
+        ``weights_sha256``, ``isolated``, ``scheme``; isolated: also ``process_seconds``
+        (the whole child process), ``tensorflow``.
     """
     check_choice(labels, "labels", LABELS)
     size = check_int(size, "size", minimum=8)
     seed = check_int(seed, "seed", minimum=0)
     if epochs is not None:
         epochs = check_int(epochs, "epochs", minimum=1)
+    if isolated:
+        return _train_isolated(labels, size=size, seed=seed, epochs=epochs)
     import keras
     import tensorflow as tf
 
@@ -171,8 +235,11 @@ def train_digits_cnn(labels: str = "true", *, size: int = 32, seed: int = 0,
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
     model = _build_model(size)
+    batch_size = PERMUTED_BATCH_SIZE if labels == "permuted" else TRUE_BATCH_SIZE
+    # one compiled call per epoch: fewer Python round trips, the very same updates
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=2e-3),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                  steps_per_execution=-(-len(x_train) // batch_size))
     callbacks = []
     if epochs is None:
         if labels == "true":
@@ -180,7 +247,7 @@ def train_digits_cnn(labels: str = "true", *, size: int = 32, seed: int = 0,
         else:
             epochs = PERMUTED_MAX_EPOCHS
             callbacks.append(_stop_at_accuracy(PERMUTED_TARGET_ACCURACY))
-    history = model.fit(x_train, y_train, batch_size=32, epochs=epochs, shuffle=True,
+    history = model.fit(x_train, y_train, batch_size=batch_size, epochs=epochs, shuffle=True,
                         callbacks=callbacks, verbose=0)
     seconds = time.perf_counter() - start
     metrics = {
@@ -192,6 +259,9 @@ def train_digits_cnn(labels: str = "true", *, size: int = 32, seed: int = 0,
         "train_accuracy": _accuracy(model, x_train, y_train),
         "test_accuracy": _accuracy(model, data["x_test"], data["y_test"]),
         "seconds": round(seconds, 3),
+        "weights_sha256": weights_sha256(model),
+        "isolated": False,
+        "scheme": TRAINING_SCHEME,
     }
     if labels == "permuted" and metrics["train_accuracy"] < 0.95:
         warnings.warn(
@@ -201,10 +271,122 @@ def train_digits_cnn(labels: str = "true", *, size: int = 32, seed: int = 0,
     return model, metrics
 
 
+def _train_isolated(labels: str, *, size: int, seed: int, epochs: int | None):
+    """:func:`train_digits_cnn` in a child process with :data:`DETERMINISTIC_ENV`."""
+    import keras
+
+    env = {**os.environ, **DETERMINISTIC_ENV}
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
+    with tempfile.TemporaryDirectory(prefix="leg-digits-") as tmp:
+        out = os.path.join(tmp, "model.keras")
+        cmd = [sys.executable, "-m", "leg.zoo.digits", "--labels", labels, "--size", str(size),
+               "--seed", str(seed), "--out", out]
+        if epochs is not None:
+            cmd += ["--epochs", str(epochs)]
+        start = time.perf_counter()
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        if proc.returncode != 0:
+            tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+            raise RuntimeError(f"Training the digits CNN ({labels} labels) in a child process "
+                               f"failed (exit {proc.returncode}): {tail[0]}")
+        with open(out + ".json") as f:
+            metrics = json.load(f)
+        metrics["process_seconds"] = round(time.perf_counter() - start, 3)
+        model = keras.models.load_model(out, compile=False)
+    if weights_sha256(model) != metrics["weights_sha256"]:
+        raise RuntimeError("The digits CNN read back from the training process has other "
+                           "weights than it saved.")
+    if labels == "permuted" and metrics["train_accuracy"] < 0.95:
+        warnings.warn(
+            f"The permuted-label model reached only {metrics['train_accuracy']:.3f} training "
+            f"accuracy after {metrics['epochs']} epochs; it has not memorised its labels.",
+            RuntimeWarning, stacklevel=3)
+    return model, metrics
+
+
+def _child_main(argv=None) -> None:
+    """Entry point of the training process (``python -m leg.zoo.digits``)."""
+    import argparse
+
+    p = argparse.ArgumentParser(description="Train the digits CNN deterministically.")
+    p.add_argument("--labels", choices=LABELS, default="true")
+    p.add_argument("--size", type=int, default=32)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--out", required=True)
+    args = p.parse_args(argv)
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the parent warns
+        model, metrics = train_digits_cnn(args.labels, size=args.size, seed=args.seed,
+                                          epochs=args.epochs, isolated=False)
+    metrics.update(isolated=True, tensorflow=tf.__version__,
+                   environment={k: os.environ.get(k) for k in DETERMINISTIC_ENV})
+    model.save(args.out)
+    _write_json(args.out + ".json", metrics)
+
+
+def digit_logits(classifier, images: np.ndarray) -> np.ndarray:
+    """``(N, 10)`` float64 logits (the ``logits`` layer) of the digits CNN on ``images``."""
+    import keras
+
+    inner = getattr(classifier, "model", classifier)
+    net = keras.Model(inner.input, inner.get_layer("logits").output)
+    return np.asarray(net(np.asarray(images, dtype=np.float32), training=False), np.float64)
+
+
+def choose_test_digits(classifiers: dict, n: int = 10, *, size: int = 32, seed: int = 0,
+                       saturation: float = SATURATION) -> tuple[list, list[dict]]:
+    """Per digit ``0 .. n-1``, the first test image that no model saturates.
+
+    ``classifiers``: ``name -> digits CNN`` (a KerasClassifier or keras.Model of this
+    module). An image is saturated under a model when its top-1 probability, the float64
+    softmax of :func:`digit_logits`, exceeds ``1 - saturation``. Returns ``chosen``:
+    ``[(id, test index, image (size, size, 1) float64)]`` with id ``digit<d>`` for the
+    digit's first test image and ``digit<d>-<k>`` for its ``k``-th (from 0), and
+    ``degenerate``: one dict per skipped image (``image``, ``index``, ``model``,
+    ``top1_probability``, ``one_minus_top1``), never asserted on. A digit whose every test
+    image is saturated is left out.
+    """
+    n = check_int(n, "n", minimum=1)
+    if not classifiers:
+        raise ValueError("choose_test_digits needs at least one classifier.")
+    if not 0 < saturation < 1:
+        raise ValueError(f"saturation must lie in (0, 1); got {saturation}.")
+    data = digits_data(size=size, seed=seed)
+    x, y = data["x_test"], data["y_test"]
+    one_minus = {}
+    for name, clf in classifiers.items():
+        z = digit_logits(clf, x)
+        top = z.argmax(axis=1)
+        e = np.exp(z - z[np.arange(len(z)), top][:, None])
+        e[np.arange(len(z)), top] = 0.0
+        rest = e.sum(axis=1)  # sum over the other classes of exp(z_j - z_top), no rounding
+        one_minus[name] = rest / (1.0 + rest)
+    chosen, degenerate = [], []
+    for d in range(min(n, 10)):
+        for k, idx in enumerate(np.flatnonzero(y == d)):
+            image_id = f"digit{d}" if k == 0 else f"digit{d}-{k}"
+            bad = [(name, float(om[idx])) for name, om in one_minus.items()
+                   if om[idx] < saturation]
+            if not bad:
+                chosen.append((image_id, int(idx), x[idx].astype(np.float64)))
+                break
+            degenerate += [{"image": image_id, "index": int(idx), "model": name,
+                            "top1_probability": 1.0 - om, "one_minus_top1": om}
+                           for name, om in bad]
+    return chosen, degenerate
+
+
 def load_digits_cnn(labels: str = "true", *, size: int = 32, seed: int = 0) -> KerasClassifier:
     """The trained digits CNN as a classifier: from memory, from the disk cache, or trained.
 
-    The model is cached as ``digits_{labels}_{size}_{seed}.keras`` with a JSON sidecar of
+    The model is cached as ``digits_{labels}_{size}_{seed}_{TRAINING_SCHEME}.keras`` (trained
+    by :func:`train_digits_cnn`, isolated) with a JSON sidecar of
     its metrics in :func:`leg.zoo._cache.cache_dir` (``$LEG_CACHE_DIR``, else
     ``$XDG_CACHE_HOME/leg``). A cache that cannot be written only costs a warning; a cache
     file that cannot be read is retrained over.
@@ -226,7 +408,7 @@ def load_digits_cnn(labels: str = "true", *, size: int = 32, seed: int = 0) -> K
     check_choice(labels, "labels", LABELS)
     size = check_int(size, "size", minimum=8)
     seed = check_int(seed, "seed", minimum=0)
-    path = cache_path(f"digits_{labels}_{size}_{seed}.keras")
+    path = cache_path(f"digits_{labels}_{size}_{seed}_{TRAINING_SCHEME}.keras")
     key = (labels, size, seed, str(path))
     if key in _MEMORY:
         return _MEMORY[key]
@@ -261,3 +443,7 @@ def load_digits_cnn(labels: str = "true", *, size: int = 32, seed: int = 0) -> K
 def _write_json(path, obj) -> None:
     with open(path, "w") as f:
         json.dump(obj, f, indent=2, sort_keys=True)
+
+
+if __name__ == "__main__":
+    _child_main()
