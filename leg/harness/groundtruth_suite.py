@@ -281,7 +281,8 @@ def planned_cells(profile: Profile) -> list[tuple[str, str, str]]:
 def matrix_verdicts(res: GroundTruthResults) -> list[Verdict]:
     """Per method: the lowest cell-level correlation with the truth over the models at the
     largest budget, above the plan's ``min_leg_tv_corr`` (asserted for LEG-TV, which must
-    also beat the random map at every budget, as :mod:`leg.harness.suites.test_groundtruth` does)."""
+    also beat the random map at every budget, as
+    :mod:`leg.harness.suites.test_groundtruth` does)."""
     plan = res.profile.groundtruth
     top = max(plan.budgets)
     models = sorted({r["model"] for r in res.rows})
