@@ -155,3 +155,7 @@ def test_check_catches_model_independent_explainer(model, sanity_results):
                 f"The check did not catch the model-independent edge map at {stage} "
                 f"({metric}: median {np.median(vals):.3f}, reference "
                 f"q{th.quantile} {np.quantile(ref, th.quantile):.3f}).")
+    emprt, rise, thr = res.emprt[(model, "edge")]
+    assert emprt == "fail", (
+        f"eMPRT did not catch the model-independent edge map: its complexity rose by "
+        f"{rise:.3f} after full randomization, more than {thr:.3f}.")

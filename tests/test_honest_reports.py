@@ -5,6 +5,7 @@ and listed, and the run goes on with the others."""
 from __future__ import annotations
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -34,19 +35,19 @@ def _verdicts(run_dir: Path) -> dict[tuple[str, str, str], str]:
 
 
 def test_an_interrupted_run_says_so_and_shows_what_did_not_run(tmp_path):
-    # the estimand suite (2 entries) finishes, the sanity suite is interrupted at its first
-    done = _harness(tmp_path, "-m", "estimand or sanity", env={INTERRUPT_ENV: "3"})
+    # Ctrl-C at the estimand suite's first entry: it and the sanity suite never finish
+    done = _harness(tmp_path, "-m", "estimand or sanity", env={INTERRUPT_ENV: "1"})
     assert done.returncode == 2, done.stdout[-2000:]  # pytest's "interrupted"
     run = (tmp_path / "latest").resolve()
     summary = (run / "summary.md").read_text().splitlines()
     assert "(INTERRUPTED)" in summary[0]
     assert summary[2].startswith("INTERRUPTED: stopped (Ctrl-C) after")
     verdicts = _verdicts(run)
-    assert verdicts[("digits", "leg", "estimand")] == "pass"
-    for check in ("cascading", "independent", "label", "informativeness"):
+    for check in ("estimand", "cascading", "independent", "label", "informativeness"):
         assert verdicts[("digits", "leg", check)] == "not-run", check
     html = (run / "index.html").read_text()
-    assert "(INTERRUPTED)" in html and "the run stopped before the sanity suite ran" in html
+    assert "(INTERRUPTED)" in html and "the run stopped before the sanity suite finished" in html
+    assert json.loads((run / "run.json").read_text())["interrupted"].startswith("stopped")
 
 
 def test_an_unreadable_image_is_skipped_with_one_warning(tmp_path):

@@ -464,7 +464,7 @@ def _not_run_cells(sess: LegSession, rep) -> None:
         if spec.unplanned(sess.profile):
             continue
         why = (f"the {spec.name} suite failed: {st.error}" if st is not None and st.error
-               else f"the run stopped before the {spec.name} suite ran" if rep.interrupted
+               else f"the run stopped before the {spec.name} suite finished" if rep.interrupted
                else f"the {spec.name} suite did not run")
         rep.add_verdicts([Verdict(model, method, check, "not-run", detail=why)
                           for model, method, check

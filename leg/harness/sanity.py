@@ -292,6 +292,10 @@ class SanityResults:
     timings: dict = field(default_factory=dict)
     cache_stats: dict = field(default_factory=dict)
     model_info: dict = field(default_factory=dict)
+    #: eMPRT, per image: the complexity rise after full randomization (rows of sanity.csv,
+    #: check "emprt"), and per (model, method): (verdict, median rise, threshold).
+    emprt_rows: list[dict] = field(default_factory=list)
+    emprt: dict = field(default_factory=dict)
 
     def case_rows(self, case: SanityCase) -> list[dict]:
         """The case's rows (every image's for an ``ALL_IMAGES`` case)."""
@@ -442,6 +446,7 @@ def run_sanity(profile: Profile, *, cache_root: str, images_dir: str | None = No
         res.timings[tkey] = res.timings.get(tkey, 0.0) + secs
     t0 = time.perf_counter()
     _score(res)
+    _score_emprt(res)
     res.timings["metrics"] = time.perf_counter() - t0
     return res
 
@@ -494,6 +499,41 @@ def _score(res: SanityResults) -> None:
                                          name, v, t, "degenerate" if flat
                                          else "pass" if v <= t else "fail", role=role))
     _gate_on_informativeness(res)
+
+
+def _score_emprt(res: SanityResults) -> None:
+    """eMPRT (Hedström et al., TMLR 2024; :mod:`leg.harness.mprt`): per image, the relative
+    rise in complexity (entropy of the ``|map|`` histogram) from the original to the fully
+    randomized model's map; it passes when the median rise exceeds the rise between the
+    original model's maps under two seeds (its 95 % quantile, plus a margin): a map that does
+    not change with the model (the edge control) rises by 0 and fails."""
+    from leg.harness.mprt import emprt, emprt_threshold, emprt_verdict
+
+    for plan in res.profile.models:
+        model = plan.spec
+        full = [s.name for s in res.stages[model] if s.kind == "cascading"][-1:]
+        if not full:
+            continue
+        stage = full[0]
+        img_ids = [i for (m, i) in res.images if m == model]
+        for method in sorted({k[2] for k in res.maps if k[0] == model}):
+            keys = [(model, i, method, st, 0) for i in img_ids
+                    for st in ("original", RESEEDED, stage)]
+            if not all(k in res.maps for k in keys):
+                continue
+            original = [res.maps[(model, i, method, "original", 0)] for i in img_ids]
+            rand = emprt(original, [res.maps[(model, i, method, stage, 0)] for i in img_ids])
+            reseed = emprt(original, [res.maps[(model, i, method, RESEEDED, 0)]
+                                      for i in img_ids])
+            flat = bool(np.any(rand.degenerate) or np.any(reseed.degenerate))
+            thr = emprt_threshold(reseed.rise)
+            v = emprt_verdict(rand.rise, reseed.rise, degenerate=flat)
+            res.emprt[(model, method)] = (v, float(np.median(rand.rise)), thr)
+            for img, rise, deg in zip(img_ids, rand.rise, rand.degenerate, strict=True):
+                res.emprt_rows.append(_row(
+                    "emprt", model, img, method, stage, 0, "complexity_rise", rise, thr,
+                    "degenerate" if deg else "pass" if rise > thr else "fail",
+                    role=res.profile.role(method), higher_is_better=True))
 
 
 def _gate_on_informativeness(res: SanityResults) -> None:
@@ -629,7 +669,7 @@ def planned_cells(profile: Profile) -> list[tuple[str, str, str]]:
     out = []
     for plan in profile.models:
         checks = ["cascading", *(["independent"] if plan.independent else []),
-                  *(["label"] if plan.label_twin else []), "informativeness"]
+                  *(["label"] if plan.label_twin else []), "informativeness", "emprt"]
         out += [(plan.spec, method, check) for method in profile.methods for check in checks]
     return out
 
@@ -670,6 +710,11 @@ def matrix_verdicts(res: SanityResults) -> list[Verdict]:
                         v = "expected-failure"
                     out.append(Verdict(model, method, check, v, med, thr, False, decisive,
                                        f"{where}: median {med:.3f}, must be at most {thr:.3f}"))
+            if (model, method) in res.emprt:
+                v, med, thr = res.emprt[(model, method)]
+                out.append(Verdict(model, method, "emprt", v, med, thr, True, False,
+                                   f"median complexity rise {med:.3f} after full "
+                                   f"randomization, must exceed {thr:.3f} (two seeds' rise)"))
     return out
 
 
@@ -748,7 +793,7 @@ def _curve_figure(res: SanityResults, model: str):
 def add_to_report(report, res: SanityResults, comparison: list[dict] | None = None) -> None:
     """Tables, sections and figures of the sanity suites in ``report``."""
     th = res.profile.thresholds
-    report.add_table("sanity", res.rows, columns=[
+    report.add_table("sanity", res.rows + res.emprt_rows, columns=[
         "check", "model", "image", "method", "stage", "depth", "metric", "value", "threshold",
         "verdict", "higher_is_better", "role"])
     summary = summary_rows(res)

@@ -41,6 +41,9 @@ CHECKS = {
               "like cascading"),
     "informativeness": ("informative", "the original maps under two seeds agree more than "
                         "unrelated maps (shown: the smallest similarity over images)"),
+    "emprt": ("eMPRT", "efficient MPRT (Hedström et al., 2024): the complexity (entropy of "
+              "|map|) must rise after full randomization by more than between two seeds of "
+              "the original model (median over images; reported)"),
     "key-size": ("key size", "median key size over images and backgrounds (a key set not "
                  "found counts as worst) below random-cells'"),
     "deletion": ("deletion", "median deletion area over images and curve backgrounds below "

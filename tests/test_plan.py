@@ -1,0 +1,57 @@
+"""The plan of a run: what it counts, what it costs, and how it is printed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from leg.harness.config import get_profile
+from leg.harness.plan import Plan, Probe, Work, _price, make_plan, probe_model
+
+
+class _Slow:
+    """A classifier that takes a known time per image (and per gradient)."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, images):
+        self.calls += len(images)
+        return np.tile([0.2, 0.8], (len(images), 1))
+
+    def gradient(self, images, target):
+        return np.zeros_like(images)
+
+
+def test_probe_times_a_batch_and_gradients():
+    model = _Slow()
+    probe = probe_model(model, np.zeros((8, 8, 3)), batch=16)
+    assert model.calls == 32  # a warm-up batch, then the timed one
+    assert probe.batch == 16 and probe.seconds_per_evaluation >= 0
+    assert probe.seconds_per_gradient is not None
+
+
+def test_work_is_priced_by_the_probe():
+    work = Work("sanity", "m", "maps", items=10, evaluations=1000, gradients=100, overhead=2.0)
+    priced = _price(work, Probe(0.01, 0.03, 16))
+    assert priced.seconds == pytest.approx(2.0 + 10.0 + 3.0)
+    assert _price(work, None).seconds is None  # no probe, no time
+
+
+def test_the_ground_truth_plan_counts_every_map():
+    profile = get_profile("smoke")
+    plan = make_plan(profile, None, ["groundtruth"], probe=False)
+    gt = profile.groundtruth
+    (work,) = plan.work
+    n_models = 3 if not gt.models else len(gt.models)
+    assert work.items == n_models * len(gt.methods) * len(gt.budgets) * gt.repeats
+    assert work.evaluations == n_models * len(gt.methods) * sum(gt.budgets) * gt.repeats
+
+
+def test_the_plan_prints_a_line_per_work_and_a_total():
+    plan = Plan("smoke", [Work("sanity", "digits", "maps", 3, 300, 0, 0.0, 61.0),
+                          Work("estimand", "digits", "estimands", 2, 100, 50, 0.0, 4.0)])
+    lines = plan.lines()
+    assert lines[0].startswith("leg plan: profile smoke, estimated 1 min 05 s")
+    assert sum("digits" in line for line in lines) == 2
+    assert plan.as_dict()["suites"] == {"sanity": 61.0, "estimand": 4.0}
