@@ -183,10 +183,14 @@ def test_matrix_verdicts_judge_as_the_tests_do(results):
 
     cells = {(v.method, v.check): v for v in matrix_verdicts(results)}
     checks = {c for _, c in cells}
-    assert checks == {"cascading", "informativeness"}  # no independent stage, no label twin
-    for check in checks:
+    # no independent stage, no label twin; eMPRT beside informativeness
+    assert checks == {"cascading", "informativeness", "emprt"}
+    for check in ("cascading", "informativeness"):
         assert cells[("noise", check)].verdict == "uninformative"
         assert cells[("fingerprint", check)].verdict == "pass"
+    # eMPRT: neither noise (already at full complexity) nor the edge map (unchanged) rises
+    assert cells[("noise", "emprt")].verdict == "fail"
+    assert cells[("edge", "emprt")].verdict == "fail"
     assert cells[("edge", "cascading")].verdict == "fail"
     assert cells[("edge", "informativeness")].verdict == "pass"
     cascade = cells[("edge", "cascading")]

@@ -175,3 +175,17 @@ def similarity(name: str, a, b) -> float:
     if name not in SIMILARITIES:
         raise ValueError(f"Unknown similarity {name!r}; choose one of {sorted(SIMILARITIES)}.")
     return SIMILARITIES[name](a, b)
+
+
+#: A map whose values span at most this much is constant (saliency maps here are
+#: derivatives of probabilities or scores; 1e-12 is far below float32 model resolution).
+DEGENERATE_ATOL = 1e-12
+
+
+def is_degenerate(saliency, *, atol: float = DEGENERATE_ATOL) -> bool:
+    """True when ``saliency`` is constant (max - min <= ``atol``; all-zero included) or
+    not finite: it ranks no pixel above another."""
+    m = np.asarray(saliency, dtype=np.float64)
+    if m.size == 0 or not np.all(np.isfinite(m)):
+        return True
+    return bool(np.ptp(m) <= atol)

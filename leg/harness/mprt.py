@@ -157,7 +157,7 @@ def emprt(original_maps, randomized_maps, *, n_bins: int = N_BINS, absolute: boo
           kind: str = "discrete") -> EMPRTResult:
     """eMPRT of ``N`` images: ``original_maps`` and ``randomized_maps`` are ``(N, H, W)``
     (or sequences of ``(H, W)`` maps), the same image at the same index."""
-    from leg.harness.sanity import is_degenerate
+    from leg.harness.metrics import is_degenerate
 
     orig, rand = list(original_maps), list(randomized_maps)
     if len(orig) != len(rand) or not orig:

@@ -89,11 +89,11 @@ class Plan:
                        f"evaluation{grad} (probe of {p.batch} images)")
         width = max([len(w.what) for w in self.work] + [4])
         out.append(f"  {'suite':<13}{'model':<24}{'work':<{width + 2}}{'items':>7}"
-                   f"{'evaluations':>13}{'gradients':>11}{'est.':>10}")
+                   f"{'evaluations':>13}{'gradients':>11}{'est.':>14}")
         for w in self.work:
             out.append(f"  {w.suite:<13}{w.model[:23]:<24}{w.what:<{width + 2}}{w.items:>7}"
                        f"{w.evaluations:>13,}{w.gradients:>11,}"
-                       f"{_duration(w.seconds or 0.0):>10}")
+                       f"{_duration(w.seconds or 0.0):>14}")
         out += [f"  note: {n}" for n in self.notes]
         return out
 

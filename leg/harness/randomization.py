@@ -77,7 +77,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from leg.harness.seeds import seed_for
+from leg.harness.seeds import ORDERS, check_order, seed_for  # noqa: F401  (ORDERS: API)
 
 __all__ = [
     "ORDERS",
@@ -97,15 +97,6 @@ __all__ = [
 SCHEME = "layer-initializers+bn-recalibration/v2"  # the Keras scheme (cache-key version)
 _GROUP_PATTERN = re.compile(r"^(block\d+|head|stem)_")
 #: Cascade orders: from the output down (Adebayo et al.) or from the input up.
-ORDERS = ("top-down", "bottom-up")
-
-
-def _check_order(order: str) -> str:
-    if order not in ORDERS:
-        raise ValueError(f"Unknown cascade order {order!r}; choose one of {list(ORDERS)}.")
-    return order
-
-
 def _torch_backend(model):
     """:mod:`leg.harness.randomization_torch` when ``model`` is a PyTorch model, else None."""
     from leg.harness import randomization_torch
@@ -146,7 +137,7 @@ def layer_groups(model, order: str = "top-down") -> list[tuple[str, list]]:
     (``order="top-down"``) or first first (``"bottom-up"``). PyTorch models:
     ``(group name, [modules])`` (:func:`leg.harness.randomization_torch.module_groups`).
     """
-    _check_order(order)
+    check_order(order)
     backend = _torch_backend(model)
     if backend:
         return backend.module_groups(model, order)
@@ -197,7 +188,7 @@ def cascading_stages(group_names: Sequence[str], at: Sequence[str] | None = None
     group top-down, the output group bottom-up) is always included: full randomization.
     ``depth`` counts the randomized groups.
     """
-    _check_order(order)
+    check_order(order)
     group_names = list(group_names)
     if order == "bottom-up":
         group_names.reverse()

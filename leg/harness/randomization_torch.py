@@ -64,7 +64,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from leg.harness.seeds import seed_for
+from leg.harness.seeds import check_order, seed_for
 
 __all__ = [
     "SCHEME",
@@ -152,10 +152,9 @@ def module_groups(model, order: str = "top-down") -> list[tuple[str, list]]:
     """Weighted modules grouped and ordered from the output to the input
     (``order="top-down"``) or from the input to the output (``"bottom-up"``):
     ``[(group name, [modules])]`` (see the module docstring)."""
-    from leg.harness.randomization import _check_order
 
     groups = [(g, [m for _, m in members]) for g, members in _named_groups(model)]
-    return groups[::-1] if _check_order(order) == "bottom-up" else groups
+    return groups[::-1] if check_order(order) == "bottom-up" else groups
 
 
 def _select(model, groups: Sequence[str]) -> list[tuple[str, object]]:

@@ -102,7 +102,7 @@ from leg.harness.inputs import (
     zoo_images,
 )
 from leg.harness.jobs import ExplainItem, ExplainJob, compute_explanations
-from leg.harness.metrics import SIMILARITIES
+from leg.harness.metrics import DEGENERATE_ATOL, SIMILARITIES, is_degenerate  # noqa: F401
 from leg.harness.randomization import (
     Stage,
     cascading_stages,
@@ -148,20 +148,6 @@ def threshold(reference, quantile: float, margin: float) -> float:
     if ref.size == 0:
         return float("inf")
     return float(np.quantile(ref, quantile) + margin)
-
-
-#: A map whose values span at most this much is constant (saliency maps here are
-#: derivatives of probabilities or scores; 1e-12 is far below float32 model resolution).
-DEGENERATE_ATOL = 1e-12
-
-
-def is_degenerate(saliency, *, atol: float = DEGENERATE_ATOL) -> bool:
-    """True when ``saliency`` is constant (max - min <= ``atol``; all-zero included) or
-    not finite: it ranks no pixel above another."""
-    m = np.asarray(saliency, dtype=np.float64)
-    if m.size == 0 or not np.all(np.isfinite(m)):
-        return True
-    return bool(np.ptp(m) <= atol)
 
 
 def _median(values) -> float:
