@@ -26,7 +26,9 @@ Usage: python benchmarks/bench_reliability.py [--photos chelsea,coffee,camera,mo
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
+import statistics
 import time
 from pathlib import Path
 
@@ -74,8 +76,8 @@ class CachedSampler:
     def draw(self, n: int) -> leg.Responses:
         s = self.sampler
         if self.saved is not None and self.served + n <= self.saved[0].shape[1]:
-            eps, delta, f0 = (a[:, self.served:self.served + n] for a in self.saved[:2]) + (
-                self.saved[2],)
+            eps, delta = (a[:, self.served:self.served + n] for a in self.saved[:2])
+            f0 = self.saved[2]
             draw_perturbations(s.streams, n, s.sigma, s.antithetic)  # keep streams in step
             s.f0 = f0
             part = leg.Responses(image=s.image, grid=s.grid, covariance=s.cov, sigma=s.sigma,
@@ -171,6 +173,130 @@ def main() -> None:
                           cache)
     if args.sample_only:
         return
+    default = leg.designs.DEFAULT_DESIGN
+    rows = {}  # (photo, design) -> dict
+    calib = []  # (what, source, predicted, measured)
+    for name in photos:
+        image = load_photo(name)
+        grid = leg.Grid.from_shape(224, 224, GRID)
+        target = None
+        for design in designs:
+            runs = [fixed_run(model, image, name, design, seed, args.n, cache)
+                    for seed in seeds[:2]]
+            target = int(np.argmax(runs[0].f0))
+            truth = estimand_for(model, image, grid, target, name, args.gradients, cache)
+            ridge = [leg.estimate_leg(r, target) for r in runs]
+            tv = [leg.estimate_leg_tv(r, target, lambdas=LAM)[0] for r in runs]
+            row = rows[name, design] = dict(
+                est=[pearson(x.cell_map, truth) for x in ridge],
+                est_tv=[pearson(x.cell_map, truth) for x in tv],
+                s_ridge=spearman(*(x.cell_map for x in ridge)),
+                s_tv=spearman(*(x.cell_map for x in tv)),
+                s_ridge_abs=spearman(*(np.abs(x.cell_map) for x in ridge)),
+                s_tv_abs=spearman(*(np.abs(x.cell_map) for x in tv)))
+            for what, res in (("LEG", ridge), ("LEG-TV", tv)):
+                measured = (pearson(*(x.cell_map for x in res)),
+                            spearman(*(x.cell_map for x in res)))
+                predicted = (np.mean([x.reliability.pearson for x in res]),
+                             np.mean([x.reliability.spearman for x in res]))
+                calib.append((what, design, f"{name}", predicted, measured))
+            print(f"{name:10s} {design:10s} estimand r {row['est'][0]:.3f}/{row['est'][1]:.3f}"
+                  f" (TV {row['est_tv'][0]:.3f}/{row['est_tv'][1]:.3f}); seed-to-seed "
+                  f"Spearman LEG {row['s_ridge']:.3f} LEG-TV {row['s_tv']:.3f}", flush=True)
+    print(f"\n== 1. Designs: {args.n} samples, {GRID[0]}x{GRID[1]}, joint, sigma {SIGMA:g}, "
+          f"ridge; estimand from {args.gradients} gradients; median over "
+          f"{len(photos)} photos")
+    print(f"{'design':12s} {'r(estimand) LEG':>16s} {'r LEG-TV':>9s} "
+          f"{'Spearman LEG':>13s} {'Spearman LEG-TV':>16s}")
+    for design in designs:
+        med = {k: statistics.median(
+            np.mean(rows[n, design][k]) if isinstance(rows[n, design][k], list)
+            else rows[n, design][k] for n in photos)
+            for k in ("est", "est_tv", "s_ridge", "s_tv")}
+        print(f"{design:12s} {med['est']:16.3f} {med['est_tv']:9.3f} {med['s_ridge']:13.3f} "
+              f"{med['s_tv']:16.3f}")
+    print("\n== 4. LEG-TV vs its ridge map (LEG), seed-to-seed Spearman, design "
+          f"{default}, {args.n} samples")
+    print(f"{'photo':12s} {'LEG signed':>10s} {'LEG-TV signed':>14s} {'LEG |map|':>10s} "
+          f"{'LEG-TV |map|':>13s}")
+    for name in photos:
+        row = rows[name, default]
+        print(f"{name:12s} {row['s_ridge']:10.3f} {row['s_tv']:14.3f} "
+              f"{row['s_ridge_abs']:10.3f} {row['s_tv_abs']:13.3f}")
+    if args.digits:
+        calib += digits_calibration(args, default)
+    print_calibration(calib, default)
+    auto_rows = []
+    for method in ("leg", "leg-tv"):
+        maps = {}
+        for name in photos:
+            image = load_photo(name)
+            for seed in seeds[:2]:
+                cls = leg.LEG if method == "leg" else leg.LEGTV
+                explainer = cls(model, grid=GRID, mode="joint", n_samples="auto",
+                                target_reliability=args.target, max_samples=args.cap,
+                                batch_size=32, progress=False)
+                sampler = CachedSampler(model, image, name, default, seed, cache)
+                _, res = explainer.explain_auto(image, seed=seed, sampler=sampler)
+                maps[name, seed] = res
+        print(f"\n== 3. n_samples='auto' ({method}, target {args.target}, cap {args.cap}, "
+              f"rounds of 500, design {default})")
+        print(f"{'photo':12s} {'evaluations':>16s} {'reached':>9s} {'predicted S':>12s} "
+              f"{'measured S':>11s} {'|map| S':>8s}")
+        for name in photos:
+            a, b = (maps[name, s] for s in seeds[:2])
+            measured = spearman(a.cell_map, b.cell_map)
+            auto_rows.append((method, name, a.n_evaluations, b.n_evaluations, measured))
+            print(f"{name:12s} {a.n_evaluations:7d}/{b.n_evaluations:<8d} "
+                  f"{str(a.auto.reached)[0]}/{str(b.auto.reached)[0]:7s} "
+                  f"{(a.reliability.spearman + b.reliability.spearman) / 2:12.3f} "
+                  f"{measured:11.3f} {spearman(abs(a.cell_map), abs(b.cell_map)):8.3f}")
+        evals = [e for m, _, e1, e2, _ in auto_rows if m == method for e in (e1, e2)]
+        meas = [s for m, _, _, _, s in auto_rows if m == method]
+        print(f"{'median':12s} {statistics.median(evals):16.0f} {'':9s} {'':12s} "
+              f"{statistics.median(meas):11.3f}   (min {min(meas):.3f})")
+    print(f"\nseconds: {time.perf_counter() - t0:.0f}")
+
+
+def digits_calibration(args, design) -> list:
+    """Predicted vs measured at ``leg explain``'s settings on the digits CNN's test images."""
+    from leg.zoo.digits import digits_data, load_digits_cnn
+
+    model = load_digits_cnn()
+    images = digits_data()["x_test"][:args.digits].astype(np.float64)
+    out = []
+    for i, image in enumerate(images):
+        for n, (what, cls) in itertools.product((100, args.n), (("LEG", leg.LEG),
+                                                               ("LEG-TV", leg.LEGTV))):
+            explainer = cls(model, grid=GRID, mode="joint", n_samples=n, design=design,
+                            batch_size=256, progress=False)
+            res = [explainer.explain(image, seed=s) for s in (0, 1)]
+            out.append((what, design, f"digit{i} n={n}",
+                        (np.mean([x.reliability.pearson for x in res]),
+                         np.mean([x.reliability.spearman for x in res])),
+                        (pearson(*(x.cell_map for x in res)),
+                         spearman(*(x.cell_map for x in res)))))
+    return out
+
+
+def print_calibration(calib, default) -> None:
+    print("\n== 2. Predicted (mean of the two seeds' result.reliability) vs measured "
+          "seed-to-seed correlation of the signed cell maps")
+    print(f"{'map':7s} {'design':11s} {'image':15s} {'Pearson pred/meas':>18s} "
+          f"{'Spearman pred/meas':>19s}")
+    for what, design, src, pred, meas in calib:
+        print(f"{what:7s} {design:11s} {src:15s} {pred[0]:8.3f}/{meas[0]:<9.3f} "
+              f"{pred[1]:9.3f}/{meas[1]:<9.3f}")
+    for what in ("LEG", "LEG-TV"):
+        for design in dict.fromkeys(d for _, d, _, _, _ in calib):
+            sel = [(p, m) for w, d, _, p, m in calib if w == what and d == design]
+            if not sel:
+                continue
+            for j, label in ((0, "Pearson"), (1, "Spearman")):
+                errs = [p[j] - m[j] for p, m in sel]
+                print(f"{what:7s} {design:11s} {label:8s}: median |pred - meas| "
+                      f"{statistics.median(np.abs(errs)):.3f}, median pred - meas "
+                      f"{statistics.median(errs):+.3f} over {len(sel)} images")
 
 
 if __name__ == "__main__":
