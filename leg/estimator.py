@@ -59,7 +59,7 @@ class LEGResult:
     reliability : leg.reliability.Reliability or None
         Predicted correlation of ``cell_map`` with a rerun's (another seed, same settings):
         ``.pearson``, ``.spearman`` in ``[0, 1]`` and ``.method`` (see
-        :mod:`leg.reliability`).
+        :mod:`leg.reliability`). Too optimistic with fewer antithetic pairs than cells.
     auto : AutoSampling or None
         With ``n_samples="auto"``: the target, whether it was reached, the rounds drawn.
     design : {"iid", "orthogonal", "sobol"}
@@ -521,34 +521,42 @@ def sample_until_reliable(sampler, estimate, *, target: float, max_samples: int,
     ``target`` or the samples per set reach ``max_samples``; every round is added to the
     earlier ones (:meth:`Responses.concat`).
 
-    After each round the next size is projected from the prediction (noise variance ∝ 1/n:
-    a map at Pearson ``r`` after ``n`` samples reaches ``t`` after ``n·(1−r)/r·t/(1−t)``),
-    with a 10 % margin, at least ``round_samples / 2`` and at most doubling the total.
+    The prediction is trusted only once the regression has more rows (antithetic pairs)
+    than cells: below that its residuals, hence its standard errors, are too small. After
+    each round the next size is projected from the prediction (noise variance ∝ 1/n: a map
+    at Pearson ``r`` after ``n`` samples reaches ``t`` after ``n·(1−r)/r·t/(1−t)``), with a
+    10 % margin, at least ``round_samples / 2`` and at most doubling the total.
     """
     t_start = time.perf_counter()
     target_pearson = pearson_for_spearman(target)
     responses = sampler.draw(round_samples)
+    q = responses.grid.size
     history = []
     while True:
         result = estimate(responses)
         r = result.reliability
         n = responses.n_samples
         history.append((n, r.spearman))
-        if r.spearman >= target or n >= max_samples:
+        trusted = n // unit - (unit == 1) > q
+        reached = trusted and r.spearman >= target
+        if reached or n >= max_samples:
             break
-        if r.pearson <= 0.0:
+        if not trusted:
+            wanted = unit * (q + 1) + unit
+        elif r.pearson <= 0.0:
             wanted = 2 * n
         else:
             wanted = 1.1 * n * (1.0 - r.pearson) / r.pearson * target_pearson / (
                 1.0 - target_pearson)
-        more = int(np.ceil(min(max(wanted - n, round_samples / 2), n, max_samples - n)))
+        at_most = n if trusted else max(n, wanted - n)  # doubling, once trusted
+        more = int(np.ceil(min(max(wanted - n, round_samples / 2), at_most, max_samples - n)))
         more += more % unit
         more = min(more, max_samples - n)
         if more < unit:
             break
         responses = responses.concat(sampler.draw(more))
-    result.auto = AutoSampling(target=target, reached=bool(r.spearman >= target),
-                               max_samples=max_samples, n_samples=responses.n_samples,
+    result.auto = AutoSampling(target=target, reached=bool(reached), max_samples=max_samples,
+                               n_samples=responses.n_samples,
                                n_evaluations=responses.n_evaluations, history=history)
     result.timings["auto"] = time.perf_counter() - t_start
     return responses, result

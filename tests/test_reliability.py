@@ -153,3 +153,14 @@ def test_bad_design_and_n_samples_are_refused_clearly():
         leg.LEG(Linear(block_weights(8, 8)), design="latin")
     with pytest.raises(ValueError, match="'n_samples'.*'auto'"):
         leg.LEG(Linear(block_weights(8, 8)), n_samples="many")
+
+
+def test_auto_does_not_trust_a_prediction_from_fewer_pairs_than_cells():
+    model = Linear(block_weights(32, 32))  # exactly linear: every prediction is 1
+    result = leg.LEG(model, cell_size=4, mode="joint", n_samples="auto", round_samples=40,
+                     max_samples=400).explain(smooth_image(32, 32), target=0, seed=0)
+    assert result.auto.reached and result.auto.rounds == 2
+    assert result.n_samples // 2 > result.grid.size == 64  # stopped once pairs > cells
+    capped = leg.LEG(model, cell_size=4, mode="joint", n_samples="auto", round_samples=40,
+                     max_samples=100).explain(smooth_image(32, 32), target=0, seed=0)
+    assert not capped.auto.reached and capped.n_samples == 100
