@@ -323,7 +323,8 @@ def _reliability_line(record: dict) -> str:
     rel = record["maps"][0].get("reliability")
     text = ("reliability: not predicted" if rel is None else
             f"predicted reliability: Spearman {rel['spearman']:.2f} (Pearson "
-            f"{rel['pearson']:.2f})")
+            f"{rel['pearson']:.2f})" + ("" if rel.get("trusted", True) else
+                                        " [optimistic: fewer sample pairs than cells]"))
     text += f"; {record['n_evaluations']} evaluations"
     auto = record.get("auto")
     if auto:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -240,6 +240,9 @@ def estimate_leg(responses: Responses, target: Target = None, *, combine: str = 
                      {"estimate": time.perf_counter() - t0}, estimator, regularisation)
     if reliability == "stderr":
         result.reliability = from_stderr(result.cell_map, result.stderr)
+        if estimator != "moment":
+            rows = responses.n_samples // 2 if responses.antithetic else responses.n_samples - 1
+            result.reliability = replace(result.reliability, trusted=rows > responses.grid.size)
     elif reliability == "split" and responses.n_samples >= 4 * (2 if responses.antithetic
                                                                  else 1):
         a, b = (estimate_leg(half, target, combine=combine, estimator=estimator, alpha=alpha,
@@ -382,7 +385,7 @@ class LEG:
         ``target_reliability`` or the samples per set reach ``max_samples``; every round
         adds to the earlier ones.
     target_reliability : float in (0, 1), default 0.9
-    max_samples : int, default 8000
+    max_samples : int, default 4000
         Cap of ``n_samples="auto"``, per sample set like ``n_samples`` (model evaluations:
         sets x samples + 1).
     round_samples : int, default 500
@@ -418,7 +421,7 @@ class LEG:
                  antithetic: bool = True, clip: bool = False,
                  batch_size: int = 64, progress: bool | None = None,
                  design: str = DEFAULT_DESIGN, target_reliability: float = 0.9,
-                 max_samples: int = 8000, round_samples: int = 500,
+                 max_samples: int = 4000, round_samples: int = 500,
                  model_options: dict | None = None):
         self.classifier = as_classifier(model, **(model_options or {}))
         self.cell_size = check_int(cell_size, "cell_size", minimum=1)
@@ -522,7 +525,8 @@ def sample_until_reliable(sampler, estimate, *, target: float, max_samples: int,
     earlier ones (:meth:`Responses.concat`).
 
     The prediction is trusted only once the regression has more rows (antithetic pairs)
-    than cells: below that its residuals, hence its standard errors, are too small. After
+    than cells (``reliability.trusted``): below that its residuals, hence its standard
+    errors, are too small. After
     each round the next size is projected from the prediction (noise variance ∝ 1/n: a map
     at Pearson ``r`` after ``n`` samples reaches ``t`` after ``n·(1−r)/r·t/(1−t)``), with a
     10 % margin, at least ``round_samples / 2`` and at most doubling the total.
@@ -537,7 +541,7 @@ def sample_until_reliable(sampler, estimate, *, target: float, max_samples: int,
         r = result.reliability
         n = responses.n_samples
         history.append((n, r.spearman))
-        trusted = n // unit - (unit == 1) > q
+        trusted = r.trusted
         reached = trusted and r.spearman >= target
         if reached or n >= max_samples:
             break

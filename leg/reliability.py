@@ -48,16 +48,20 @@ class Reliability:
         Predicted Pearson correlation over cells.
     spearman : float in [0, 1]
         Predicted Spearman correlation over cells.
-    method : {"stderr", "split"}
+    method : {"stderr", "split", "split-ratio"}
+    trusted : bool
+        False when a regression had no more rows (antithetic pairs) than cells: its
+        residuals, hence its standard errors and this prediction, are then too optimistic.
     """
 
     pearson: float
     spearman: float
     method: str
+    trusted: bool = True
 
     def summary(self) -> dict:
         return {"pearson": round(self.pearson, 4), "spearman": round(self.spearman, 4),
-                "method": self.method}
+                "method": self.method, "trusted": self.trusted}
 
 
 def spearman_from_pearson(r: float) -> float:
@@ -129,4 +133,4 @@ def from_split_ratio(anchor: Reliability, halves: tuple[np.ndarray, np.ndarray],
 
     return Reliability(pearson=scaled(anchor.pearson, split.pearson, ref.pearson),
                        spearman=scaled(anchor.spearman, split.spearman, ref.spearman),
-                       method="split-ratio")
+                       method="split-ratio", trusted=anchor.trusted)

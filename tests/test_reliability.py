@@ -164,3 +164,6 @@ def test_auto_does_not_trust_a_prediction_from_fewer_pairs_than_cells():
     capped = leg.LEG(model, cell_size=4, mode="joint", n_samples="auto", round_samples=40,
                      max_samples=100).explain(smooth_image(32, 32), target=0, seed=0)
     assert not capped.auto.reached and capped.n_samples == 100
+    few = leg.LEG(model, cell_size=4, mode="joint", n_samples=40).explain(
+        smooth_image(32, 32), target=0, seed=0)
+    assert few.reliability.trusted is False and few.summary()["reliability"]["trusted"] is False
