@@ -20,7 +20,10 @@ exactly a run of ``n``: the orthogonal and Sobol' streams are prefix-consistent)
 
 Usage: python benchmarks/bench_reliability.py [--photos chelsea,coffee,camera,motorcycle]
        [--n 1000] [--designs iid,orthogonal,sobol] [--seeds 0,1] [--gradients 512]
-       [--target 0.9] [--cap 4000] [--digits 8] [--sample-only]
+       [--target 0.9] [--targets 0.8,0.85,0.95] [--cap 4000] [--digits 8]
+       [--long 4000] [--no-groundtruth] [--sample-only]
+
+To fill the cache first: ``--sample-only --long 4000`` (about 40 min of Lite0 on 2 cores).
 """
 
 from __future__ import annotations
@@ -138,6 +141,7 @@ def main() -> None:
     p.add_argument("--gradients", type=int, default=512)
     p.add_argument("--target", type=float, default=0.9)
     p.add_argument("--cap", type=int, default=4000)
+    p.add_argument("--targets", default="0.8,0.85,0.95", help="auto targets to sweep (LEG)")
     p.add_argument("--long", type=int, default=0,
                    help="also sample the default design to this many samples per seed")
     p.add_argument("--digits", type=int, default=8, help="digits test images (0: none)")
@@ -229,6 +233,28 @@ def main() -> None:
     if not args.no_groundtruth:
         calib += groundtruth_calibration(default)
     print_calibration(calib, default)
+    print(f"\n== 3a. n_samples='auto' (leg), target sweep, cap {args.cap}, design {default}")
+    for target_value in sorted({*map(float, args.targets.split(",")), args.target}):
+        evals, measured, predicted = [], [], []
+        for name in photos:
+            image = load_photo(name)
+            res = []
+            for seed in seeds[:2]:
+                explainer = leg.LEG(model, grid=GRID, mode="joint", n_samples="auto",
+                                    target_reliability=target_value, max_samples=args.cap,
+                                    progress=False)
+                _, r = explainer.explain_auto(
+                    image, seed=seed,
+                    sampler=CachedSampler(model, image, name, default, seed, cache))
+                res.append(r)
+                evals.append(r.n_evaluations)
+                predicted.append(r.reliability.spearman)
+            measured.append(spearman(res[0].cell_map, res[1].cell_map))
+        print(f"target {target_value:.2f}: evaluations median {statistics.median(evals):.0f} "
+              f"mean {np.mean(evals):.0f} max {max(evals)}; measured seed-to-seed Spearman "
+              f"{' / '.join(f'{m:.3f}' for m in measured)} (median "
+              f"{statistics.median(measured):.3f}, min {min(measured):.3f}); predicted median "
+              f"{statistics.median(predicted):.3f}")
     auto_rows = []
     for method in ("leg", "leg-tv"):
         maps = {}
@@ -294,7 +320,7 @@ def groundtruth_calibration(design) -> list:
             explainer = cls(model, cell_size=4, mode="joint", n_samples=600, sigma=0.02,
                             design=design, progress=False)
             res = [explainer.explain(image, model.target, seed=s) for s in (0, 1)]
-            out.append((what, design, model.name[:15],
+            out.append((what, design, "gt:" + model.name[:12],
                         (np.mean([x.reliability.pearson for x in res]),
                          np.mean([x.reliability.spearman for x in res])),
                         (pearson(*(x.cell_map for x in res)),
@@ -311,18 +337,24 @@ def print_calibration(calib, default) -> None:
     for what, design, src, pred, meas in calib:
         print(f"{what:7s} {design:11s} {src:15s} {pred[0]:8.3f}/{meas[0]:<9.3f} "
               f"{pred[1]:9.3f}/{meas[1]:<9.3f}")
+    groups = {"photos": lambda src: not src.startswith(("digit", "gt:")),
+              "digits": lambda src: src.startswith("digit"),
+              "photos+digits": lambda src: not src.startswith("gt:"),
+              "ground truth": lambda src: src.startswith("gt:")}
     for what in ("LEG", "LEG-TV"):
         for design in dict.fromkeys(d for _, d, _, _, _ in calib):
-            sel = [(p, m) for w, d, src, p, m in calib if w == what and d == design
-                   and not src.endswith("*")]
-            if not sel:
-                continue
-            for j, label in ((0, "Pearson"), (1, "Spearman")):
-                errs = [p[j] - m[j] for p, m in sel]
-                print(f"{what:7s} {design:11s} {label:8s}: median |pred - meas| "
-                      f"{statistics.median(np.abs(errs)):.3f}, median pred - meas "
-                      f"{statistics.median(errs):+.3f} over {len(sel)} images")
-
+            for group, member in groups.items():
+                sel = [(p, m) for w, d, src, p, m in calib if w == what and d == design
+                       and member(src) and not src.endswith("*")]
+                if not sel:
+                    continue
+                text = []
+                for j, label in ((0, "Pearson"), (1, "Spearman")):
+                    errs = [p[j] - m[j] for p, m in sel]
+                    text.append(f"{label} median |pred - meas| "
+                                f"{statistics.median(np.abs(errs)):.3f} (signed "
+                                f"{statistics.median(errs):+.3f})")
+                print(f"{what:7s} {design:11s} {group:13s} n={len(sel):2d}: {'; '.join(text)}")
 
 if __name__ == "__main__":
     main()
