@@ -47,8 +47,9 @@ class LEGResult:
         One signed map per sample set (``S = C`` in per-channel mode, 1 in joint mode).
     stderr : ndarray (ph, pw) or None
         Per-cell standard error of ``cell_map`` (LEG only; the spread of the per-pair terms
-        for ``"moment"``, the HC2 sandwich for the regressions; for ``mean_abs`` it ignores
-        the sign).
+        for ``"moment"``, which assumes i.i.d. draws and overstates the error of the other
+        designs; the HC2 sandwich for the regressions; for ``mean_abs`` it ignores the
+        sign).
     target : int or (int, int)
         Class index, or ``(k, k')`` for the contrast ``score_k − score_k'``.
     score : float
