@@ -23,10 +23,10 @@ from leg.designs import DEFAULT_DESIGN
 from leg.sampling import DEFAULT_SIGMA
 
 FORMATS = ("png", "npy", "json")
-# Defaults chosen for maps that reproduce across seeds at a modest budget (about 30 s per
-# photo on 2 cores): on the shipped Lite0, 14x14 cells, joint mode and 1000 samples give the
-# default ridge estimator a median correlation of 0.96 with LEG's exact estimand over the
-# four shipped photos (the paper's estimator 0.75; see the README).
+# Defaults chosen for maps that reproduce across seeds at a modest budget: on the shipped
+# Lite0, 14x14 cells and joint mode give the default ridge estimator a median correlation of
+# 0.96 with LEG's exact estimand over the four shipped photos at 1000 samples (see the
+# README).
 DEFAULT_GRID = (14, 14)
 # Chosen by measurement on the shipped photos (benchmarks/bench_reliability.py; README,
 # "Reliability"): LEG's ridge map reproduces better across seeds than its LEG-TV map, and
