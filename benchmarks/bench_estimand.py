@@ -8,7 +8,7 @@ photo and the median, and the relative L2 error. Estimands are cached in ``--cac
 
 Usage: python benchmarks/bench_estimand.py [--photos chelsea,coffee,camera,motorcycle]
        [--grid 28] [--sigma 0.005] [--budgets 1000,2000,4000] [--gradients 4096]
-       [--mode joint] [--seed 0] [--tv]
+       [--mode joint] [--seed 0] [--design iid] [--tv]
 """
 
 from __future__ import annotations
@@ -63,8 +63,9 @@ def estimand_for(model, image, grid, target, args, cache: Path, photo: str) -> n
 def responses_for(sampler, image, args, cache: Path, photo: str):
     """Sample once per (photo, settings); the model's responses are cached as .npz."""
     n = sampler.sampling["n_samples"]
+    design = "" if args.design == "iid" else f"_{args.design}"
     path = cache / (f"{photo}_g{args.grid}_s{args.sigma:g}_{args.mode}_n{n}_seed{args.seed}"
-                    "_responses.npz")
+                    f"{design}_responses.npz")
     if path.exists():
         with np.load(path) as saved:
             grid = sampler.grid_for(image)
@@ -72,7 +73,7 @@ def responses_for(sampler, image, args, cache: Path, photo: str):
                 image=image, grid=grid, covariance=leg.get_covariance(grid.shape, "laplacian"),
                 sigma=args.sigma, mode=args.mode, eps=saved["eps"], delta=saved["delta"],
                 f0=saved["f0"], antithetic=True, clip=False, score="probability",
-                seed=args.seed)
+                seed=args.seed, design=args.design)
     t0 = time.perf_counter()
     responses = sampler.sample(image, seed=args.seed)
     print(f"{photo}: {responses.n_evaluations} evaluations in "
@@ -91,6 +92,8 @@ def main() -> None:
     p.add_argument("--gradients", type=int, default=4096)
     p.add_argument("--mode", default="joint", choices=["joint", "per_channel"])
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--design", default="iid", choices=["iid", "orthogonal", "sobol"],
+                   help="perturbation design (default iid: the README's tables)")
     p.add_argument("--tv", action="store_true", help="also LEG-TV at a few lambdas")
     p.add_argument("--cache", default=".bench-cache")
     args = p.parse_args()
@@ -101,7 +104,7 @@ def main() -> None:
         image = load_photo(photo)
         sampler = leg.LEG(model, grid=(args.grid, args.grid), sigma=args.sigma,
                           n_samples=budgets[-1] // (3 if args.mode == "per_channel" else 1),
-                          mode=args.mode, batch_size=32)
+                          mode=args.mode, batch_size=32, design=args.design)
         grid = sampler.grid_for(image)
         responses = responses_for(sampler, image, args, Path(args.cache), photo)
         target = int(np.argmax(responses.f0))

@@ -13,6 +13,8 @@ __version__ = "0.1.0"
 
 _WHERE = {
     "Covariance": "leg.covariance", "get_covariance": "leg.covariance",
+    "DESIGNS": "leg.designs", "Reliability": "leg.reliability",
+    "AutoSampling": "leg.estimator", "Sampler": "leg.sampling",
     "Estimand": "leg.estimand", "leg_estimand": "leg.estimand",
     "LEG": "leg.estimator", "LEGTV": "leg.estimator", "LEGResult": "leg.estimator",
     "estimate_leg": "leg.estimator", "estimate_leg_all_classes": "leg.estimator",

@@ -7,7 +7,8 @@ Migration from the original scripts is one line::
 
 ``LEG_Explain`` takes images in ``[0, 255]`` (as ``keras.preprocessing.image.img_to_array``
 gives) and feeds the model VGG "caffe" preprocessing by default, like the original; pass
-``preprocessing=`` to choose another. It uses the laplacian covariance (see the README:
+``preprocessing=`` to choose another. It draws i.i.d. perturbations, as the original did,
+with the laplacian covariance (see the README:
 the original README's ``noise_lvl = 0.3`` was meant for the older "smooth" scheme and
 saturates under the laplacian one — a warning says so).
 """
@@ -83,7 +84,7 @@ def LEG_Explain(target_model, image0, filename=None, noise_lvl=(0.02,), lambda_l
     for i, sigma in enumerate(noise):
         explainer = LEG(classifier, cell_size=conv, sigma=float(sigma), n_samples=sampling_size,
                         scheme=scheme, mode="per_channel", combine="sum_abs", clip=True,
-                        estimator="moment", progress=progress)
+                        estimator="moment", design="iid", progress=progress)
         responses = explainer.sample(image, seed=None if seed is None else seed + i)
         for res in estimate_leg_tv(responses, chosen_class, lambdas=lambdas, solver=solver,
                                    combine="sum_abs", estimator="moment"):

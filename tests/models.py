@@ -74,3 +74,30 @@ def cli_model_without_size():
     model = LinearSigmoid(block_weights(16, 16), scale=0.05)
     model.class_names = ["blob", "not blob"]
     return model
+
+
+class NoisyLinear:
+    """:class:`Linear` plus independent Gaussian noise of std ``noise`` on every score (a
+    seeded stream): LEG's map then has a known, tunable reproducibility."""
+
+    def __init__(self, weights: np.ndarray, noise: float, seed: int = 0):
+        self.linear = Linear(weights)
+        self.noise = float(noise)
+        self.rng = np.random.default_rng(seed)
+
+    def __call__(self, images):
+        scores = self.linear(images)
+        return scores + self.noise * self.rng.standard_normal(scores.shape)
+
+
+class IgnoresImage:
+    """Scores that do not depend on the image: seeded noise around a fixed ``[0.6, 0.4]``."""
+
+    def __init__(self, seed: int = 0):
+        self.rng = np.random.default_rng(seed)
+        self.calls = 0
+
+    def __call__(self, images):
+        self.calls += len(images)
+        p = 0.6 + 0.01 * self.rng.standard_normal(len(images))
+        return np.stack([p, 1.0 - p], axis=1)

@@ -44,7 +44,7 @@ def images(tmp_path):
 def test_explains_a_folder_of_mixed_images_and_reports_the_corrupt_one(tmp_path, images,
                                                                        capsys):
     out = tmp_path / "out"
-    code = main(["explain", str(images), *MODEL, *FAST, "--out", str(out)])
+    code = main(["explain", str(images), *MODEL, *FAST, "--method", "leg-tv", "--out", str(out)])
     assert code == 1  # one corrupt file: failure, but the others are written
     err = capsys.readouterr().err
     assert "corrupt" in err and "Traceback" not in err
@@ -66,7 +66,8 @@ def test_explains_a_folder_of_mixed_images_and_reports_the_corrupt_one(tmp_path,
 def test_several_lambdas_and_plain_leg(tmp_path, images):
     out = tmp_path / "out"
     assert main(["explain", str(images / "grey.png"), *MODEL, *FAST, "--out", str(out),
-                 "--lambda", "0.05", "--lambda", "0.3", "--format", "npy,json"]) == 0
+                 "--method", "leg-tv", "--lambda", "0.05", "--lambda", "0.3",
+                 "--format", "npy,json"]) == 0
     doc = json.loads((out / "results.json").read_text())
     assert [m["lambda"] for m in doc["images"][0]["maps"]] == [0.05, 0.3]
     assert not list(out.glob("grey/*.png"))
@@ -97,6 +98,12 @@ def test_missing_file_fails_with_one_line(tmp_path, capsys):
         (["--model", "no-such-model"], "Unknown model"),
         (["--model", "missing.keras"], "does not exist"),
         (["--model", "tests.models:nothing"], "Could not import"),
+        (["--samples", "auto", "--reliability", "1.5"], "strictly between 0 and 1"),
+        (["--samples", "auto", "--reliability", "0"], "strictly between 0 and 1"),
+        (["--samples", "auto", "--max-samples", "100"], "below one round"),
+        (["--samples", "40", "--reliability", "0.8"], "apply to --samples auto only"),
+        (["--samples", "many"], "positive integer or 'auto'"),
+        (["--design", "latin"], "invalid choice"),
     ],
 )
 def test_bad_usage_exits_2_with_a_message(tmp_path, images, capsys, argv, message):
@@ -130,7 +137,7 @@ def test_demo_with_shipped_model_and_photos(tmp_path):
     assert {r["name"] for r in doc["images"]} == set(PHOTOS)
     for record in doc["images"]:
         assert record["target"] == PHOTOS[record["name"]].class_index
-        assert (out / record["name"] / "leg-tv_lambda-0.075_overlay.png").exists()
+        assert (out / record["name"] / "leg_overlay.png").exists()  # the default: LEG
 
 
 def test_estimator_option_changes_the_map_and_is_recorded(tmp_path, images):
@@ -191,3 +198,33 @@ def test_pytorch_file_and_a_module_in_training_mode(tmp_path, images, capsys):
     assert code == 2
     err = capsys.readouterr().err
     assert "training mode" in err and "module.eval()" in err and "Traceback" not in err
+
+
+def test_samples_auto_records_reliability_and_evaluations(tmp_path, images, capsys):
+    out = tmp_path / "o"
+    code = main(["explain", str(images / "grey.png"), *MODEL, "--samples", "auto",
+                 "--reliability", "0.8", "--max-samples", "1000", "--cell-size", "8",
+                 "--seed", "1", "--out", str(out)])
+    assert code == 0
+    err = capsys.readouterr().err
+    assert "predicted reliability: Spearman" in err and "auto: target 0.8 reached" in err
+    doc = json.loads((out / "results.json").read_text())
+    _check_schema(doc)
+    assert doc["parameters"]["samples"] == "auto"
+    assert doc["parameters"]["reliability"] == 0.8
+    record = doc["images"][0]
+    assert record["auto"]["reached"] and record["n_evaluations"] == record["n_samples"] + 1
+    assert record["maps"][0]["reliability"]["spearman"] >= 0.8
+
+
+def test_fixed_samples_print_the_predicted_reliability(tmp_path, images, capsys):
+    out = tmp_path / "o"
+    assert main(["explain", str(images / "grey.png"), *MODEL, "--samples", "40",
+                 "--cell-size", "8", "--method", "leg-tv", "--design", "sobol",
+                 "--out", str(out)]) == 0
+    assert "predicted reliability: Spearman" in capsys.readouterr().err
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["parameters"]["design"] == "sobol"
+    rel = doc["images"][0]["maps"][0]["reliability"]
+    assert rel["method"] == "split-ratio" and 0.0 <= rel["pearson"] <= 1.0
+    assert doc["images"][0]["auto"] is None
