@@ -48,7 +48,8 @@ __all__ = [
     "result_key",
 ]
 
-CACHE_VERSION = 3  # bump when the meaning of a cached map or the entry format changes
+CACHE_VERSION = 4  # bump when the meaning of a cached map or the entry format changes
+# (4: LEG's default perturbation design became orthogonal)
 CRASH_ENV = "LEG_EVAL_CRASH_AFTER"
 INTERRUPT_ENV = "LEG_EVAL_INTERRUPT_AFTER"
 _WRITES = 0  # entries written by this process (for the crash hook)

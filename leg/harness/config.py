@@ -219,7 +219,8 @@ class EstimandPlan:
     ``n_images``; ``budgets``: model evaluations; ``gradients``: draws averaged for the
     estimand; ``cell_size`` (``"auto"``: ``min(H, W) // 16``), ``sigma`` (``None``: LEG's
     default), ``mode``: the LEG settings; ``lam``: LEG-TV's; ``min_corr``: the median
-    correlation LEG's default estimator must reach at the largest budget.
+    correlation LEG's default estimator must reach at the largest budget; ``designs``: the
+    perturbation designs scored beside the default one (:mod:`leg.designs`).
     """
 
     spec: str
@@ -231,6 +232,8 @@ class EstimandPlan:
     mode: str = "joint"
     lam: float = 0.075
     min_corr: float = 0.5
+    #: Perturbation designs compared with LEG's default (orthogonal) at the same budgets.
+    designs: tuple[str, ...] = ("iid", "sobol")
 
 
 def _perturbation_options(cell) -> dict:

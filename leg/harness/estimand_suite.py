@@ -44,7 +44,8 @@ from leg.harness.metric import Metric
 from leg.harness.verdicts import Leaderboard, Verdict, rank
 
 __all__ = ["ESTIMAND_METRICS", "VARIANTS", "EstimandResults", "add_to_report",
-           "check_accuracy", "check_beats_moment", "check_error_falls", "error_slopes",
+           "check_accuracy", "check_beats_moment", "check_design", "check_error_falls",
+           "error_slopes",
            "leaderboards", "matrix_verdicts", "run_estimand"]
 
 ESTIMAND_METRICS = {
@@ -66,8 +67,8 @@ def _leg_tv(estimator: str):
     def variant(responses, target, lam):
         from leg.estimator import estimate_leg_tv
 
-        return estimate_leg_tv(responses, target, lambdas=[lam],
-                               estimator=estimator)[0].channel_maps
+        return estimate_leg_tv(responses, target, lambdas=[lam], estimator=estimator,
+                               reliability=None)[0].channel_maps
     return variant
 
 
@@ -80,6 +81,13 @@ VARIANTS = {
     "leg-tv-moment": _leg_tv("moment"),
 }
 DEFAULT_VARIANT = "ridge"
+#: LEG's default perturbation design (:mod:`leg.designs`); the plan's ``designs`` are each
+#: scored with the default estimator at the same budgets, as variants ``ridge-<design>``.
+DEFAULT_DESIGN = "orthogonal"
+
+
+def design_variant(design: str) -> str:
+    return f"{DEFAULT_VARIANT}-{design}"
 
 
 @dataclass
@@ -184,6 +192,9 @@ def estimand_job(job: EstimandJob, done: frozenset[str] = frozenset()):
                 grid = leg.Grid.from_cell_size(*it.image.shape[:2], it.options["cell_size"])
                 array, value = _estimand(model, it.image, grid, it.target, it.options,
                                          job.plan, job.seed)
+            elif it.kind == "design":
+                array, value = _design(model, it.image, it.target, it.options, budgets,
+                                       job.seed)
             else:
                 array, value = _variants(model, it.image, it.target, it.options, job.plan,
                                          budgets, job.seed)
@@ -230,7 +241,12 @@ def run_estimand(profile: Profile, *, cache_root: str, images_dir: str | None = 
                                                 "variants": list(VARIANTS), "lam": plan.lam})
             items += [EstimandItem(truth, "estimand", name, image, target, opts),
                       EstimandItem(variants, "variants", name, image, target, opts)]
-            planned.append((plan, name, opts, grid, truth, variants))
+            designs = {d: explanation_key(**common, method="estimand-design",
+                                          options={**opts, "budgets": budgets, "design": d})
+                       for d in plan.designs}
+            items += [EstimandItem(k, "design", name, image, target, {**opts, "design": d})
+                      for d, k in designs.items()]
+            planned.append((plan, name, opts, grid, truth, variants, designs))
         if items:
             jobs.append(EstimandJob(plan.spec, plan, profile.seed, tuple(items),
                                     str(cache_root)))
@@ -238,7 +254,7 @@ def run_estimand(profile: Profile, *, cache_root: str, images_dir: str | None = 
     for st, _ in status.values():
         kind = "error" if st.startswith("error") else st
         res.cache_stats[kind] = res.cache_stats.get(kind, 0) + 1
-    for plan, name, opts, grid, truth_key, variants_key in planned:
+    for plan, name, opts, grid, truth_key, variants_key, designs in planned:
         entries = [cache.get(k) for k in (truth_key, variants_key)]
         if any(e is None for e in entries):
             st = next(status.get(k, ("missing", 0.0))[0] for k, e
@@ -253,9 +269,17 @@ def run_estimand(profile: Profile, *, cache_root: str, images_dir: str | None = 
         res.precision.append({"model": plan.spec, "image": name,
                               "half_correlation": precision, "gradients": plan.gradients,
                               "grid": "x".join(map(str, grid.shape)), **opts})
-        for i, variant in enumerate(VARIANTS):
+        scored = [(variant, maps[i]) for i, variant in enumerate(VARIANTS)]
+        for design, key in designs.items():
+            entry = cache.get(key)
+            if entry is None:
+                st = status.get(key, ("missing", 0.0))[0]
+                res.errors[(plan.spec, f"{name}:{design}")] = st.removeprefix("error: ")
+                continue
+            scored.append((design_variant(design), entry["saliency"][0]))
+        for variant, by_budget in scored:
             for j, n in enumerate(budgets):
-                est = maps[i, j]
+                est = by_budget[j]
                 if not np.all(np.isfinite(est)):
                     continue
                 for metric, value in (
@@ -286,6 +310,60 @@ def _variants(model, image, target, opts, plan, budgets, seed):
     explainer = leg.LEG(model, n_samples=per_set - per_set % 2, batch_size=32, **opts)
     responses = explainer.sample(image, seed=seed)
     return _estimate_all(responses, target, budgets, plan.lam), None
+
+
+def _design(model, image, target, opts, budgets, seed):
+    """The default estimator's maps ``(1, B, S, ph, pw)`` at every budget from samples
+    drawn with ``opts["design"]``."""
+    import leg
+    from leg.estimator import estimate_leg
+
+    sets = image.shape[2] if opts["mode"] == "per_channel" else 1
+    per_set = max(2, (budgets[-1] - 1) // sets)
+    explainer = leg.LEG(model, n_samples=per_set - per_set % 2, batch_size=32, **opts)
+    responses = explainer.sample(image, seed=seed)
+    out = np.full((1, len(budgets), sets, *responses.grid.shape), np.nan)
+    for j, n in enumerate(budgets):
+        per = max(2, (n - 1) // sets)
+        sub = responses.head(min(per - per % 2, responses.n_samples))
+        out[0, j] = estimate_leg(sub, target, reliability=None).channel_maps
+    return out, None
+
+
+def _cells(res: EstimandResults, plan: EstimandPlan) -> int | None:
+    grids = {r["grid"] for r in res.precision if r["model"] == plan.spec}
+    if len(grids) != 1:
+        return None
+    rows, cols = (int(v) for v in grids.pop().split("x"))
+    return rows * cols
+
+
+def design_budgets(res: EstimandResults, plan: EstimandPlan) -> list[int]:
+    """The budgets at which the designs are compared: those with more antithetic pairs per
+    sample set than cells. Below that the ridge map is the prior's as much as the data's
+    (and the reliability prediction is not trusted either), so the designs are reported
+    there, not judged."""
+    cells = _cells(res, plan)
+    maps = [m for (spec, _), m in res.maps.items() if spec == plan.spec]
+    if cells is None or not maps:
+        return []
+    sets = maps[0].shape[0]  # sample sets: channels (per-channel mode) or 1 (joint)
+    return [n for n in plan.budgets if (n - 1) // sets // 2 > cells]
+
+
+def check_design(res: EstimandResults, plan: EstimandPlan, *, tolerance: float = 0.02
+                 ) -> list[str]:
+    """The default design must be at least as accurate as each of the plan's others (median
+    correlation with the estimand over images, within ``tolerance``) at every budget of
+    :func:`design_budgets`: the failures, as text."""
+    bad = []
+    for design in plan.designs:
+        for n in design_budgets(res, plan):
+            ours = res.median(plan.spec, DEFAULT_VARIANT, n, "pearson")
+            other = res.median(plan.spec, design_variant(design), n, "pearson")
+            if ours is not None and other is not None and ours < other - tolerance:
+                bad.append(f"n={n}: {DEFAULT_DESIGN} {ours:.3f} < {design} {other:.3f}")
+    return bad
 
 
 # ---------------------------------------------------------------------------- checks

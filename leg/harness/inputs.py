@@ -42,6 +42,7 @@ __all__ = [
     "model_fingerprint",
     "model_input_shape",
     "prepare_image",
+    "saturated_digits",
     "skipped_images",
     "torch_module_inputs",
     "zoo_images",
@@ -244,22 +245,35 @@ def load_image_folder(directory: str | Path, shape: tuple[int, int, int]
             for name, raw in _scan(directory)[0].items()]
 
 
+_DIGITS: dict = {}
+_SATURATED: list[dict] = []
+
+
+def saturated_digits() -> list[dict]:
+    """The test digits :func:`zoo_images` skipped as saturated (image, model, probability)."""
+    return list(_SATURATED)
+
+
 def zoo_images(spec: str, n: int) -> list[tuple[str, np.ndarray]]:
     """The first ``n`` shipped images for a zoo model, as ``(id, image)``.
 
-    ``digits``: the first test image of each digit 0, 1, 2, ... (ids ``digit<d>``);
+    ``digits``: per digit 0, 1, 2, ... its first test image that neither the digits CNN nor
+    its permuted-label twin saturates (top-1 probability above 1 - 1e-6: no map of it could
+    move; ids ``digit<d>``, or ``digit<d>-<k>`` for the ``k``-th; the skipped ones are
+    :func:`saturated_digits`);
     ``lite0`` and ``lite0-torch``: the photos of :mod:`leg.zoo.photos` in their listed order.
     """
     spec = ZOO_TWINS.get(spec, spec)
     if spec.startswith("digits"):
-        from leg.zoo.digits import digits_data
+        from leg.zoo.digits import choose_test_digits
 
-        data = digits_data(size=32, seed=0)
-        out = []
-        for d in range(min(n, 10)):
-            idx = int(np.flatnonzero(data["y_test"] == d)[0])
-            out.append((f"digit{d}", data["x_test"][idx].astype(np.float64)))
-        return out
+        key = ("digits", n)
+        if key not in _DIGITS:
+            models = {name: load_model_once(name) for name in ("digits", "digits-permuted")}
+            chosen, saturated = choose_test_digits(models, n, size=32, seed=0)
+            _DIGITS[key] = [(i, img.astype(np.float64)) for i, _, img in chosen]
+            _SATURATED.extend(s for s in saturated if s not in _SATURATED)
+        return list(_DIGITS[key])
     if spec == "lite0":
         from leg.zoo.photos import load_photo, photo_names
 

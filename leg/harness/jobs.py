@@ -118,7 +118,7 @@ def _explain_items(clf, items: Sequence[ExplainItem], info: dict) -> Iterator[Jo
             leg_res = estimate_leg(responses, it.target, **tv.leg.estimation)
             t1 = time.perf_counter()
             tv_res = estimate_leg_tv(responses, it.target, lambdas=[tv.lam], solver=tv.solver,
-                                     **tv.leg.estimation)[0]
+                                     reliability=None, **tv.leg.estimation)[0]  # map only
             t2 = time.perf_counter()
             for idx, res, secs in ((j, leg_res, t1 - t0), (i, tv_res, sampled + t2 - t1)):
                 key = items[idx].key

@@ -232,8 +232,10 @@ def _estimand(profile, images_dir, models: dict) -> list[Work]:
             from leg.harness.inputs import image_folder_names
 
             n_img = min(n_img, len(image_folder_names(images_dir)))
-        out.append(Work("estimand", plan.spec, f"estimands and variants ({n_img} images)",
-                        2 * n_img, n_img * max(plan.budgets), n_img * plan.gradients))
+        sets = 1 + len(plan.designs)  # the default design's samples, then each other's
+        out.append(Work("estimand", plan.spec, f"estimands and variants ({n_img} images, "
+                        f"{sets} designs)", (1 + sets) * n_img,
+                        n_img * sets * max(plan.budgets), n_img * plan.gradients))
     return out
 
 

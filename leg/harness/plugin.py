@@ -274,6 +274,12 @@ def _make_session(config) -> LegSession:
             image_folder_names(images)
         except ValueError as exc:
             raise pytest.UsageError(f"--leg-images: {exc}") from exc
+    if not opt("--leg-debug") and _uses_keras(profile):
+        from leg._quiet import quiet_tensorflow
+
+        # planning a zoo model's images (its unsaturated digits) already loads it: import
+        # TensorFlow now, with its start-up lines held back
+        quiet_tensorflow(load=True)
     sess = LegSession(profile=profile, report_dir=Path(opt("--leg-report-dir")),
                       images_dir=images, workers=opt("--leg-workers"), executor_kind=kind,
                       ray_address=opt("--leg-ray-address"), debug=opt("--leg-debug"),
@@ -293,6 +299,16 @@ def _make_session(config) -> LegSession:
         except IncompatibleBaseline as exc:
             raise pytest.UsageError(str(exc)) from exc
     return sess
+
+
+def _uses_keras(profile) -> bool:
+    from leg.zoo import ZOO_MODELS
+
+    specs = {p.spec for p in profile.models} | {p.label_twin for p in profile.models
+                                                if p.label_twin}
+    specs |= {p.spec for p in profile.perturbation} | {p.spec for p in profile.estimand}
+    return any((s in ZOO_MODELS and not s.endswith("-torch")) or s.endswith((".keras", ".h5"))
+               for s in specs)
 
 
 def _model_options(opt) -> None:
@@ -443,9 +459,10 @@ def write_report(sess: LegSession, exit_status: int):
     if sess.images_dir is not None:
         _skipped_images_section(sess, rep)
     rep.set_info("interrupted", rep.interrupted)
-    from leg.harness.inputs import model_records
+    from leg.harness.inputs import model_records, saturated_digits
 
     rep.set_info("model_inputs", model_records())
+    rep.set_info("saturated_digits", saturated_digits())
     rep.set_info("identity", sess.identity(fingerprints))
     comparison = _compare_runs(sess, rep) if sess.baseline is not None else None
     return rep.write(), comparison

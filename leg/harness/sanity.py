@@ -232,8 +232,8 @@ def image_ids(plan: ModelPlan, images_dir: str | None) -> list[str]:
 
         names = image_folder_names(images_dir)
         return [Path(n).stem for n in (names[:plan.n_images] if plan.n_images else names)]
-    if plan.spec.startswith("digits"):
-        return [f"digit{d}" for d in range(min(plan.n_images, 10))]
+    if plan.spec.startswith("digits"):  # the unsaturated test digits (models loaded)
+        return [i for i, _ in zoo_images(plan.spec, plan.n_images)]
     if ZOO_TWINS.get(plan.spec, plan.spec) == "lite0":
         from leg.zoo.photos import photo_names
 
