@@ -73,8 +73,12 @@ def results(tmp_path_factory):
 def test_suite_measures_every_variant_and_passes_leg(results):
     assert not results.errors and results.precision[0]["half_correlation"] > 0.95
     variants = {r["variant"] for r in results.rows}
-    assert variants == set(estimand_suite.VARIANTS)
+    designs = {estimand_suite.design_variant(d) for d in PLAN.designs}
+    assert variants == set(estimand_suite.VARIANTS) | designs
     assert check_accuracy(results, PLAN) == []
+    # 14x14 cells: the designs are judged at 400 and 1600 evaluations (more pairs than cells)
+    assert estimand_suite.design_budgets(results, PLAN) == [400, 1600]
+    assert estimand_suite.check_design(results, PLAN) == []
     assert check_error_falls(results, PLAN) == []
     assert check_beats_moment(results, PLAN) == []
     # the published estimator is measured too, and is worse at the small budget
@@ -100,7 +104,8 @@ def test_suite_fails_a_method_that_deserves_to_fail(tmp_path, monkeypatch):
 def test_suite_is_cached(results, tmp_path):
     first = run_estimand(_profile(), cache_root=str(tmp_path))
     again = run_estimand(_profile(), cache_root=str(tmp_path))
-    assert first.cache_stats == {"computed": 2} and again.cache_stats == {"cached": 2}
+    n = 2 + len(PLAN.designs)  # the estimand, the variants, one sample set per other design
+    assert first.cache_stats == {"computed": n} and again.cache_stats == {"cached": n}
     assert again.rows == first.rows
 
 
@@ -126,3 +131,15 @@ def test_matrix_verdicts_fold_the_synthetic_models(results):
     assert {e.method for e in board.entries} == set(estimand_suite.VARIANTS)
     assert [e.method for e in board.entries if e.marked] == sorted(
         ["ridge", "leg-tv"], key=[e.method for e in board.entries].index)
+
+
+def test_the_design_check_fails_a_worse_default():
+    res = estimand_suite.EstimandResults(profile=_profile())
+    res.precision.append({"model": PLAN.spec, "grid": "14x14"})
+    res.maps[(PLAN.spec, "base0")] = np.zeros((1, 14, 14))
+    for variant, value in (("ridge", 0.80), ("ridge-iid", 0.90), ("ridge-sobol", 0.81)):
+        for n in PLAN.budgets:
+            res.rows.append({"model": PLAN.spec, "image": "base0", "variant": variant,
+                             "budget": n, "metric": "pearson", "value": value})
+    assert estimand_suite.check_design(res, PLAN) == [
+        "n=400: orthogonal 0.800 < iid 0.900", "n=1600: orthogonal 0.800 < iid 0.900"]
