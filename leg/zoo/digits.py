@@ -263,12 +263,17 @@ def train_digits_cnn(labels: str = "true", *, size: int = 32, seed: int = 0,
         "isolated": False,
         "scheme": TRAINING_SCHEME,
     }
+    _check_memorised(labels, metrics, stacklevel=3)
+    return model, metrics
+
+
+def _check_memorised(labels: str, metrics: dict, *, stacklevel: int) -> None:
+    """Warn when the permuted-label twin has not memorised its labels (its own check)."""
     if labels == "permuted" and metrics["train_accuracy"] < 0.95:
         warnings.warn(
             f"The permuted-label model reached only {metrics['train_accuracy']:.3f} training "
             f"accuracy after {metrics['epochs']} epochs; it has not memorised its labels.",
-            RuntimeWarning, stacklevel=2)
-    return model, metrics
+            RuntimeWarning, stacklevel=stacklevel)
 
 
 def _train_isolated(labels: str, *, size: int, seed: int, epochs: int | None):
@@ -297,11 +302,7 @@ def _train_isolated(labels: str, *, size: int, seed: int, epochs: int | None):
     if weights_sha256(model) != metrics["weights_sha256"]:
         raise RuntimeError("The digits CNN read back from the training process has other "
                            "weights than it saved.")
-    if labels == "permuted" and metrics["train_accuracy"] < 0.95:
-        warnings.warn(
-            f"The permuted-label model reached only {metrics['train_accuracy']:.3f} training "
-            f"accuracy after {metrics['epochs']} epochs; it has not memorised its labels.",
-            RuntimeWarning, stacklevel=3)
+    _check_memorised(labels, metrics, stacklevel=4)
     return model, metrics
 
 
