@@ -50,7 +50,8 @@ class NotARun(ValueError):
 def load_run(path: str | Path, label: str = "run") -> Baseline:
     """A run folder (or its ``run.json``, or ``reports/latest``) with its tables."""
     p = Path(path)
-    hint = ("Pass a folder written by `pytest evaluation`: reports/<run-id>, or "
+    hint = ("Pass a folder written by `leg evaluate` (or `pytest evaluation`): "
+            "reports/<run-id>, or "
             "reports/latest for the newest.")
     if not p.exists():
         raise NotARun(f"{label} {str(path)!r} does not exist. {hint}")
