@@ -126,16 +126,16 @@ def _leg_options(plan: EstimandPlan, shape) -> dict:
     return {"cell_size": int(cell), "sigma": float(sigma), "mode": plan.mode}
 
 
-def _estimate_all(responses, target, budgets, lam) -> np.ndarray:
-    """Maps ``(V, B, S, ph, pw)`` of every variant at every budget (NaN where a variant does
-    not apply, e.g. least squares with fewer pairs than cells)."""
+def _estimate_all(responses, target, budgets, lam, variants=VARIANTS) -> np.ndarray:
+    """Maps ``(V, B, S, ph, pw)`` of every one of ``variants`` at every budget (NaN where a
+    variant does not apply, e.g. least squares with fewer pairs than cells)."""
     sets = responses.eps.shape[0]
-    out = np.full((len(VARIANTS), len(budgets), *responses.eps.shape[:1],
+    out = np.full((len(variants), len(budgets), *responses.eps.shape[:1],
                    *responses.grid.shape), np.nan)
     for j, n in enumerate(budgets):
         per_set = max(2, (n - 1) // sets)
         sub = responses.head(min(per_set - per_set % 2, responses.n_samples))
-        for i, variant in enumerate(VARIANTS.values()):
+        for i, variant in enumerate(variants.values()):
             try:
                 out[i, j] = variant(sub, target, lam)
             except ValueError:
@@ -192,9 +192,10 @@ def estimand_job(job: EstimandJob, done: frozenset[str] = frozenset()):
                 grid = leg.Grid.from_cell_size(*it.image.shape[:2], it.options["cell_size"])
                 array, value = _estimand(model, it.image, grid, it.target, it.options,
                                          job.plan, job.seed)
-            elif it.kind == "design":
-                array, value = _design(model, it.image, it.target, it.options, budgets,
-                                       job.seed)
+            elif it.kind == "design":  # the default estimator on another design's samples
+                array, value = _variants(model, it.image, it.target, it.options, job.plan,
+                                         budgets, job.seed,
+                                         {DEFAULT_VARIANT: VARIANTS[DEFAULT_VARIANT]})
             else:
                 array, value = _variants(model, it.image, it.target, it.options, job.plan,
                                          budgets, job.seed)
@@ -302,32 +303,16 @@ def _estimand(model, image, grid, target, opts, plan, seed):
     return est.channel_maps, est.half_correlation
 
 
-def _variants(model, image, target, opts, plan, budgets, seed):
+def _variants(model, image, target, opts, plan, budgets, seed, variants=VARIANTS):
+    """``variants``' maps ``(V, B, S, ph, pw)`` at every budget, from one set of samples
+    drawn with ``opts`` (``opts["design"]``: another design than LEG's default)."""
     import leg
 
     sets = image.shape[2] if opts["mode"] == "per_channel" else 1
     per_set = max(2, (budgets[-1] - 1) // sets)
     explainer = leg.LEG(model, n_samples=per_set - per_set % 2, batch_size=32, **opts)
     responses = explainer.sample(image, seed=seed)
-    return _estimate_all(responses, target, budgets, plan.lam), None
-
-
-def _design(model, image, target, opts, budgets, seed):
-    """The default estimator's maps ``(1, B, S, ph, pw)`` at every budget from samples
-    drawn with ``opts["design"]``."""
-    import leg
-    from leg.estimator import estimate_leg
-
-    sets = image.shape[2] if opts["mode"] == "per_channel" else 1
-    per_set = max(2, (budgets[-1] - 1) // sets)
-    explainer = leg.LEG(model, n_samples=per_set - per_set % 2, batch_size=32, **opts)
-    responses = explainer.sample(image, seed=seed)
-    out = np.full((1, len(budgets), sets, *responses.grid.shape), np.nan)
-    for j, n in enumerate(budgets):
-        per = max(2, (n - 1) // sets)
-        sub = responses.head(min(per - per % 2, responses.n_samples))
-        out[0, j] = estimate_leg(sub, target, reliability=None).channel_maps
-    return out, None
+    return _estimate_all(responses, target, budgets, plan.lam, variants), None
 
 
 def _cells(res: EstimandResults, plan: EstimandPlan) -> int | None:
