@@ -355,7 +355,9 @@ def run_explain(args) -> int:
     model_spec = args.model or "lite0"
     # TensorFlow's C++ start-up lines hidden unless --debug; imported now (fd 2 held) only
     # for the models that load it anyway
-    uses_tf = _uses_tensorflow(model_spec)
+    from leg.zoo import uses_tensorflow
+
+    uses_tf = uses_tensorflow(model_spec)
     quiet_tensorflow(debug=args.debug, load=uses_tf)
     if uses_tf:
         _check_keras(model_spec, default=args.model is None)
@@ -428,14 +430,6 @@ def _check_keras(spec: str, *, default: bool) -> None:
             f"{what} needs Keras/TensorFlow, and {exc.name or 'keras'} is not installed: use "
             "--model lite0-torch (the same network in PyTorch), or install the tf extra "
             "(pip install -e '.[tf]')") from None
-
-
-def _uses_tensorflow(spec: str) -> bool:
-    """Whether loading ``spec`` imports TensorFlow (the zoo's Keras models, Keras files)."""
-    from leg.zoo import ZOO_MODELS
-
-    return (spec in ZOO_MODELS and not spec.endswith("-torch")) or spec.endswith((".keras",
-                                                                                  ".h5"))
 
 
 def _write_results(out_root: Path, args, model_spec, records, started) -> None:

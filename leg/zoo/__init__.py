@@ -23,6 +23,12 @@ from dataclasses import dataclass
 ZOO_MODELS = ("lite0", "lite0-torch", "digits", "digits-permuted")
 
 
+def uses_tensorflow(spec: str) -> bool:
+    """Whether loading ``spec`` imports TensorFlow (the zoo's Keras models, Keras files)."""
+    return (spec in ZOO_MODELS and not spec.endswith("-torch")) or spec.endswith((".keras",
+                                                                                  ".h5"))
+
+
 def load_model(spec: str, *, preprocessing: str | None = None, softmax: bool | None = None,
                device: str | None = None):
     """Return a classifier for ``spec``: a zoo name, ``groundtruth:<name>`` (a model of
