@@ -191,17 +191,13 @@ def _channels(clf) -> int:
 
 
 def _perturbation(profile, images_dir, models: dict) -> list[Work]:
-    from leg.harness.perturbation_suite import method_options
+    from leg.harness.inputs import model_input_shape
+    from leg.harness.perturbation_suite import image_ids, method_options
 
     out = []
     for plan in profile.perturbation:
-        clf = models[plan.spec]
-        from leg.harness.inputs import image_folder_names, model_input_shape
-
-        shape = model_input_shape(clf)
-        n_img = len(image_folder_names(images_dir)) if images_dir else plan.n_images
-        if images_dir and plan.n_images:
-            n_img = min(n_img, plan.n_images)
+        shape = model_input_shape(models[plan.spec])
+        n_img = len(image_ids(plan, images_dir))
         evals = grads = 0
         methods = profile.perturbation_methods
         for method in methods:
