@@ -19,7 +19,6 @@ catch regressions in CI): :attr:`Evaluation.regressions` lists what got worse.
 
 from __future__ import annotations
 
-import csv
 import os
 import subprocess
 import sys
@@ -97,13 +96,6 @@ def _methods_option(methods) -> str | None:
     return ",".join(methods)
 
 
-def _read_csv(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
-
-
 def evaluate(*, model: str | None = None, images: str | os.PathLike | None = None,
              methods: Mapping[str, str | None] | Sequence[str] | str | None = None,
              suites: Iterable[str] = ("sanity",), profile: str = "smoke",
@@ -144,11 +136,15 @@ def evaluate(*, model: str | None = None, images: str | os.PathLike | None = Non
     if done.returncode >= 2:
         tail = "\n".join(output.strip().splitlines()[-15:])
         raise EvaluationError(f"leg evaluate exited with status {done.returncode}:\n{tail}")
-    run_dir = (report_dir / "latest").resolve()
-    if (report_dir / "latest").is_file():  # a text file where symlinks cannot be made
-        run_dir = Path((report_dir / "latest").read_text().strip())
-    verdicts = _read_csv(run_dir / "verdicts.csv")
-    regressions = [r for r in _read_csv(run_dir / "comparison_metrics.csv")
-                   + _read_csv(run_dir / "comparison_verdicts.csv")
-                   if r.get("status") == "regressed"]
-    return Evaluation(run_dir, done.returncode, verdicts, output, regressions)
+    from leg.harness.runs import IncompatibleBaseline, load_baseline
+
+    latest = report_dir / "latest"
+    try:  # the run's folder and its tables, as regression mode reads a stored run
+        run = load_baseline(latest)
+        run_dir, tables = Path(run.path).resolve(), run.tables
+    except IncompatibleBaseline:  # no report was written
+        run_dir, tables = latest.resolve(), {}
+    regressions = [r for r in tables.get("comparison_metrics", [])
+                   + tables.get("comparison_verdicts", []) if r.get("status") == "regressed"]
+    return Evaluation(run_dir, done.returncode, tables.get("verdicts", []), output,
+                      regressions)
