@@ -35,7 +35,7 @@ from pathlib import Path
 
 import pytest
 
-from leg.harness.engine import SUITES
+from leg.harness.engine import SUITES, SuiteState
 from leg.harness.engine import suite as suite_of
 
 MARKERS = {
@@ -132,8 +132,6 @@ class LegSession:
         return ident
 
     def state(self, name: str):
-        from leg.harness.engine import SuiteState
-
         return self.suites.setdefault(name, SuiteState())
 
     def comparison(self, name: str) -> list | None:
@@ -155,9 +153,8 @@ class LegSession:
         """The suite's result, computed on first use (a failure is remembered, so later tests
         fail fast with the same message)."""
         from leg._quiet import quiet_tensorflow
-        from leg.harness.engine import suite
 
-        spec = suite(name)
+        spec = suite_of(name)
         reason = spec.unplanned(self.profile)
         if reason:
             pytest.skip(reason)
@@ -248,6 +245,13 @@ def _make_session(config) -> LegSession:
             budget=opt("--leg-budget"), grad_cam_layer=opt("--leg-grad-cam-layer"),
             backgrounds=None if backgrounds is None else tuple(
                 b.strip() for b in backgrounds.split(",") if b.strip()))
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from exc
+    if not opt("--leg-debug") and _uses_keras(profile):
+        # planning a zoo model's images (its unsaturated digits) already loads it: import
+        # TensorFlow now, with its start-up lines held back
+        quiet_tensorflow(load=True)
+    try:
         _model_options(opt)
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from exc
@@ -274,12 +278,6 @@ def _make_session(config) -> LegSession:
             image_folder_names(images)
         except ValueError as exc:
             raise pytest.UsageError(f"--leg-images: {exc}") from exc
-    if not opt("--leg-debug") and _uses_keras(profile):
-        from leg._quiet import quiet_tensorflow
-
-        # planning a zoo model's images (its unsaturated digits) already loads it: import
-        # TensorFlow now, with its start-up lines held back
-        quiet_tensorflow(load=True)
     sess = LegSession(profile=profile, report_dir=Path(opt("--leg-report-dir")),
                       images_dir=images, workers=opt("--leg-workers"), executor_kind=kind,
                       ray_address=opt("--leg-ray-address"), debug=opt("--leg-debug"),
@@ -302,13 +300,12 @@ def _make_session(config) -> LegSession:
 
 
 def _uses_keras(profile) -> bool:
-    from leg.zoo import ZOO_MODELS
+    from leg.zoo import uses_tensorflow
 
     specs = {p.spec for p in profile.models} | {p.label_twin for p in profile.models
                                                 if p.label_twin}
     specs |= {p.spec for p in profile.perturbation} | {p.spec for p in profile.estimand}
-    return any((s in ZOO_MODELS and not s.endswith("-torch")) or s.endswith((".keras", ".h5"))
-               for s in specs)
+    return any(uses_tensorflow(s) for s in specs)
 
 
 def _model_options(opt) -> None:
