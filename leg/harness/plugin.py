@@ -113,7 +113,6 @@ class LegSession:
     report: object = None
     active: bool = False
     suites: dict = field(default_factory=dict)  # suite name -> engine.SuiteState
-    timings: dict = field(default_factory=dict)
     collected: int = 0  # the harness's tests collected
     planned: tuple = ()  # the suites whose tests were collected
     plan: object = None  # leg.harness.plan.Plan of the run
@@ -164,12 +163,9 @@ class LegSession:
         if st.error:
             pytest.fail(f"The {name} computation failed earlier: {st.error}")
         quiet_tensorflow(debug=self.debug, load=spec.uses_keras)
-        try:
-            st.timed(lambda: spec.compute(self.profile, cache_root=str(self.cache_root),
-                                          images_dir=self.images_dir,
-                                          executor=self.executor_now()))
-        finally:
-            self.timings[f"{name}_total"] = st.seconds
+        st.timed(lambda: spec.compute(self.profile, cache_root=str(self.cache_root),
+                                      images_dir=self.images_dir,
+                                      executor=self.executor_now()))
         self._compare(spec, st)
         return st.result
 
@@ -423,7 +419,8 @@ def write_report(sess: LegSession, exit_status: int):
     ``(run folder, comparison with the baseline or None)``."""
     rep = sess.report
     rep.set_info("exit_status", exit_status)
-    rep.set_info("timings", sess.timings)
+    rep.set_info("timings", {f"{name}_total": st.seconds for name, st in sess.suites.items()
+                             if st.seconds is not None})
     fingerprints = None
     for spec in SUITES:
         st = sess.suites.get(spec.name)
@@ -490,8 +487,8 @@ def _plan_section(sess: LegSession, rep) -> None:
     """The plan as printed, and its estimate against the time each suite took."""
     est = sess.plan.suite_seconds()
     rows = [{"suite": name, "estimated_s": round(est[name], 1),
-             "took_s": None if sess.timings.get(f"{name}_total") is None
-             else round(sess.timings[f"{name}_total"], 1)} for name in est]
+             "took_s": None if sess.suites.get(name) is None or sess.suites[name].seconds is None
+             else round(sess.suites[name].seconds, 1)} for name in est]
     rep.add_table("plan", rows, title="Plan: estimated and actual seconds per suite")
     text = "\n".join(["```", *sess.plan.lines(), "```"])
     rep.add_section("Plan and cost", text, order=3, tables=[("plan", None)])
