@@ -12,7 +12,7 @@ from leg.harness.config import METHODS
 from leg.harness.verdicts import CHECKS, MARKED, VERDICTS, Leaderboard, Verdict
 
 __all__ = ["fmt", "leaderboards_html", "leaderboards_markdown", "legend_html",
-           "matrix_html", "matrix_markdown"]
+           "matrix_html", "matrix_markdown", "statistics_text"]
 
 
 def fmt(v) -> str:
@@ -49,14 +49,28 @@ def _cell_text(v: Verdict | None) -> str:
     if v is None:
         return VERDICTS["not-run"][0]
     sym = VERDICTS[v.verdict][0]
-    return sym if v.value is None else f"{sym} {fmt(v.value)}"
+    text = sym if v.value is None else f"{sym} {fmt(v.value)}"
+    return text if v.n_images is None else f"{text} n{v.n_images}"
+
+
+def statistics_text(v: Verdict) -> str:
+    """``"n = 8, 95% CI of the difference [-0.2, -0.05], p = 0.004"`` for a verdict over
+    images, ``""`` for any other."""
+    if v.n_images is None:
+        return ""
+    ci = ("" if v.ci_low is None else
+          f", 95% CI of the median difference [{fmt(v.ci_low)}, {fmt(v.ci_high)}]")
+    p = "" if v.p_value is None else f", p = {v.p_value:.2g}"
+    return f"n = {v.n_images}{ci}{p}"
 
 
 def _title(v: Verdict | None) -> str:
     if v is None:
         return "not run"
     text = f"{v.verdict.replace('-', ' ')}: {VERDICTS[v.verdict][1]}"
-    return text + (f" — {v.detail}" if v.detail else "") + (" [asserted]" if v.asserted else "")
+    stats = statistics_text(v)
+    return (text + (f" — {v.detail}" if v.detail else "") + (f" ({stats})" if stats else "")
+            + (" [asserted]" if v.asserted else ""))
 
 
 #: Column headers that may break inside a word (soft hyphens), keeping the matrix narrow.
@@ -139,6 +153,11 @@ def _rank_tables(boards: list[Leaderboard]):
                             for i in range(depth)]
 
 
+def _ci(e) -> str:
+    """`` [lo, hi]`` for a standing with a confidence interval, else ``""``."""
+    return "" if e.ci_low is None else f" [{fmt(e.ci_low)}, {fmt(e.ci_high)}]"
+
+
 def leaderboards_html(boards: list[Leaderboard]) -> str:
     """One rank table per group: rows are ranks, columns the group's comparisons; LEG and
     LEG-TV (``Standing.marked``) highlighted."""
@@ -147,7 +166,7 @@ def leaderboards_html(boards: list[Leaderboard]) -> str:
             return "<td></td>"
         note = f" <small>{html.escape(e.note)}</small>" if e.note else ""
         return (f'<td{" class=marked" if e.marked else ""}>{html.escape(e.method)} '
-                f'<span class="num">{fmt(e.value)}</span>{note}</td>')
+                f'<span class="num">{fmt(e.value)}</span>{_ci(e)}{note}</td>')
 
     parts = []
     for group, cols, rows in _rank_tables(boards):
@@ -166,7 +185,7 @@ def leaderboards_markdown(boards: list[Leaderboard]) -> str:
         if e is None:
             return ""
         name = f"**{e.method}**" if e.marked else e.method
-        return f"{name} {fmt(e.value)}" + (f" ({e.note})" if e.note else "")
+        return f"{name} {fmt(e.value)}{_ci(e)}" + (f" ({e.note})" if e.note else "")
 
     out = []
     for group, cols, rows in _rank_tables(boards):

@@ -27,6 +27,8 @@ VERDICTS = {
     "degenerate": ("∅", "a compared map is constant: not a pass"),
     "expected-failure": ("x", "did not pass, as the profile expects (xfail)"),
     "reference": ("·", "the floor the other methods are compared with"),
+    "not-significant": ("?", "the images cannot decide: too few of them, or no significant "
+                             "difference from the reference (paired test, p >= 0.05)"),
     "not-run": ("–", "not run"),
 }
 
@@ -59,8 +61,8 @@ CHECKS = {
 MARKED = ("leg", "leg-tv")
 
 #: How bad a verdict is (flips between runs; higher is worse).
-SEVERITY = {"pass": 0, "reference": 0, "expected-failure": 1, "uninformative": 2,
-             "degenerate": 3, "fail": 4}
+SEVERITY = {"pass": 0, "reference": 0, "expected-failure": 1, "not-significant": 1,
+            "uninformative": 2, "degenerate": 3, "fail": 4}
 
 
 @dataclass(frozen=True)
@@ -68,8 +70,13 @@ class Verdict:
     """The verdict of ``method`` on ``check`` for ``model`` and the number that decided it.
 
     ``value`` is compared with ``threshold`` (``higher_is_better`` says which way passes);
-    ``asserted``: a test fails unless the verdict is a pass or an expected failure;
-    ``detail``: one line for the reader (where the number comes from).
+    ``asserted``: a test fails unless the verdict is a pass, an expected failure or "not
+    significant"; ``detail``: one line for the reader (where the number comes from).
+    A verdict over images also carries its statistics
+    (:class:`leg.harness.statistics.PairedComparison`): ``n_images``, the confidence interval
+    ``ci_low``..``ci_high`` of the median paired difference from the reference (metric units)
+    and the one-sided ``p_value`` of "better than the reference"; ``None`` where the verdict
+    is not a comparison over images.
     """
 
     model: str
@@ -81,6 +88,10 @@ class Verdict:
     higher_is_better: bool = False
     asserted: bool = False
     detail: str = ""
+    n_images: int | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    p_value: float | None = None
 
     def __post_init__(self):
         if self.check not in CHECKS:
@@ -91,12 +102,15 @@ class Verdict:
 
 @dataclass(frozen=True)
 class Standing:
-    """One method's place on a leaderboard (``note``: e.g. on how many images it counted)."""
+    """One method's place on a leaderboard (``note``: e.g. on how many images it counted;
+    ``ci_low``..``ci_high``: a confidence interval of ``value`` where one was computed)."""
 
     method: str
     value: float
     note: str = ""
     marked: bool = False
+    ci_low: float | None = None
+    ci_high: float | None = None
 
 
 @dataclass(frozen=True)
@@ -119,15 +133,18 @@ def _finite(v) -> bool:
 
 
 def rank(group: str, column: str, metric: str, higher_is_better: bool,
-         values: dict[str, float | tuple[float, str]], *, marked=MARKED) -> Leaderboard:
-    """A :class:`Leaderboard` of ``values`` (method -> value, or ``(value, note)``), best
-    first; NaN and ``None`` last."""
-    items = [(m, *(v if isinstance(v, tuple) else (v, ""))) for m, v in values.items()]
+         values: dict[str, float | tuple], *, marked=MARKED) -> Leaderboard:
+    """A :class:`Leaderboard` of ``values`` (method -> value, ``(value, note)`` or
+    ``(value, note, ci_low, ci_high)``), best first; NaN and ``None`` last."""
+    items = []
+    for m, v in values.items():
+        v = v if isinstance(v, tuple) else (v,)
+        items.append((m, *v, *("", None, None)[len(v) - 1:]))
     sign = -1.0 if higher_is_better else 1.0
     items.sort(key=lambda t: (not _finite(t[1]), sign * t[1] if _finite(t[1]) else 0.0))
     return Leaderboard(group, column, metric, higher_is_better, tuple(
-        Standing(m, float("nan") if v is None else float(v), note, m in marked)
-        for m, v, note in items))
+        Standing(m, float("nan") if v is None else float(v), note, m in marked, lo, hi)
+        for m, v, note, lo, hi in items))
 
 
 def verdict_rows(verdicts: list[Verdict]) -> list[dict]:
@@ -146,14 +163,18 @@ def verdicts_from_rows(rows: list[dict]) -> list[Verdict]:
 
     return [Verdict(r["model"], r["method"], r["check"], r["verdict"], _num(r.get("value")),
                     _num(r.get("threshold")), flag(r.get("higher_is_better")),
-                    flag(r.get("asserted")), r.get("detail") or "") for r in rows]
+                    flag(r.get("asserted")), r.get("detail") or "",
+                    None if _num(r.get("n_images")) is None else int(_num(r["n_images"])),
+                    _num(r.get("ci_low")), _num(r.get("ci_high")), _num(r.get("p_value")))
+            for r in rows]
 
 
 def leaderboard_rows(boards: list[Leaderboard]) -> list[dict]:
     """The rows of ``leaderboards.csv``: one per (board, rank)."""
     return [{"group": b.group, "column": b.column, "metric": b.metric,
              "higher_is_better": b.higher_is_better, "rank": i, "method": e.method,
-             "value": e.value, "note": e.note, "marked": e.marked}
+             "value": e.value, "ci_low": e.ci_low, "ci_high": e.ci_high, "note": e.note,
+             "marked": e.marked}
             for b in boards for i, e in enumerate(b.entries, start=1)]
 
 
