@@ -4,7 +4,12 @@ import numpy as np
 import pytest
 from scipy.stats import friedmanchisquare, spearmanr
 
-from leg.harness.agreement import agreement_matrix, kendalls_w, metric_agreement
+from leg.harness.agreement import (
+    agreement_matrix,
+    kendalls_w,
+    metric_agreement,
+    reliability_rows,
+)
 
 
 def test_identical_rankings_give_one():
@@ -98,3 +103,25 @@ def test_agreement_matrix_pairs():
     assert list(out) == [("a", "b"), ("a", "c"), ("b", "c")]
     assert out[("a", "b")].of_medians == pytest.approx(1.0)
     assert out[("a", "c")].of_medians == pytest.approx(-1.0)
+
+
+def test_reliability_rows_separate_a_consistent_metric_from_noise():
+    rng = np.random.default_rng(1)
+    merit = np.arange(5.0)  # method k is k-th best on the consistent metric (lower better)
+    rows = []
+    for i in range(8):
+        for k in range(5):
+            rows.append({"model": "m", "comparison": "consistent", "image": f"i{i}",
+                         "method": f"k{k}", "value": merit[k] + 0.1 * rng.normal(),
+                         "higher_is_better": False})
+            rows.append({"model": "m", "comparison": "noise", "image": f"i{i}",
+                         "method": f"k{k}", "value": rng.normal(), "higher_is_better": True})
+    rows.append({"model": "m", "comparison": "noise", "image": "i9", "method": "k0",
+                 "value": 1.0, "higher_is_better": True})  # an image not in every comparison
+    conc, agree = reliability_rows(rows)
+    by = {r["comparison"]: r for r in conc}
+    assert by["consistent"]["kendalls_w"] > 0.9 and by["consistent"]["p_value"] < 1e-4
+    assert by["noise"]["kendalls_w"] < 0.4 and by["noise"]["n_images"] == 8
+    (pair,) = agree
+    assert (pair["first"], pair["second"]) == ("consistent", "noise")
+    assert abs(pair["per_image"]) < 0.4

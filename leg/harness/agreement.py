@@ -12,6 +12,8 @@ backgrounds of one metric) rank them alike?
   methods (Kendall's tau-b or Spearman), oriented so that +1 means "the same methods
   best", per image (then averaged; Tomsett et al.'s inter-method reliability) and of the
   medians over images. :func:`agreement_matrix` does every pair of a dict of metrics.
+* :func:`reliability_rows`: both, per model, from a long table of per-image scores (the
+  report's "Reliability of the metrics" tables).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from scipy.stats import chi2, kendalltau, rankdata, spearmanr
 from leg._validation import check_choice
 
 __all__ = ["CORRELATIONS", "Concordance", "MetricAgreement", "agreement_matrix", "kendalls_w",
-           "metric_agreement"]
+           "metric_agreement", "reliability_rows"]
 
 CORRELATIONS = ("kendall", "spearman")
 
@@ -127,3 +129,46 @@ def agreement_matrix(metrics: dict[str, tuple[np.ndarray, bool]], *, method: str
                                      a_higher_is_better=metrics[x][1],
                                      b_higher_is_better=metrics[y][1], method=method)
             for x, y in combinations(metrics, 2)}
+
+
+def _score_tables(rows: list[dict], model: str) -> dict[str, tuple[np.ndarray, bool]]:
+    """Per comparison of ``model``: the ``(images, methods)`` scores over the images and
+    methods every comparison of the model has (so that all tables are comparable)."""
+    mine = [r for r in rows if r["model"] == model and np.isfinite(r["value"])]
+    comparisons = list(dict.fromkeys(r["comparison"] for r in mine))
+    cells = {(r["comparison"], r["image"], r["method"]): float(r["value"]) for r in mine}
+    images = [i for i in dict.fromkeys(r["image"] for r in mine)
+              if all((c, i, m) in cells for c in comparisons
+                     for m in {r["method"] for r in mine if r["comparison"] == c})]
+    methods = [m for m in dict.fromkeys(r["method"] for r in mine)
+               if all((c, i, m) in cells for c in comparisons for i in images)]
+    higher = {r["comparison"]: bool(r["higher_is_better"]) for r in mine}
+    return {c: (np.array([[cells[(c, i, m)] for m in methods] for i in images]), higher[c])
+            for c in comparisons} if images and len(methods) >= 2 else {}
+
+
+def reliability_rows(rows: list[dict], *, method: str = "kendall"
+                     ) -> tuple[list[dict], list[dict]]:
+    """How far a model's comparisons can be trusted, from per-image scores.
+
+    ``rows``: one per (model, comparison, image, method) with keys ``model``, ``comparison``
+    (e.g. ``"deletion_auc / mean"``), ``image``, ``method``, ``value`` (NaN rows are dropped)
+    and ``higher_is_better``. Per model only the images and methods present in every
+    comparison are used. Returns ``(concordance, agreement)``: per (model, comparison)
+    Kendall's ``w`` with Friedman's ``p_value`` over ``n_images`` x ``n_methods``; per
+    (model, pair of comparisons) the agreement of their orderings of the methods
+    (:func:`metric_agreement`, ``method`` correlation).
+    """
+    concordance, agreement = [], []
+    for model in dict.fromkeys(r["model"] for r in rows):
+        tables = _score_tables(rows, model)
+        for name, (scores, _) in tables.items():
+            c = kendalls_w(scores)
+            concordance.append({"model": model, "comparison": name, "kendalls_w": c.w,
+                                "p_value": c.p_value, "n_images": c.n_raters,
+                                "n_methods": c.n_items})
+        for (a, b), g in agreement_matrix(tables, method=method).items():
+            agreement.append({"model": model, "first": a, "second": b,
+                              "per_image": g.mean_per_image, "of_medians": g.of_medians,
+                              "n_images": g.n_images, "correlation": g.method})
+    return concordance, agreement
