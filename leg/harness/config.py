@@ -199,7 +199,10 @@ class GroundTruthPlan:
     """Ground-truth accuracy: ``models`` (names in :func:`leg.zoo.groundtruth.ground_truth_suite`,
     empty = all 15) x ``methods`` x ``budgets`` (model evaluations; gradient methods: gradient
     evaluations) x ``repeats`` seeds, explained at ``base_image(0)``. ``min_leg_tv_corr``:
-    LEG-TV's cell-level correlation required at the largest budget."""
+    LEG-TV's cell-level correlation with the gradient required at the largest budget;
+    ``min_own_corr``: every other method's with its own target (gradient or closed-form
+    removal effect, :mod:`leg.harness.groundtruth_suite`), asserted for ``asserted_own``;
+    ``expected_failures``: method -> why it is expected to miss ``min_own_corr``."""
 
     models: tuple[str, ...]
     budgets: tuple[int, ...]
@@ -207,6 +210,9 @@ class GroundTruthPlan:
     repeats: int = 1
     lam: float = 0.075
     min_leg_tv_corr: float = 0.9
+    min_own_corr: float = 0.9
+    asserted_own: tuple[str, ...] = ("leg", "occlusion", "kernel-shap")
+    expected_failures: dict = field(default_factory=dict)
     #: Further per-method options (the user's methods' factories).
     options: dict = field(default_factory=dict)
 
