@@ -50,8 +50,10 @@ CHECKS = {
                  "found counts as worst) below random-cells'"),
     "deletion": ("deletion", "median deletion area over images and curve backgrounds below "
                  "random-cells'"),
-    "ground-truth": ("ground truth", "the lowest correlation with the true map over the "
-                     "synthetic models at the largest budget, above the plan's minimum"),
+    "ground-truth": ("ground truth", "the lowest correlation with the method's own target "
+                     "(the local gradient, or the exact removal effect for removal methods) "
+                     "over the synthetic models at the largest budget, above the plan's "
+                     "minimum"),
     "estimand": ("estimand", "median correlation with LEG's exact estimand at the largest "
                  "budget, above the plan's minimum (LEG: its error must also fall with n and "
                  "it must not be worse than the published estimator)"),
