@@ -1,24 +1,26 @@
 """Perturbation-size suites: key sizes, deletion and insertion curves, LEG against baselines.
 
 Run ``pytest evaluation -m perturbation --leg-profile smoke``. The tests are per model;
-the maps and their scores (``model x image x method x background``) are computed once per
-session by the ``perturbation_results`` fixture (cached on disk, resumable) and these
-tests only read and assert. What is computed: :mod:`leg.harness.perturbation_suite`.
+the maps and their scores (``model x image x method x background x granularity``) are
+computed once per session by the ``perturbation_results`` fixture (cached on disk,
+resumable) and these tests only read and assert. What is computed:
+:mod:`leg.harness.perturbation_suite`.
 
 Asserted
-    * LEG and LEG-TV explanations exist, and per model they find a finite key size on at
-      least as many (image, background) pairs as the random map at their granularity
-      (a dist-k background can be too weak to flip a confident digit for any of the 12
-      methods; single NaNs are reported per case, not asserted).
-    * LEG-TV's median key size (over images and backgrounds; NaN counted as worst) and
-      LEG's and LEG-TV's median deletion areas are below those of ``random-cells``, the
-      random map at LEG's granularity (uniform noise per LEG cell). The floor must match
-      the granularity: a pixel-level random map replaces scattered single pixels, which
-      changes a CNN's class with far fewer pixels than removing whole blocks (on Lite0
-      pixel-random key sizes are 0.003-0.03 on black/white/noise backgrounds), so
-      against it the metric measures granularity, not information. The pixel-level
-      ``random`` is reported beside it. Where a plan says ``beats_floor=False`` (Lite0:
-      measured not to hold at the standard budget) these two are ``xfail``.
+    * Every score exists and is in range; LEG and LEG-TV explanations exist, and per model
+      they find a finite key size at the matched granularity on at least as many (image,
+      background) pairs as the random map at their granularity.
+    * LEG's and LEG-TV's key size and deletion area against ``random-cells`` at the model's
+      matched granularity (every map pooled to the plan's ``matched_cell`` cells, removed
+      whole): the paired comparison over images of the matrix verdict
+      (:func:`leg.harness.perturbation_suite.matrix_verdicts`, one-sided Wilcoxon, p < 0.05).
+      "fail" fails (``xfail`` where the plan says ``beats_floor=False``); "not significant"
+      skips with the numbers (the images cannot decide).
+    * The oracle passes and the random pixel map does not: on a ground-truth model the
+      exact gradient (``true-map``) beats ``random-cells`` on key size and deletion at pixel
+      and at matched granularity with p < 0.05; on every model the
+      pixel-level ``random`` map passes no matched-granularity comparison (at pixel
+      granularity it can: scattered single pixels flip a CNN's class whatever their order).
     * Every black-box method saw at most LEG's budget of model evaluations (occlusion's
       budget is a maximum number of patches; the others use at least half of it).
 Every other number is reported, whichever method wins.
@@ -30,9 +32,11 @@ import numpy as np
 import pytest
 
 from leg.harness.perturbation_suite import (
+    CHECK_METRICS,
     FLOOR,
     PerturbationCase,
-    median_key_size,
+    matrix_verdicts,
+    paired_comparison,
     plan_cases,
 )
 
@@ -68,22 +72,29 @@ def _case_problem(res, case: PerturbationCase) -> str | None:
              or res.errors.get((case.model, case.image, case.method, case.background)))
     if error:
         return f"{case.id}: {case.method} failed: {error}" if case.method in ASSERTED else None
-    row = res.case(case)
-    if row is None:
-        return f"{case.id}: no score was computed"
-    ks = row["key_size"]
-    if not (np.isnan(ks) or 0.0 < ks <= 1.0):
-        return f"{case.id}: key size {ks} outside (0, 1]"
-    if case.curves:
+    plan = next(p for p in res.profile.perturbation if p.spec == case.model)
+    grans = [res.matched.get(case.model)] + (["pixel"] if case.background in
+                                             plan.pixel_scored() else [])
+    for gran in grans:
+        row = res.case(case, gran)
+        if row is None:
+            return f"{case.id}: no {gran} score was computed"
+        ks = row["key_size"]
+        if not (np.isnan(ks) or 0.0 < ks <= 1.0):
+            return f"{case.id} ({gran}): key size {ks} outside (0, 1]"
+        if not case.curves:
+            continue
         if not (0.0 <= row["deletion_auc"] <= 1.0 and 0.0 <= row["insertion_auc"] <= 1.0):
-            return f"{case.id}: curve areas outside [0, 1]"
+            return f"{case.id} ({gran}): curve areas outside [0, 1]"
         curve = [r for r in res.curves if r["model"] == case.model
                  and r["image"] == case.image and r["method"] == case.method
-                 and r["background"] == case.background and r["kind"] == "deletion"]
+                 and r["background"] == case.background and r["kind"] == "deletion"
+                 and r["granularity"] == gran]
         p0 = res.probabilities[(case.model, case.image)]
         if curve[0]["probability"] != pytest.approx(p0, rel=1e-4, abs=1e-6):
-            return (f"{case.id}: the deletion curve starts at {curve[0]['probability']}, not "
-                    f"at the unperturbed image's probability {p0}")
+            return (f"{case.id} ({gran}): the deletion curve starts at "
+                    f"{curve[0]['probability']}, not at the unperturbed image's "
+                    f"probability {p0}")
     return None
 
 
@@ -120,46 +131,72 @@ def test_leg_finds_key_sets_as_often_as_random(pmodel, method, perturbation_resu
 
     def found(m):
         return sum(np.isfinite(r["key_size"]) for r in res.keysize
-                   if r["model"] == pmodel and r["method"] == m)
+                   if r["model"] == pmodel and r["method"] == m
+                   and r["granularity"] == res.matched[pmodel])
 
     assert found(method) >= found(FLOOR), (
         f"{method} found a class-changing set on {found(method)} (image, background) pairs, "
-        f"{FLOOR} on {found(FLOOR)}.")
+        f"{FLOOR} on {found(FLOOR)} ({res.matched[pmodel]}).")
 
 
-def _floor_verdict(res, pmodel: str, ok: bool, message: str) -> None:
-    plan = next(p for p in res.profile.perturbation if p.spec == pmodel)
-    if not ok:
-        if not plan.beats_floor:
-            pytest.xfail(f"expected on {pmodel} (plan beats_floor=False): {message}")
-        pytest.fail(message)
+def _verdict(res, pmodel: str, method: str, check: str):
+    for v in matrix_verdicts(res):
+        if (v.model, v.method, v.check) == (pmodel, method, check):
+            return v
+    return None
 
 
-def test_leg_tv_key_size_beats_random(pmodel, perturbation_results):
-    """Median over images and backgrounds (NaN counted as worst): LEG-TV < random-cells."""
-    res = perturbation_results
-    for m in ("leg-tv", FLOOR):
-        _require(res, pmodel, m)
-    tv = median_key_size(res.keysize, model=pmodel, method="leg-tv")
-    rnd = median_key_size(res.keysize, model=pmodel, method=FLOOR)
-    _floor_verdict(res, pmodel, tv < rnd,
-                   f"LEG-TV's median key size {tv:.4f} is not below {FLOOR}'s {rnd:.4f}.")
-
-
+@pytest.mark.parametrize("check", ("key-size", "deletion"))
 @pytest.mark.parametrize("method", ASSERTED)
-def test_deletion_area_beats_random(pmodel, method, perturbation_results):
-    """Median deletion area (over images and curve backgrounds): LEG/LEG-TV < random-cells."""
+def test_beats_random_cells_over_images(pmodel, method, check, perturbation_results):
+    """LEG/LEG-TV against random-cells at the matched granularity, paired over images: the
+    matrix verdict. "fail" fails (xfail where the plan expects it), "not significant"
+    skips with the numbers."""
     res = perturbation_results
     for m in (method, FLOOR):
         _require(res, pmodel, m)
+    v = _verdict(res, pmodel, method, check)
+    if v is None or v.verdict == "not-run":
+        pytest.skip(f"{method}/{check}: not run ({v.detail if v else 'no verdict'})")
+    if v.verdict == "not-significant":
+        pytest.skip(f"{method}/{check} not significant: {v.detail}")
+    if v.verdict == "expected-failure":
+        pytest.xfail(f"expected on {pmodel} (plan beats_floor=False): {v.detail}")
+    assert v.verdict == "pass", f"{method}/{check} against {FLOOR}: {v.detail}"
 
-    def med(m):
-        return float(np.median([r["deletion_auc"] for r in res.keysize if r["model"] == pmodel
-                                and r["method"] == m and r["deletion_auc"] is not None]))
 
-    _floor_verdict(res, pmodel, med(method) < med(FLOOR),
-                   f"{method}'s median deletion area {med(method):.4f} is not below {FLOOR}'s "
-                   f"{med(FLOOR):.4f}.")
+def test_true_map_beats_random_cells_at_every_granularity(pmodel, perturbation_results):
+    """The oracle (a ground-truth model's exact gradient) beats random-cells on key size and
+    deletion at pixel and at matched granularity, p < 0.05 over images. (Not insertion: on
+    the plan's dist-k background the start image depends on the map's signs, the true map's
+    being the most adverse one, so its insertion curve starts lower by construction.)"""
+    res = perturbation_results
+    for m in ("true-map", FLOOR):
+        _require(res, pmodel, m)
+    bad, done = [], 0
+    for gran in ("pixel", res.matched[pmodel]):
+        for check in ("key-size", "deletion"):
+            cmp = paired_comparison(res, pmodel, "true-map", check, gran)
+            if cmp is None:
+                bad.append(f"{check} at {gran}: not scored")
+                continue
+            done += 1
+            if not (cmp.verdict == "pass" and cmp.p_value < 0.05):
+                bad.append(f"{check} at {gran}: {cmp.summary()}")
+    assert done and not bad, "true-map does not beat random-cells: " + "; ".join(bad)
+
+
+def test_random_pixel_map_passes_no_matched_comparison(pmodel, perturbation_results):
+    """The pixel-level random map, pooled to the matched cells, is a random cell ranking:
+    it must not pass any matched-granularity comparison with random-cells."""
+    res = perturbation_results
+    for m in ("random", FLOOR):
+        _require(res, pmodel, m)
+    verdicts = [v for c in CHECK_METRICS if (v := _verdict(res, pmodel, "random", c))
+                and v.verdict != "not-run"]
+    assert verdicts, "no matched-granularity verdict for the random map"
+    passed = [f"{v.check}: {v.detail}" for v in verdicts if v.verdict == "pass"]
+    assert not passed, "The random pixel map passes: " + "; ".join(passed)
 
 
 def test_black_box_methods_use_legs_budget(pmodel, perturbation_results):

@@ -64,7 +64,8 @@ def test_damaged_scores_are_recomputed_exactly_where_damaged(tmp_path):
     assert status == {items[0].key: "computed", items[1].key: "computed",
                       items[2].key: "cached", items[3].key: "cached"}
     for it in items:
-        np.testing.assert_equal(cache.get(it.key)["key_size"], first[it.key]["key_size"])
+        np.testing.assert_equal(cache.get(it.key)["pixel"]["key_size"],
+                                first[it.key]["pixel"]["key_size"])
 
 
 def test_score_job_is_computed_once_and_resumes(tmp_path, monkeypatch):
@@ -86,8 +87,8 @@ def test_score_job_is_computed_once_and_resumes(tmp_path, monkeypatch):
     first = dict(ps.run_score_job(job))
     assert set(first.values()) == {"computed"} and calls
     entry = ResultCache(tmp_path).get(items[0].key)
-    assert set(entry) >= {"key_size", "deletion", "insertion", "deletion_auc", "evaluations"}
-    assert len(entry["deletion"]) == 6 and entry["evaluations"] > 0
+    assert set(entry["pixel"]) >= {"key_size", "deletion", "insertion", "deletion_auc"}
+    assert len(entry["pixel"]["deletion"]) == 6 and entry["evaluations"] > 0
     calls.clear()
     assert set(dict(ps.run_score_job(job)).values()) == {"cached"} and not calls
     ResultCache(tmp_path).path(items[2].key).unlink()  # as if interrupted before it
@@ -132,7 +133,7 @@ def test_the_true_map_deletes_faster_than_its_complement():
         return ps.score_map(clf, ps.ScoreItem("k", item.image, s, 0, "black", True, 100, 10,
                                               32, 0))
 
-    good, bad = score(sal), score(np.where(np.abs(sal) < 1e-9, 1.0, 0.0))
+    good, bad = score(sal)["pixel"], score(np.where(np.abs(sal) < 1e-9, 1.0, 0.0))["pixel"]
     assert good["deletion_auc"] < bad["deletion_auc"]
     assert good["deletion"][0] == pytest.approx(clf(item.image[None])[0, 0])
 
@@ -151,14 +152,16 @@ def _fake_results():
                                      "budget": 10, "n_evaluations": 10, "seconds": 0.1})
             ks = float("nan") if (method == "random" and i == 0) else 0.1 * (j + 1 + i)
             res.keysize.append({"model": "m", "image": im, "method": method,
-                                "background": "mean", "key_size": ks, "deletion_auc": 0.2 * j,
-                                "insertion_auc": 0.5, "evaluations": 5})
+                                "background": "mean", "granularity": "cells:2",
+                                "key_size": ks, "deletion_auc": 0.2 * j,
+                                "insertion_auc": 0.5, "lerf_auc": None, "road_gap": None})
             for kind in ("deletion", "insertion"):
                 res.curves += [{"model": "m", "image": im, "method": method,
-                                "background": "mean", "kind": kind, "alpha": a,
-                                "probability": 1 - a} for a in (0.0, 0.5, 1.0)]
+                                "background": "mean", "granularity": "cells:2", "kind": kind,
+                                "alpha": a, "probability": 1 - a} for a in (0.0, 0.5, 1.0)]
             res.scores.append(ps._score_row("keysize", "m", im, method, "mean", "key_size", ks))
     res.budgets["m"] = 10
+    res.matched["m"] = "cells:2"
     return res
 
 
@@ -194,10 +197,11 @@ def test_perturbation_and_groundtruth_report_sections(tmp_path):
     gs.add_to_report(rep, gres)
     d = rep.write()
     with open(d / "keysize.csv") as f:
-        assert next(csv.reader(f)) == ["model", "image", "method", "background", "key_size"]
+        assert next(csv.reader(f)) == ["model", "image", "method", "background",
+                                       "granularity", "key_size"]
     with open(d / "curves.csv") as f:
-        assert next(csv.reader(f)) == ["model", "image", "method", "background", "kind",
-                                       "alpha", "probability"]
+        assert next(csv.reader(f)) == ["model", "image", "method", "background",
+                                       "granularity", "kind", "alpha", "probability"]
     with open(d / "groundtruth.csv") as f:
         assert next(csv.reader(f))[:5] == ["model", "method", "budget", "metric", "value"]
     summary = (d / "summary.md").read_text()
@@ -209,39 +213,131 @@ def test_perturbation_and_groundtruth_report_sections(tmp_path):
         assert (d / "figures" / f"{fig}.png").is_file()
 
 
-def test_matrix_verdicts_against_the_granularity_floor():
+def _paired_results(n_images: int, leg_values, floor_values, random_values=None):
+    """Results of one model at cells:2 with per-image key sizes and deletion areas."""
     from dataclasses import replace
 
-    res = _fake_results()
-    for rows in (res.keysize, res.explanations):
-        for r in rows:
-            if r["method"] == "random":
-                r["method"] = ps.FLOOR
-    res.profile = replace(res.profile, perturbation=(PerturbationPlan("m", 2, 10),),
-                          perturbation_methods=("leg", "leg-tv", "lime", ps.FLOOR))
+    methods = {"leg": leg_values, ps.FLOOR: floor_values}
+    if random_values is not None:
+        methods["random"] = random_values
+    res = ps.PerturbationResults(profile=replace(
+        get_profile("smoke"), perturbation=(PerturbationPlan("m", n_images, 10),),
+        perturbation_methods=("leg", "leg-tv", "random", ps.FLOOR)))
+    res.matched["m"] = "cells:2"
+    for i in range(n_images):
+        res.images[("m", f"i{i}")] = np.zeros((4, 4, 1))
+        for method, vals in methods.items():
+            res.keysize.append({"model": "m", "image": f"i{i}", "method": method,
+                                "background": "mean", "granularity": "cells:2",
+                                "key_size": vals[i],
+                                "deletion_auc": float(np.nan_to_num(vals[i], nan=0.9)),
+                                "insertion_auc": float(1 - np.nan_to_num(vals[i], nan=0.9)),
+                                "lerf_auc": None,
+                                "road_gap": None})
+    return res
+
+
+def test_matrix_verdicts_are_paired_comparisons_with_statistics():
+    rng = np.random.default_rng(0)
+    floor = list(0.5 + 0.1 * rng.random(8))
+    better = [f - 0.2 for f in floor]
+    res = _paired_results(8, better, floor, random_values=list(0.5 + 0.1 * rng.random(8)))
     cells = {(v.method, v.check): v for v in ps.matrix_verdicts(res)}
-    # key sizes: leg 0.1/0.2, leg-tv 0.2/0.3, floor NaN/0.4 (NaN counted as worst)
-    assert cells[("leg-tv", "key-size")].verdict == "pass"
-    assert cells[("leg-tv", "key-size")].asserted
-    assert not cells[("leg", "key-size")].asserted
+    v = cells[("leg", "key-size")]
+    assert v.verdict == "pass" and v.asserted and v.n_images == 8
+    assert v.p_value < 0.05 and v.ci_low <= -0.2 + 1e-9 <= v.ci_high + 1e-9
+    assert cells[("leg", "insertion")].verdict == "pass"  # higher is better there
     assert cells[(ps.FLOOR, "key-size")].verdict == "reference"
-    assert cells[(ps.FLOOR, "key-size")].value == pytest.approx(0.7)  # median(NaN=1, 0.4)
-    # deletion areas: leg 0, leg-tv 0.2, floor 0.4
-    assert cells[("leg", "deletion")].verdict == "pass"
-    assert cells[("leg", "deletion")].value == 0.0
-    assert cells[("lime", "key-size")].verdict == "not-run"
-    res.profile = replace(res.profile, perturbation=(
-        PerturbationPlan("m", 2, 10, beats_floor=False),))
-    res.keysize = [{**r, "deletion_auc": 1.0} if r["method"] == "leg" else r
-                   for r in res.keysize]
-    cells = {(v.method, v.check): v for v in ps.matrix_verdicts(res)}
-    assert cells[("leg", "deletion")].verdict == "expected-failure"
+    assert cells[("leg-tv", "key-size")].verdict == "not-run"
+    # a random map unrelated to the floor: neither better nor worse on these 8 images
+    assert cells[("random", "key-size")].verdict != "pass"
+    # worse than the floor on every image: fail, or expected-failure where the plan says so
+    res = _paired_results(8, [f + 0.2 for f in floor], floor)
+    assert {(v.method, v.check): v for v in ps.matrix_verdicts(res)}[
+        ("leg", "deletion")].verdict == "fail"
+    res.profile = replace_plan(res.profile, beats_floor=False)
+    assert {(v.method, v.check): v for v in ps.matrix_verdicts(res)}[
+        ("leg", "deletion")].verdict == "expected-failure"
+    # one image (or four) never decides
+    for n in (1, 4):
+        res = _paired_results(n, better[:n], floor[:n])
+        v = {(v.method, v.check): v for v in ps.matrix_verdicts(res)}[("leg", "key-size")]
+        assert v.verdict == "not-significant" and v.n_images == n
+
+
+def replace_plan(profile, **changes):
+    from dataclasses import replace
+
+    return replace(profile, perturbation=tuple(replace(p, **changes)
+                                               for p in profile.perturbation))
+
+
+def test_key_size_not_found_counts_as_worst_and_leaderboards_carry_cis():
+    floor = [0.5, 0.6, 0.55, 0.45, 0.5, 0.65]
+    res = _paired_results(6, [0.1, 0.2, float("nan"), 0.15, 0.1, 0.2], floor)
+    assert ps.per_image_values(res, "m", "leg", "key-size")["i2"] == ps.NOT_FOUND
     boards = {(b.group, b.column): b for b in ps.leaderboards(res)}
-    keys = boards[("m: key size (lower is better)", "mean")]
-    assert [e.method for e in keys.entries] == ["leg", "leg-tv", ps.FLOOR]
-    assert keys.entries[-1].note == "1/2 found"
-    assert [e.method for e in boards[("m: insertion area (higher is better)", "mean")].entries
-            ][0] in ("leg", "leg-tv", ps.FLOOR)
+    keys = boards[("m: key size, cells:2 (lower is better)", "mean")]
+    assert [e.method for e in keys.entries] == ["leg", ps.FLOOR]
+    top = keys.entries[0]
+    assert top.note == "5/6 found" and top.ci_low <= top.value <= top.ci_high
+
+
+def test_scores_match_the_reference_key_size_and_curves_and_dedupe():
+    """The suite's scan equals perturbation.key_size and the curves at pixel granularity;
+    at matched granularity it needs at most one evaluation per cell, and a job's second
+    identical map costs nothing."""
+    from leg.harness.perturbation import deletion_curve, insertion_curve, key_size
+
+    model = linear_region()
+    for i in range(3):
+        img = model.base_image(i)
+        t = int(np.argmax(model(img[None])[0]))
+        sal = model.gradient(img[None], t)[0].sum(-1)
+        sal = sal + 1e-4 * np.random.default_rng(i).standard_normal(sal.shape)
+        for bg in ("dist-k", "black"):
+            item = ps.ScoreItem("k", img, sal, t, bg, True, 200, 10, 32, 0, 4, True)
+            scorer = ps.MaskedScorer(model, t)
+            out = ps.score_map(model, item, scorer)
+            np.testing.assert_equal(out["pixel"]["key_size"], key_size(
+                model, img, sal, background=bg, alphas=ps.alpha_grid(200)))
+            for kind, fn in (("deletion", deletion_curve), ("insertion", insertion_curve)):
+                np.testing.assert_allclose(out["pixel"][kind],
+                                           fn(model, img, sal, t, background=bg, steps=10)[1])
+            assert not out["matched"]["key_size"] <= 0  # in (0, 1], or NaN: none found
+            again = ps.score_map(model, item, scorer)
+            assert again["evaluations"] == 0
+            np.testing.assert_equal(again["matched"], out["matched"])
+    item = ps.ScoreItem("k", img, sal, t, "mean", False, 1000, 10, 32, 0, 4, False)
+    out = ps.score_map(model, item)
+    assert out["pixel"] is None and out["evaluations"] <= 49 + 1  # 7x7 cells + the image
+
+
+def test_road_gap_near_zero_for_an_unrelated_map_and_positive_for_the_true_map():
+    model = linear_region()
+    gaps = {"true": [], "random": []}
+    for i in range(4):
+        img = model.base_image(i)
+        t = int(np.argmax(model(img[None])[0]))
+        true = model.gradient(img[None], t)[0].sum(-1)
+        rnd = np.random.default_rng(i).random(true.shape)
+        for name, sal in (("true", true), ("random", rnd)):
+            item = ps.ScoreItem("k", img, sal, t, "road", True, 100, 10, 32, 0, 4, True)
+            gaps[name].append(ps.score_map(model, item)["matched"]["road_gap"])
+    assert abs(np.median(gaps["random"])) < 0.02, gaps
+    assert np.median(gaps["true"]) > 2 * abs(np.median(gaps["random"])), gaps
+
+
+def test_true_map_needs_a_ground_truth_model():
+    import leg.harness.baselines  # noqa: F401
+    from leg.explainers import EXPLAINERS
+
+    model = linear_region()
+    img = model.base_image(0)
+    e = EXPLAINERS["true-map"](model).explain(img, 1)
+    np.testing.assert_allclose(e.saliency, -model.true_map(img))
+    with pytest.raises(ValueError, match="ground-truth model"):
+        EXPLAINERS["true-map"](lambda x: np.ones((len(x), 2)))
 
 
 def test_regression_rows_for_key_sizes_and_ground_truth():

@@ -158,9 +158,10 @@ _LITE0_SMOKE = {
     for m in ("leg", "leg-tv")}
 
 #: Methods compared by the perturbation-size suites (black-box ones at LEG's budget).
+#: ``true-map`` (the model's exact gradient) runs on ground-truth models only (the oracle).
 PERTURBATION_METHODS = ("leg", "leg-tv", "lime", "kernel-shap", "occlusion", "rise", "grad-cam",
                         "integrated-gradients", "smoothgrad", "gradient", "random",
-                        "random-cells")
+                        "random-cells", "true-map")
 #: Methods whose ``budget`` is a number of model evaluations (compared at LEG's budget).
 BLACK_BOX = ("leg", "leg-tv", "lime", "kernel-shap", "occlusion", "rise")
 #: Methods run on the ground-truth models (grad-cam has no convolution to look at there).
@@ -180,6 +181,19 @@ class PerturbationPlan:
     ``beats_floor``: whether LEG/LEG-TV are *expected* to beat the granularity-matched
     random map on this model (``False``: the comparison is run and shown as an expected
     failure, ``xfail``, with the reason; it turns into XPASS if LEG starts winning).
+
+    ``matched_cell``: the common granularity every map is also scored at (pixels per cell
+    side; ``"auto"`` / ``"grid:N"`` as ``cell_size``): each map pooled to these cells (sum of
+    ``|saliency|``), cells ranked and removed or revealed whole, so that pixel maps, LEG's
+    cells and superpixels compete on one scale. It is LEG's own cell size in the shipped
+    plans (4 px on the 32 px digits, 16 px on the 224 px Lite0 photos: 196 cells, so a
+    1000-step alpha grid needs at most 196 distinct masked images). The verdicts and the
+    leaderboards use the matched scores.
+    ``pixel_backgrounds``: the backgrounds also scored at pixel granularity (the old path,
+    reported as ``granularity=pixel``); ``None``: the first of ``backgrounds`` only, to keep
+    the cost down (a pixel scan of a 1000-step grid costs up to 1000 evaluations per map).
+    The ``road`` background (ROAD noisy linear imputation) is scored at the matched
+    granularity only.
     """
 
     spec: str
@@ -192,6 +206,14 @@ class PerturbationPlan:
     k: int = 32
     options: dict = field(default_factory=dict)
     beats_floor: bool = True
+    matched_cell: int | str = "auto"
+    pixel_backgrounds: tuple[str, ...] | None = None
+
+    def pixel_scored(self) -> tuple[str, ...]:
+        """The backgrounds scored at pixel granularity (never ``road``)."""
+        if self.pixel_backgrounds is not None:
+            return tuple(b for b in self.pixel_backgrounds if b != "road")
+        return tuple(b for b in self.backgrounds if b != "road")[:1]
 
 
 @dataclass(frozen=True)
@@ -285,7 +307,8 @@ class GenericSizes:
                                 backgrounds=self.backgrounds,
                                 curve_backgrounds=self.curve_backgrounds,
                                 alpha_steps=self.alpha_steps, curve_steps=self.curve_steps,
-                                options=_perturbation_options(f"grid:{self.grid}"))
+                                options=_perturbation_options(f"grid:{self.grid}"),
+                                matched_cell=f"grid:{self.grid}")
 
     def estimand_plan(self, spec: str) -> EstimandPlan:
         return EstimandPlan(spec, n_images=self.n_images or 2,
@@ -423,12 +446,12 @@ class Profile:
             p = replace(p, perturbation=tuple(replace(m, budget=budget)
                                               for m in p.perturbation))
         if backgrounds is not None:
-            from leg.harness.perturbation import BACKGROUNDS
+            from leg.harness.perturbation import SCORE_BACKGROUNDS
 
-            unknown = [b for b in backgrounds if b not in BACKGROUNDS]
+            unknown = [b for b in backgrounds if b not in SCORE_BACKGROUNDS]
             if unknown or not backgrounds:
                 raise ValueError(f"Unknown backgrounds {unknown}; choose from "
-                                 f"{', '.join(BACKGROUNDS)}.")
+                                 f"{', '.join(SCORE_BACKGROUNDS)}.")
             p = replace(p, perturbation=tuple(
                 replace(m, backgrounds=tuple(backgrounds), curve_backgrounds=backgrounds[:1])
                 for m in p.perturbation))
@@ -480,6 +503,22 @@ class Profile:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+#: Every fixed background and ROAD's noisy linear imputation (matched granularity only).
+_WITH_ROAD = ("mean", "black", "white", "noise", "dist-k", "road")
+#: Lite0 photos in the perturbation plans (see the standard plan's comment).
+_LITE0_PHOTOS = 6
+#: The oracle plan: on a ground-truth model the exact gradient (``true-map``) must beat
+#: random-cells at pixel and matched granularity (p < 0.05 over 6 base images). Dist-k only:
+#: it moves each pixel against the sign of the map, so it removes what a gradient (a local
+#: sensitivity) claims; replacing pixels by the mean or by an imputation changes the score by
+#: ``w * (x - b)``, whose sign against ``w`` is arbitrary on these textured mid-grey images
+#: (measured: with the mean background the true map finds no key set on 5 of 6 images).
+_GROUNDTRUTH_PERTURBATION = PerturbationPlan(
+    "groundtruth:linear_region_28x28x3", n_images=6, budget=200, backgrounds=("dist-k",),
+    curve_backgrounds=("dist-k",), alpha_steps=200, curve_steps=10,
+    options=_perturbation_options(4), matched_cell=4)
+
+
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         name="smoke",
@@ -493,8 +532,12 @@ PROFILES: dict[str, Profile] = {
                       informative_reported=_LITE0_SMOKE),
         ),
         perturbation=(
-            PerturbationPlan("digits", n_images=4, budget=200, alpha_steps=200, curve_steps=10,
-                             options=_perturbation_options(4)),
+            # 6 digits: the fewest at which a paired comparison can tolerate one loss and
+            # still reach p < 0.05 (5 need every image better; min_images_for(0.05) = 5)
+            PerturbationPlan("digits", n_images=6, budget=200, alpha_steps=200, curve_steps=10,
+                             curve_backgrounds=("mean", "road"),
+                             options=_perturbation_options(4), matched_cell=4),
+            _GROUNDTRUTH_PERTURBATION,
         ),
         groundtruth=GroundTruthPlan(
             models=("linear_region_28x28x3", "two_object_contrast_28x28x1",
@@ -522,15 +565,25 @@ PROFILES: dict[str, Profile] = {
                       options=_lite0_options(32, 500, "joint")),
         ),
         perturbation=(
-            PerturbationPlan("digits", n_images=10, budget=500,
-                             curve_backgrounds=("mean", "black", "white", "noise", "dist-k"),
-                             options=_perturbation_options(4)),
+            PerturbationPlan("digits", n_images=10, budget=500, backgrounds=_WITH_ROAD,
+                             curve_backgrounds=_WITH_ROAD, options=_perturbation_options(4),
+                             matched_cell=4),
             # Measured (chelsea, 500 evaluations on 14x14 cells, ridge, sigma 0.0025): LEG's
             # median key size over the five backgrounds beats random-cells (0.044 vs 0.19;
             # with the moment estimator it did not), LEG-TV's does not (0.263): the LEG-TV
             # comparisons stay expected failures (xfail) and turn into XPASS if it wins.
-            PerturbationPlan("lite0", n_images=1, budget=500, curve_backgrounds=("mean",),
-                             options=_perturbation_options(16), beats_floor=False),
+            # 6 photos (_LITE0_PHOTOS). 5 is the minimum for p < 0.05 (min_images_for: 1/32,
+            # every photo better). With the exact sign test 6 still need all 6 better
+            # (5 of 6: p = 7/64), so the power is p_better**6: images_for_power(0.96) = 5,
+            # sign_test_power(6, 0.965) = 0.81, but sign_test_power(6, 0.95) = 0.74 and
+            # images_for_power(0.9) = 8. The Wilcoxon test used here tolerates one loss at
+            # 6 photos when it is the smallest difference (p = 2/64). So 6 photos detect a
+            # method that beats random-cells on ~all photos; a 90% winner needs 8 (cost).
+            PerturbationPlan("lite0", n_images=_LITE0_PHOTOS, budget=500,
+                             backgrounds=_WITH_ROAD, curve_backgrounds=("mean", "road"),
+                             options=_perturbation_options(16), beats_floor=False,
+                             matched_cell=16),
+            _GROUNDTRUTH_PERTURBATION,
         ),
         groundtruth=GroundTruthPlan(models=(), budgets=(100, 300, 1000, 3000)),
         estimand=(
@@ -559,12 +612,14 @@ PROFILES: dict[str, Profile] = {
                       options=_lite0_options(8, 300, "per_channel")),
         ),
         perturbation=(
-            PerturbationPlan("digits", n_images=10, budget=1000,
-                             curve_backgrounds=("mean", "black", "white", "noise", "dist-k"),
-                             options=_perturbation_options(4)),
-            PerturbationPlan("lite0", n_images=4, budget=1000,
-                             curve_backgrounds=("mean", "black", "white", "noise", "dist-k"),
-                             options=_perturbation_options(16), beats_floor=False),
+            PerturbationPlan("digits", n_images=10, budget=1000, backgrounds=_WITH_ROAD,
+                             curve_backgrounds=_WITH_ROAD, options=_perturbation_options(4),
+                             matched_cell=4, pixel_backgrounds=_WITH_ROAD[:-1]),
+            PerturbationPlan("lite0", n_images=_LITE0_PHOTOS, budget=1000,
+                             backgrounds=_WITH_ROAD, curve_backgrounds=_WITH_ROAD,
+                             options=_perturbation_options(16), beats_floor=False,
+                             matched_cell=16),
+            _GROUNDTRUTH_PERTURBATION,
         ),
         groundtruth=GroundTruthPlan(models=(), budgets=(100, 300, 1000, 3000, 10000),
                                     repeats=3),

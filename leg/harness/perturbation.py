@@ -23,12 +23,16 @@ from leg.harness.metric import Metric
 from leg.models import evaluate
 
 __all__ = [
-    "BACKGROUNDS", "DEFAULT_K", "PERTURBATION_METRICS", "area_under_curve", "background",
-    "deletion_curve", "insertion_curve", "key_size", "key_size_linear_scan", "masked_images",
-    "pixel_counts", "ranking",
+    "BACKGROUNDS", "DEFAULT_K", "PERTURBATION_METRICS", "SCORE_BACKGROUNDS", "area_under_curve",
+    "background", "deletion_curve", "insertion_curve", "key_size", "key_size_linear_scan",
+    "masked_images", "pixel_counts", "ranking",
 ]
 
 BACKGROUNDS = ("mean", "black", "white", "noise", "dist-k")
+#: What a perturbation plan may remove with: the fixed backgrounds, and ``"road"`` (ROAD's
+#: noisy linear imputation, :mod:`leg.harness.imputation`; scored by the suite at the matched
+#: granularity only).
+SCORE_BACKGROUNDS = BACKGROUNDS + ("road",)
 DEFAULT_K = 32
 DEFAULT_ALPHAS = np.linspace(0.001, 1.0, 1000)
 
@@ -45,6 +49,14 @@ PERTURBATION_METRICS = {
         "insertion_auc", higher_is_better=True,
         description="Area under the target score as the top-|saliency| pixels are revealed "
                     "on the background, fraction 0 to 1."),
+    "lerf_auc": Metric(
+        "lerf_auc", higher_is_better=True,
+        description="Area under the target score as the *least* relevant pixels are removed "
+                    "first (ROAD's LeRF), fraction 0 to 1."),
+    "road_gap": Metric(
+        "road_gap", higher_is_better=True,
+        description="LeRF area minus MoRF (deletion) area (ROAD): near 0 for a map unrelated "
+                    "to the model."),
 }
 
 

@@ -23,6 +23,7 @@ Computed once, resumable
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -32,17 +33,17 @@ import numpy as np
 from leg.harness.cache import ExplanationCache, ResultCache, explanation_key, result_key
 from leg.harness.config import BLACK_BOX, PerturbationPlan, Profile, cell_size_for
 from leg.harness.executor import JobOutput, SequentialExecutor
+from leg.harness.imputation import ORDERS, NoisyLinearImputer, unit_ranks
 from leg.harness.inputs import array_hash, load_model_once, model_fingerprint, model_input_shape
 from leg.harness.jobs import ExplainItem, ExplainJob, compute_explanations, run_jobs
 from leg.harness.perturbation import (
     PERTURBATION_METRICS,
     area_under_curve,
     background,
-    deletion_curve,
-    insertion_curve,
-    key_size,
+    pixel_counts,
 )
 from leg.harness.verdicts import Leaderboard, Verdict, rank
+from leg.models import evaluate
 
 __all__ = [
     "SCORE_VERSION",
@@ -59,7 +60,9 @@ __all__ = [
     "run_score_job",
 ]
 
-SCORE_VERSION = 1  # bump when the meaning of a stored score changes
+SCORE_VERSION = 2  # bump when the meaning of a stored score changes
+#: The curve numbers of a score row (None where the background has no curves).
+CURVE_METRICS = ("deletion_auc", "insertion_auc", "lerf_auc", "road_gap")
 
 
 @dataclass(frozen=True)
@@ -78,10 +81,39 @@ class PerturbationCase:
 
 
 def image_ids(plan: PerturbationPlan, images_dir: str | None) -> list[str]:
+    """The plan's image ids (a ground-truth model's: ``base0``, ``base1``, ...: its
+    :meth:`~leg.zoo.groundtruth.GroundTruthModel.base_image` seeds, whatever the folder)."""
     from leg.harness.config import ModelPlan
     from leg.harness.sanity import image_ids as sanity_ids
 
+    if plan.spec.startswith("groundtruth:"):
+        return [f"base{i}" for i in range(plan.n_images)]
     return sanity_ids(ModelPlan(plan.spec, n_images=plan.n_images), images_dir)
+
+
+def plan_images(plan: PerturbationPlan, clf, images_dir: str | None
+                ) -> list[tuple[str, np.ndarray]]:
+    """``(id, image)`` of the plan: a ground-truth model's base images, the folder's or the
+    zoo's."""
+    from leg.harness.inputs import load_image_folder, zoo_images
+
+    if plan.spec.startswith("groundtruth:"):
+        return [(f"base{i}", clf.base_image(i)) for i in range(plan.n_images)]
+    if images_dir:
+        return load_image_folder(images_dir, input_shape(clf))[:plan.n_images or None]
+    return zoo_images(plan.spec, plan.n_images)
+
+
+def input_shape(clf) -> tuple[int, int, int]:
+    """``(H, W, C)`` of the model's images (a ground-truth model's ``image_shape``)."""
+    from leg.harness.baselines.true_map import has_true_map
+
+    return tuple(clf.image_shape) if has_true_map(clf) else model_input_shape(clf)
+
+
+def matched_cell(plan: PerturbationPlan, shape) -> int:
+    """The plan's matched granularity in pixels per cell side for images of ``shape``."""
+    return cell_size_for(plan.matched_cell, shape)
 
 
 def plan_cases(profile: Profile, images_dir: str | None = None) -> list[PerturbationCase]:
@@ -115,7 +147,12 @@ def alpha_grid(steps: int) -> np.ndarray:
 # ------------------------------------------------------------------------------ scoring
 @dataclass(frozen=True)
 class ScoreItem:
-    """Score one map on one background: key size, and the curves when ``curves``."""
+    """Score one map on one background: key size, and the curves when ``curves``.
+
+    ``matched_cell``: score at the matched granularity too (cells of that many pixels,
+    removed whole; ``None``: not); ``pixel``: score at pixel granularity (never for
+    ``road``, the noisy linear imputation, which is scored matched only).
+    """
 
     key: str
     image: np.ndarray = field(repr=False, compare=False)
@@ -127,11 +164,16 @@ class ScoreItem:
     curve_steps: int
     k: int
     seed: int
+    matched_cell: int | None = None
+    pixel: bool = True
 
 
 @dataclass(frozen=True)
 class ScoreJob:
-    """Score items of one model (``model_spec``), results in ``cache_root``'s ResultCache."""
+    """Score items of one model (``model_spec``), results in ``cache_root``'s ResultCache.
+
+    The items of a job share one image (one job per image), so identical masked images
+    are evaluated once for the whole job (:class:`MaskedScorer`)."""
 
     model_spec: str
     items: tuple[ScoreItem, ...]
@@ -147,32 +189,151 @@ class ScoreJob:
 
 
 def score_key(*, explanation: str, background: str, curves: bool, alpha_steps: int,
-              curve_steps: int, k: int, seed: int) -> str:
+              curve_steps: int, k: int, seed: int, matched_cell: int | None = None,
+              pixel: bool = True) -> str:
     """Key of one (map, background) score; every argument changes it."""
     return result_key(kind="perturbation", version=SCORE_VERSION, explanation=explanation,
                       background=background, curves=curves, alpha_steps=alpha_steps,
-                      curve_steps=curve_steps, k=k, seed=seed)
+                      curve_steps=curve_steps, k=k, seed=seed, matched_cell=matched_cell,
+                      pixel=pixel)
 
 
-def score_map(clf, item: ScoreItem) -> dict:
-    """Key size (and deletion/insertion curves) of one map; counts the model evaluations."""
-    calls = [0]
+def granularity(cell: int | None) -> str:
+    """The ``granularity`` column: ``"pixel"`` (``cell=None``) or ``"cells:<px>"``."""
+    return "pixel" if cell is None else f"cells:{int(cell)}"
 
-    def counted(x):
-        calls[0] += len(x)
-        return clf(x)
 
+class _Fill:
+    """What replaces the removed pixels of one image: a fixed background image or ROAD's
+    noisy linear imputation (seeded). ``id`` names it for deduplication."""
+
+    def __init__(self, image: np.ndarray, kind: str, saliency: np.ndarray, k: int, seed: int):
+        self.image = image
+        if kind == "road":
+            self.impute = NoisyLinearImputer(seed=seed)
+            self.bg = None
+            self.id = ("road", seed)
+        else:
+            self.impute = None
+            self.bg = background(image, saliency, kind, k=k, seed=seed)
+            self.id = ("bg", hashlib.blake2b(self.bg.tobytes(), digest_size=16).hexdigest())
+        self.batch_size = 16 if kind == "road" else 64  # an imputation costs more than a call
+
+    def apply(self, removed: np.ndarray) -> np.ndarray:
+        """``(H, W, C)``: the image with its ``removed`` ``(H, W)`` pixels filled."""
+        if self.impute is not None:
+            return self.impute(self.image, removed)
+        return np.where(removed[..., None], self.bg, self.image)
+
+
+class MaskedScorer:
+    """Scores the masked versions of one image, each distinct masked image once.
+
+    A masked image is named by its fill (:class:`_Fill`, e.g. the hash of the background
+    image) and a hash of its removed-pixel mask (the unperturbed image by ``"none"``
+    whatever the fill), so identical masked images of different methods, granularities
+    and orders are evaluated (and imputed) once. ``evaluations`` counts the images the
+    model saw. Stores the top-1 class and the ``target``'s score of each.
+    """
+
+    def __init__(self, classifier, target: int):
+        self.classifier = classifier
+        self.target = int(target)
+        self.memo: dict = {}
+        self.evaluations = 0
+
+    def _key(self, fill: _Fill, removed: np.ndarray):
+        if not removed.any():
+            return ("none",)
+        return (fill.id, hashlib.blake2b(np.packbits(removed).tobytes(),
+                                         digest_size=16).hexdigest())
+
+    def score(self, fill: _Fill, masks) -> tuple[np.ndarray, np.ndarray]:
+        """``(top1 (n,), target score (n,))`` of the image with each of ``masks``
+        (``n`` bool ``(H, W)`` arrays, True = removed) filled by ``fill``."""
+        masks = list(masks)
+        keys = [self._key(fill, m) for m in masks]
+        todo = {}
+        for key, m in zip(keys, masks, strict=True):
+            if key not in self.memo and key not in todo:
+                todo[key] = m
+        pending = list(todo.items())
+        for start in range(0, len(pending), fill.batch_size):
+            chunk = pending[start:start + fill.batch_size]
+            imgs = np.stack([fill.apply(m) for _, m in chunk])
+            scores = evaluate(self.classifier, imgs)
+            self.evaluations += len(chunk)
+            for (key, _), row in zip(chunk, scores, strict=True):
+                self.memo[key] = (int(np.argmax(row)), float(row[self.target]))
+        got = [self.memo[k] for k in keys]
+        return (np.array([g[0] for g in got], dtype=np.int64),
+                np.array([g[1] for g in got], dtype=np.float64))
+
+
+def scan_key_size(scorer: MaskedScorer, fill: _Fill, rank: np.ndarray, alphas) -> float:
+    """The smallest alpha (first in grid order) whose removal of the units with ``rank <
+    ceil(alpha * units)`` changes the top-1 class; NaN when none does.
+
+    ``rank``: ``(H, W)`` removal positions (:func:`leg.harness.imputation.unit_ranks`; pixels
+    or cells). Only distinct counts are evaluated (at most one per unit), ``fill.batch_size``
+    at a time in grid order, stopping after the first batch with a change:
+    :func:`leg.harness.perturbation.key_size`'s answer for pixel ranks and a background.
+    """
+    label = scorer.score(fill, [np.zeros(rank.shape, dtype=bool)])[0][0]
+    counts = pixel_counts(alphas, int(rank.max()) + 1)
+    distinct, first = np.unique(counts, return_index=True)
+    order = np.argsort(first)
+    distinct, first = distinct[order], first[order]
+    for start in range(0, len(distinct), fill.batch_size):
+        top1, _ = scorer.score(fill, (rank < c for c in distinct[start:start + fill.batch_size]))
+        changed = np.flatnonzero(top1 != label)
+        if len(changed):
+            return float(alphas[first[start + changed[0]]])
+    return float("nan")
+
+
+def score_curves(scorer: MaskedScorer, fill: _Fill, saliency: np.ndarray, steps: int,
+                 cell: int | None) -> dict:
+    """Deletion (most relevant first), insertion and least-relevant-first removal curves of
+    the target score at fractions ``linspace(0, 1, steps + 1)`` of the units (pixels, or
+    cells of ``cell`` px), their areas, and ``road_gap = lerf_auc - deletion_auc``."""
+    fr = np.linspace(0.0, 1.0, steps + 1)
+    ranks = {o: unit_ranks(saliency, order=o, grid=cell) for o in ORDERS}
+    counts = pixel_counts(fr, int(ranks["morf"].max()) + 1)
+    out = {}
+    for name, masks in (("deletion", (ranks["morf"] < c for c in counts)),
+                        ("insertion", (ranks["morf"] >= c for c in counts)),
+                        ("lerf", (ranks["lerf"] < c for c in counts))):
+        probs = scorer.score(fill, masks)[1]
+        out[name] = [float(p) for p in probs]
+        out[f"{name}_auc"] = area_under_curve(fr, probs)
+    out["road_gap"] = out["lerf_auc"] - out["deletion_auc"]
+    return out
+
+
+def score_map(clf, item: ScoreItem, scorer: MaskedScorer | None = None) -> dict:
+    """Key size and curves of one map, at pixel granularity (``item.pixel``) and at the
+    matched one (``item.matched_cell``): ``{"pixel": {...} | None, "matched": {...} | None,
+    "cell", "evaluations", "seconds"}``. ``scorer`` (shared by a job's items) dedupes the
+    masked images; ``evaluations`` counts the model calls this item added."""
     t0 = time.perf_counter()
-    bg = background(item.image, item.saliency, item.background, k=item.k, seed=item.seed)
-    out = {"key_size": key_size(counted, item.image, item.saliency, background=bg,
-                                alphas=alpha_grid(item.alpha_steps))}
-    if item.curves:
-        for name, fn in (("deletion", deletion_curve), ("insertion", insertion_curve)):
-            alphas, probs = fn(counted, item.image, item.saliency, item.target, background=bg,
-                               steps=item.curve_steps)
-            out[name] = [float(p) for p in probs]
-            out[f"{name}_auc"] = area_under_curve(alphas, probs)
-    out["evaluations"] = calls[0]
+    scorer = scorer or MaskedScorer(clf, item.target)
+    before = scorer.evaluations
+    fill = _Fill(item.image, item.background, item.saliency, item.k, item.seed)
+    alphas = alpha_grid(item.alpha_steps)
+    out: dict = {"pixel": None, "matched": None, "cell": item.matched_cell}
+    grains = ([("pixel", None)] if item.pixel and item.background != "road" else []) + (
+        [("matched", item.matched_cell)] if item.matched_cell is not None else [])
+    if not grains:
+        raise ValueError(f"Nothing to score: {item.background!r} is scored at the matched "
+                         "granularity only, and the item has no matched_cell.")
+    for name, cell in grains:
+        rank = unit_ranks(item.saliency, order="morf", grid=cell)
+        scores = {"key_size": scan_key_size(scorer, fill, rank, alphas)}
+        if item.curves:
+            scores.update(score_curves(scorer, fill, item.saliency, item.curve_steps, cell))
+        out[name] = scores
+    out["evaluations"] = scorer.evaluations - before
     out["seconds"] = time.perf_counter() - t0
     return out
 
@@ -186,9 +347,11 @@ def score_job(job: ScoreJob, done: frozenset[str] = frozenset()) -> Iterator[Job
     if not todo:
         return
     clf = load_model_once(job.model_spec)
+    scorers: dict[int, MaskedScorer] = {}  # per target (one image per job: one target)
     for it in todo:
         try:
-            value = score_map(clf, it)
+            scorer = scorers.setdefault(it.target, MaskedScorer(clf, it.target))
+            value = score_map(clf, it, scorer)
         except Exception as exc:  # reported per item; the others go on
             yield it.key, f"error: {type(exc).__name__}: {exc}", 0.0, None
             continue
@@ -221,11 +384,16 @@ class PerturbationResults:
     timings: dict = field(default_factory=dict)
     cache_stats: dict = field(default_factory=dict)
     fingerprints: dict = field(default_factory=dict)
+    matched: dict = field(default_factory=dict)  # model -> "cells:<px>", its granularity
+    score_evaluations: dict = field(default_factory=dict)  # (model, image, method, bg) -> n
 
-    def case(self, case: PerturbationCase) -> dict | None:
+    def case(self, case: PerturbationCase, granularity: str | None = None) -> dict | None:
+        """The case's score row at ``granularity`` (default: the model's matched one)."""
+        gran = granularity or self.matched.get(case.model)
         for r in self.keysize:
-            if (r["model"], r["image"], r["method"], r["background"]) == (
-                    case.model, case.image, case.method, case.background):
+            if (r["model"], r["image"], r["method"], r["background"],
+                    r.get("granularity")) == (case.model, case.image, case.method,
+                                              case.background, gran):
                 return r
         return None
 
@@ -233,11 +401,17 @@ class PerturbationResults:
 def _available(methods, clf) -> tuple[list[str], dict]:
     import leg.harness.baselines  # noqa: F401  (registers the baselines)
     from leg.explainers import EXPLAINERS
+    from leg.harness.baselines.true_map import has_true_map
 
     ok, skipped = [], {}
     for m in methods:
         if m not in EXPLAINERS:
             skipped[m] = "not registered"
+        elif m == "true-map" and not has_true_map(clf):
+            skipped[m] = ("the model's true saliency is unknown (ground-truth models of "
+                          "leg.zoo.groundtruth only)")
+        elif m == "grad-cam" and has_true_map(clf):
+            skipped[m] = "a ground-truth model has no convolution for Grad-CAM to look at"
         elif m in ("gradient", "smoothgrad", "integrated-gradients", "grad-cam") and not callable(
                 getattr(clf, "gradient", None)):
             skipped[m] = "the model has no .gradient"
@@ -249,8 +423,6 @@ def _available(methods, clf) -> tuple[list[str], dict]:
 def run_perturbation(profile: Profile, *, cache_root: str, images_dir: str | None = None,
                      executor=None) -> PerturbationResults:
     """Compute (or read from the caches) every map and score of ``profile.perturbation``."""
-    from leg.harness.inputs import load_image_folder, zoo_images
-
     executor = executor or SequentialExecutor()
     res = PerturbationResults(profile=profile)
     jobs, index = [], {}
@@ -265,10 +437,10 @@ def run_perturbation(profile: Profile, *, cache_root: str, images_dir: str | Non
             res.skipped.update({(plan.spec, m): why for m in profile.perturbation_methods})
             continue
         clf = load_model_once(plan.spec)
-        shape = model_input_shape(clf)
+        shape = input_shape(clf)
         fp = res.fingerprints[plan.spec] = model_fingerprint(clf)
-        images = (load_image_folder(images_dir, shape)[:plan.n_images or None] if images_dir
-                  else zoo_images(plan.spec, plan.n_images))
+        images = plan_images(plan, clf, images_dir)
+        res.matched[plan.spec] = granularity(matched_cell(plan, shape))
         probs = np.asarray(clf(np.stack([img for _, img in images])))
         methods, skipped = _available(profile.perturbation_methods, clf)
         res.skipped.update({(plan.spec, m): r for m, r in skipped.items()})
@@ -315,6 +487,8 @@ def run_perturbation(profile: Profile, *, cache_root: str, images_dir: str | Non
     score_jobs, sindex = [], {}
     for spec, (plan, _) in plans.items():
         by_image: dict[str, list[ScoreItem]] = {}  # one job per image, as for the maps
+        cell = int(res.matched[spec].removeprefix("cells:"))
+        pixel_bgs = plan.pixel_scored()
         for (model, img_id, method), sal in res.maps.items():
             if model != spec:
                 continue
@@ -323,12 +497,13 @@ def run_perturbation(profile: Profile, *, cache_root: str, images_dir: str | Non
                 curves = bg in plan.curve_backgrounds
                 key = score_key(explanation=index[(model, img_id, method)], background=bg,
                                 curves=curves, alpha_steps=plan.alpha_steps,
-                                curve_steps=plan.curve_steps, k=plan.k, seed=profile.seed)
+                                curve_steps=plan.curve_steps, k=plan.k, seed=profile.seed,
+                                matched_cell=cell, pixel=bg in pixel_bgs)
                 sindex[(model, img_id, method, bg)] = key
                 items.append(ScoreItem(key, res.images[(model, img_id)], sal,
                                        res.targets[(model, img_id)], bg, curves,
                                        plan.alpha_steps, plan.curve_steps, plan.k,
-                                       profile.seed))
+                                       profile.seed, cell, bg in pixel_bgs))
         score_jobs += [ScoreJob(spec, tuple(its), str(cache_root)) for its in by_image.values()]
     sstatus = {k: st for k, (st, _) in run_jobs(score_jobs, score_job, executor,
                                                  desc="scores").items()}
@@ -343,25 +518,33 @@ def run_perturbation(profile: Profile, *, cache_root: str, images_dir: str | Non
             res.errors[(model, img_id, method, bg)] = (
                 st if st.startswith("error") else "missing from the cache after computing it")
             continue
-        ks = entry["key_size"]
-        ks = float("nan") if ks is None else float(ks)
-        res.keysize.append({"model": model, "image": img_id, "method": method,
-                            "background": bg, "key_size": ks,
-                            "deletion_auc": entry.get("deletion_auc"),
-                            "insertion_auc": entry.get("insertion_auc"),
-                            "evaluations": entry.get("evaluations")})
-        res.scores.append(_score_row("keysize", model, img_id, method, bg, "key_size", ks))
-        plan = plans[model][0]
-        for kind in ("deletion", "insertion"):
-            if kind not in entry:
+        res.score_evaluations[(model, img_id, method, bg)] = entry.get("evaluations")
+        for level in ("pixel", "matched"):
+            sc = entry.get(level)
+            if not sc:
                 continue
+            gran = granularity(None if level == "pixel" else entry["cell"])
+            ks = float("nan") if sc["key_size"] is None else float(sc["key_size"])
+            res.keysize.append({"model": model, "image": img_id, "method": method,
+                                "background": bg, "granularity": gran, "key_size": ks,
+                                **{m: sc.get(m) for m in CURVE_METRICS}})
+            stage = f"{bg}@{gran}"
+            res.scores.append(_score_row("keysize", model, img_id, method, stage, "key_size",
+                                         ks))
+            plan = plans[model][0]
             alphas = np.linspace(0.0, 1.0, plan.curve_steps + 1)
-            res.curves += [{"model": model, "image": img_id, "method": method,
-                            "background": bg, "kind": kind, "alpha": float(a),
-                            "probability": float(p)}
-                           for a, p in zip(alphas, entry[kind], strict=True)]
-            res.scores.append(_score_row(kind, model, img_id, method, bg, f"{kind}_auc",
-                                         entry[f"{kind}_auc"]))
+            for kind in ("deletion", "insertion", "lerf"):
+                if kind not in sc:
+                    continue
+                res.curves += [{"model": model, "image": img_id, "method": method,
+                                "background": bg, "granularity": gran, "kind": kind,
+                                "alpha": float(a), "probability": float(p)}
+                               for a, p in zip(alphas, sc[kind], strict=True)]
+                res.scores.append(_score_row(kind, model, img_id, method, stage,
+                                             f"{kind}_auc", sc[f"{kind}_auc"]))
+            if sc.get("road_gap") is not None:
+                res.scores.append(_score_row("road-gap", model, img_id, method, stage,
+                                             "road_gap", sc["road_gap"]))
     return res
 
 
@@ -383,17 +566,28 @@ def median_key_size(rows, **match) -> float:
     return float(np.median(_nan_last(vals))) if vals else float("nan")
 
 
+def _groups(res: PerturbationResults, rows) -> list[tuple[str, str, str, str]]:
+    """Sorted ``(model, granularity, background, method)`` of ``rows``."""
+    return sorted({(r["model"], r.get("granularity", "pixel"), r["background"], r["method"])
+                   for r in rows},
+                  key=lambda k: (k[0], k[1] == "pixel", k[1], k[2], _method_order(res, k[3])))
+
+
+def _rows(res: PerturbationResults, model, gran, bg, method) -> list[dict]:
+    return [r for r in res.keysize if (r["model"], r.get("granularity", "pixel"),
+                                       r["background"], r["method"]) == (model, gran, bg,
+                                                                         method)]
+
+
 def keysize_statistics(res: PerturbationResults) -> list[dict]:
-    """Per model, background and method: count, NaN count, mean, std, quartiles (finite)."""
+    """Per model, granularity, background and method: count, NaN count, mean, std,
+    quartiles (finite)."""
     out = []
-    keys = sorted({(r["model"], r["background"], r["method"]) for r in res.keysize},
-                  key=lambda k: (k[0], k[1], _method_order(res, k[2])))
-    for model, bg, method in keys:
-        vals = np.array([r["key_size"] for r in res.keysize if r["model"] == model
-                         and r["background"] == bg and r["method"] == method])
+    for model, gran, bg, method in _groups(res, res.keysize):
+        vals = np.array([r["key_size"] for r in _rows(res, model, gran, bg, method)])
         fin = vals[np.isfinite(vals)]
         q = np.quantile(fin, [0.25, 0.5, 0.75]) if len(fin) else [np.nan] * 3
-        out.append({"model": model, "background": bg, "method": method,
+        out.append({"model": model, "granularity": gran, "background": bg, "method": method,
                     "count": int(len(fin)), "not_found": int(np.isnan(vals).sum()),
                     "mean": float(fin.mean()) if len(fin) else None,
                     "std": float(fin.std(ddof=1)) if len(fin) > 1 else None,
@@ -409,37 +603,57 @@ def _method_order(res, method) -> int:
 
 
 def auc_summary(res: PerturbationResults) -> list[dict]:
-    """Per model, background and method: median deletion/insertion AUC and key size."""
+    """Per model, granularity, background and method: median curve areas, ROAD gap and key
+    size."""
     out = []
-    keys = sorted({(r["model"], r["background"], r["method"]) for r in res.keysize
-                   if r["deletion_auc"] is not None},
-                  key=lambda k: (k[0], k[1], _method_order(res, k[2])))
-    for model, bg, method in keys:
-        rows = [r for r in res.keysize if (r["model"], r["background"], r["method"]) == (
-            model, bg, method)]
-        out.append({"model": model, "background": bg, "method": method, "images": len(rows),
-                    "deletion_auc": float(np.median([r["deletion_auc"] for r in rows])),
-                    "insertion_auc": float(np.median([r["insertion_auc"] for r in rows])),
+    for model, gran, bg, method in _groups(
+            res, [r for r in res.keysize if r.get("deletion_auc") is not None]):
+        rows = _rows(res, model, gran, bg, method)
+        out.append({"model": model, "granularity": gran, "background": bg, "method": method,
+                    "images": len(rows),
+                    **{m: float(np.median([r[m] for r in rows])) for m in CURVE_METRICS
+                       if all(r.get(m) is not None for r in rows)},
                     "key_size_median": median_key_size(rows)})
     return out
 
 
 def budget_summary(res: PerturbationResults) -> list[dict]:
-    """Per model and method: the budget and the recorded model evaluations (min, max)."""
+    """Per model and method: the budget and the recorded model evaluations (min, max), and
+    the model evaluations its scoring added (mean per image, after deduplication)."""
     out = []
     for model, method in sorted({(r["model"], r["method"]) for r in res.explanations},
                                 key=lambda k: (k[0], _method_order(res, k[1]))):
         rows = [r for r in res.explanations if (r["model"], r["method"]) == (model, method)]
         ev = [r["n_evaluations"] for r in rows if r["n_evaluations"] is not None]
+        scored = {}
+        for (m, img, meth, _), n in res.score_evaluations.items():
+            if (m, meth) == (model, method) and n is not None:
+                scored[img] = scored.get(img, 0) + n
         out.append({"model": model, "method": method, "budget": rows[0]["budget"],
                     "n_evaluations_min": min(ev) if ev else None,
                     "n_evaluations_max": max(ev) if ev else None,
-                    "seconds_per_map": float(np.mean([r["seconds"] or 0.0 for r in rows]))})
+                    "seconds_per_map": float(np.mean([r["seconds"] or 0.0 for r in rows])),
+                    "scoring_evaluations_per_image": (float(np.mean(list(scored.values())))
+                                                      if scored else None)})
     return out
 
 
 # ------------------------------------------------------------------------------ verdicts
 FLOOR = "random-cells"  # the random map at LEG's granularity (leg.harness.suites.test_perturbation)
+
+#: Matrix check -> (score column, higher is better, backgrounds it uses: "all" the key-size
+#: ones, "curves" the curve ones, "road" only ROAD's).
+CHECK_METRICS = {
+    "key-size": ("key_size", False, "all"),
+    "deletion": ("deletion_auc", False, "curves"),
+    "insertion": ("insertion_auc", True, "curves"),
+    "road-gap": ("road_gap", True, "road"),
+}
+#: Matrix check -> the methods whose comparison with the floor a test asserts.
+_FLOOR_CHECKS = {"key-size": ("leg", "leg-tv"), "deletion": ("leg", "leg-tv"),
+                 "insertion": (), "road-gap": ()}
+#: A key size not found (no alpha changed the class) counts as this: worse than any found.
+NOT_FOUND = 1.0 + 1e-9
 
 
 def _shown(key_size: float) -> float:
@@ -447,85 +661,150 @@ def _shown(key_size: float) -> float:
     return key_size if key_size <= 1.0 else float("nan")
 
 
-def _median_score(res: PerturbationResults, check: str, model: str, method: str) -> float:
-    """Median key size (NaN counted as worst) or deletion area of a method over images and
-    backgrounds (curve backgrounds for the area)."""
-    if check == "key-size":
-        return median_key_size(res.keysize, model=model, method=method)
-    vals = [r["deletion_auc"] for r in res.keysize if r["model"] == model
-            and r["method"] == method and r["deletion_auc"] is not None]
-    return float(np.median(vals)) if vals else float("nan")
+def per_image_values(res: PerturbationResults, model: str, method: str, check: str,
+                     granularity: str | None = None) -> dict[str, float]:
+    """``image -> value`` of ``method`` on ``check`` at ``granularity`` (default: the model's
+    matched one): the median over the check's backgrounds of that image (key size: a key set
+    not found counts as :data:`NOT_FOUND`, worse than any found)."""
+    metric, _, which = CHECK_METRICS[check]
+    gran = granularity or res.matched.get(model)
+    per: dict[str, list[float]] = {}
+    for r in res.keysize:
+        if (r["model"], r["method"], r.get("granularity")) != (model, method, gran):
+            continue
+        if which == "road" and r["background"] != "road":
+            continue
+        v = r.get(metric)
+        if v is None:
+            continue
+        per.setdefault(r["image"], []).append(
+            NOT_FOUND if metric == "key_size" and np.isnan(v) else float(v))
+    return {img: float(np.median(v)) for img, v in sorted(per.items())}
 
 
-#: Matrix check -> the methods whose comparison with the floor a test asserts.
-_FLOOR_CHECKS = {"key-size": ("leg-tv",), "deletion": ("leg", "leg-tv")}
+def paired_comparison(res: PerturbationResults, model: str, method: str, check: str,
+                      granularity: str | None = None, reference: str = FLOOR):
+    """:func:`leg.harness.statistics.compare_paired` of ``method`` against ``reference`` on
+    the images both were scored on (``rule="compare"``, Wilcoxon, seeded by the profile), or
+    ``None`` when they share no image."""
+    from leg.harness.statistics import compare_paired
+
+    mine = per_image_values(res, model, method, check, granularity)
+    ref = per_image_values(res, model, reference, check, granularity)
+    common = [i for i in mine if i in ref]
+    if not common:
+        return None
+    return compare_paired([mine[i] for i in common], [ref[i] for i in common],
+                          higher_is_better=CHECK_METRICS[check][1], rule="compare",
+                          seed=res.profile.seed)
+
+
+def _checks_of(plan: PerturbationPlan) -> list[str]:
+    return [c for c in CHECK_METRICS if c != "road-gap" or "road" in plan.curve_backgrounds]
 
 
 def planned_cells(profile: Profile) -> list[tuple[str, str, str]]:
     """``(model, method, check)`` of every matrix cell this suite would fill for ``profile``
     (shown as "not run" when the suite did not run)."""
     return [(plan.spec, method, check) for plan in profile.perturbation
-            for method in profile.perturbation_methods for check in _FLOOR_CHECKS]
+            for method in profile.perturbation_methods for check in _checks_of(plan)]
+
+
+_VERDICT = {"pass": "pass", "fail": "fail", "not significant": "not-significant"}
 
 
 def matrix_verdicts(res: PerturbationResults) -> list[Verdict]:
-    """Per model and method: key size and deletion area against ``random-cells``, judged as
-    :mod:`leg.harness.suites.test_perturbation` judges LEG-TV's key size and LEG's and LEG-TV's
-    deletion area (asserted there; the other methods by the same rule, reported)."""
+    """Per model, method and check (key size, deletion, insertion, ROAD gap), at the model's
+    matched granularity: a paired comparison with ``random-cells`` over the images
+    (:func:`paired_comparison`): pass, fail or not significant, with ``n_images``, the CI of
+    the median paired difference and the p-value. LEG's and LEG-TV's key size and deletion
+    are asserted by :mod:`evaluation.test_perturbation` (a failure becomes an expected
+    failure where the plan says ``beats_floor=False``); the others are reported."""
     out = []
     methods = res.profile.perturbation_methods
     for plan in res.profile.perturbation:
         model = plan.spec
         if not any(m == model for m, _ in res.images):
             continue
-        scored = {r["method"] for r in res.keysize if r["model"] == model}
-        for check, asserted in _FLOOR_CHECKS.items():
-            def shown(v, check=check):
-                return _shown(v) if check == "key-size" else v
-
-            floor = _median_score(res, check, model, FLOOR)
+        gran = res.matched.get(model)
+        for check in _checks_of(plan):
+            metric, higher, _ = CHECK_METRICS[check]
+            shown = _shown if metric == "key_size" else (lambda v: v)
+            floor_vals = per_image_values(res, model, FLOOR, check)
             for method in methods:
-                is_asserted = method in asserted
-                if method not in scored or FLOOR not in scored:
+                is_asserted = method in _FLOOR_CHECKS[check]
+                cmp = (paired_comparison(res, model, method, check) if floor_vals
+                       else None)
+                if cmp is None:
                     why = res.skipped.get((model, method)) or (
-                        f"{FLOOR} was not scored" if FLOOR not in scored
+                        f"{FLOOR} was not scored" if not floor_vals
                         else "no score (see the failures)")
                     out.append(Verdict(model, method, check, "not-run", asserted=is_asserted,
                                        detail=why))
                     continue
-                value = _median_score(res, check, model, method)
                 if method == FLOOR:
-                    out.append(Verdict(model, method, check, "reference", shown(value),
-                                       detail="the random map at LEG's granularity: the floor"))
+                    out.append(Verdict(model, method, check, "reference",
+                                       shown(cmp.reference_median), higher_is_better=higher,
+                                       n_images=cmp.n_images,
+                                       detail=f"the random map at LEG's granularity: the "
+                                              f"floor ({gran})"))
                     continue
-                verdict_ = "pass" if value < floor else (
-                    "expected-failure" if is_asserted and not plan.beats_floor else "fail")
-                out.append(Verdict(model, method, check, verdict_, shown(value), shown(floor),
-                                   False, is_asserted, f"median {shown(value):.3f} against "
-                                   f"{FLOOR}'s {shown(floor):.3f} (lower is better)"))
+                verdict_ = _VERDICT[cmp.verdict]
+                if verdict_ == "fail" and is_asserted and not plan.beats_floor:
+                    verdict_ = "expected-failure"
+                out.append(Verdict(
+                    model, method, check, verdict_, shown(cmp.method_median),
+                    shown(cmp.reference_median), higher, is_asserted,
+                    f"{gran}: median {shown(cmp.method_median):.3g} against {FLOOR}'s "
+                    f"{shown(cmp.reference_median):.3g}; {cmp.summary()}",
+                    **cmp.row()))
     return out
 
 
+def median_ci(values, seed: int = 0, confidence_level: float = 0.95
+              ) -> tuple[float, float, float]:
+    """``(median, ci_low, ci_high)`` of ``values`` (1-D, finite): the percentile-bootstrap
+    CI of the median (:func:`scipy.stats.bootstrap`, seeded; one value or all equal: the
+    value itself)."""
+    from leg.harness.statistics import _bootstrap_ci
+
+    v = np.asarray(values, dtype=np.float64)
+    if v.ndim != 1 or v.size == 0 or not np.all(np.isfinite(v)):
+        raise ValueError(f"The 'values' must be a non-empty finite 1-D array; got {v!r}.")
+    lo, hi = _bootstrap_ci(v, confidence_level, 9999, seed)
+    return float(np.median(v)), lo, hi
+
+
 def leaderboards(res: PerturbationResults) -> list[Leaderboard]:
-    """Per model: the methods ranked by median key size on each background, and by median
-    deletion and insertion areas on each curve background."""
+    """Per model, at its matched granularity: the methods ranked by median key size on each
+    background, by median deletion and insertion areas on each curve background and by the
+    ROAD gap, each with the bootstrap CI of the median over images."""
     out = []
-    for model, bg in dict.fromkeys((r["model"], r["background"]) for r in res.keysize):
-        values = {}
-        for method in dict.fromkeys(r["method"] for r in res.keysize):
-            rows = [r for r in res.keysize if (r["model"], r["background"], r["method"]) == (
-                model, bg, method)]
-            if rows:
-                found = sum(bool(np.isfinite(r["key_size"])) for r in rows)
-                values[method] = (_shown(median_key_size(rows)), f"{found}/{len(rows)} found")
-        out.append(rank(f"{model}: key size (lower is better)", bg, "key_size", False, values))
-    auc = auc_summary(res)
-    for kind, higher in (("deletion", False), ("insertion", True)):
-        for model, bg in dict.fromkeys((r["model"], r["background"]) for r in auc):
-            values = {r["method"]: r[f"{kind}_auc"] for r in auc
-                      if (r["model"], r["background"]) == (model, bg)}
-            out.append(rank(f"{model}: {kind} area ({'higher' if higher else 'lower'} is "
-                            "better)", bg, f"{kind}_auc", higher, values))
+    seed = res.profile.seed
+    for check, title in (("key-size", "key size"), ("deletion", "deletion area"),
+                         ("insertion", "insertion area"), ("road-gap", "ROAD gap (LeRF - "
+                                                                       "MoRF area)")):
+        metric, higher, _ = CHECK_METRICS[check]
+        rows = [r for r in res.keysize if r.get("granularity") == res.matched.get(r["model"])
+                and r.get(metric) is not None]
+        for model, bg in dict.fromkeys((r["model"], r["background"]) for r in rows):
+            values = {}
+            for method in dict.fromkeys(r["method"] for r in rows):
+                vals = [r[metric] for r in rows if (r["model"], r["background"], r["method"])
+                        == (model, bg, method)]
+                if not vals:
+                    continue
+                if metric == "key_size":
+                    found = sum(bool(np.isfinite(v)) for v in vals)
+                    med, lo, hi = median_ci(_nan_last(vals), seed)
+                    values[method] = (_shown(med), f"{found}/{len(vals)} found", _shown(lo),
+                                      _shown(hi))
+                else:
+                    med, lo, hi = median_ci(vals, seed)
+                    values[method] = (med, f"n={len(vals)}", lo, hi)
+            out.append(rank(f"{model}: {title}, {res.matched[model]} "
+                            f"({'higher' if higher else 'lower'} is better)", bg, metric,
+                            higher, values))
     return out
 
 
@@ -542,7 +821,8 @@ def _curves_figure(res: PerturbationResults, model: str, bg: str):
     for ax, kind in zip(axes, ("deletion", "insertion"), strict=True):
         for i, method in enumerate(methods):
             rows = [r for r in res.curves if r["model"] == model and r["method"] == method
-                    and r["kind"] == kind and r["background"] == bg]
+                    and r["kind"] == kind and r["background"] == bg
+                    and r.get("granularity") == res.matched.get(model)]
             if not rows:
                 continue
             alphas = sorted({r["alpha"] for r in rows})
@@ -551,13 +831,14 @@ def _curves_figure(res: PerturbationResults, model: str, bg: str):
             style = "-" if method in ("leg", "leg-tv") else "--" if method == "random" else ":"
             ax.plot(alphas, mean, style, color=f"C{i % 10}", label=method,
                     lw=2 if method.startswith("leg") else 1)
-        ax.set_xlabel("fraction of top-|saliency| pixels " + (
+        ax.set_xlabel(f"fraction of top-|saliency| {res.matched.get(model, 'pixel')} " + (
             "removed" if kind == "deletion" else "revealed"))
         ax.set_title(f"{kind} ({'lower' if kind == 'deletion' else 'higher'} area is better)",
                      fontsize=9)
     axes[0].set_ylabel("probability of the top-1 class (mean over images)")
     axes[1].legend(fontsize=7, ncol=2)
-    fig.suptitle(f"{model}: deletion and insertion curves, {bg} background", fontsize=9)
+    fig.suptitle(f"{model}: deletion and insertion curves, {bg} background, "
+                 f"{res.matched.get(model, 'pixel')}", fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -601,9 +882,11 @@ def add_to_report(report, res: PerturbationResults, comparison: list[dict] | Non
                   ) -> None:
     """Tables, sections and figures of the perturbation suites in ``report``."""
     report.add_table("keysize", res.keysize,
-                     columns=["model", "image", "method", "background", "key_size"])
+                     columns=["model", "image", "method", "background", "granularity",
+                              "key_size"])
     report.add_table("curves", res.curves, columns=["model", "image", "method", "background",
-                                                    "kind", "alpha", "probability"])
+                                                    "granularity", "kind", "alpha",
+                                                    "probability"])
     report.add_table("perturbation_scores", res.scores)
     stats = keysize_statistics(res)
     report.add_table("keysize_statistics", stats)
@@ -612,12 +895,24 @@ def add_to_report(report, res: PerturbationResults, comparison: list[dict] | Non
     report.add_verdicts(matrix_verdicts(res))
     report.add_leaderboards(leaderboards(res))
     budgets = ", ".join(f"{m}: {b}" for m, b in res.budgets.items())
+    matched = ", ".join(f"{m}: {g}" for m, g in res.matched.items())
     text = (
-        "Key size: the smallest fraction alpha of the top-|saliency| pixels whose "
+        "Key size: the smallest fraction alpha of the top-|saliency| units whose "
         "replacement by the background changes the top-1 class (lower is better; "
         "`not_found`: no alpha on the grid changed it, excluded from the statistics and "
-        "counted as worst in medians). One table row per model, background and method, "
-        "over the images. Black-box methods (leg, leg-tv, lime, kernel-shap, occlusion, "
+        "counted as worst in medians). Every map is scored at one matched granularity per "
+        f"model ({matched}): pooled to cells (sum of |saliency| per cell), cells ranked and "
+        "removed or revealed whole, so that pixel maps and cell maps compete on one scale "
+        "(at pixel granularity scattered single pixels flip a CNN's class whatever their "
+        "order). The verdicts and leaderboards use the matched scores: per image the median "
+        "over backgrounds, compared with random-cells on the same images by a one-sided "
+        "paired Wilcoxon test (p < 0.05; fewer than 5 images are never significant), with "
+        "the bootstrap CI of the median difference. Pixel-level scores (the first "
+        "background only unless the plan says otherwise) are in the tables and CSVs with "
+        "`granularity=pixel`. `road`: ROAD's noisy linear imputation (Rong et al., 2022) "
+        "of the removed cells; its ROAD gap is the LeRF minus the MoRF area (near 0 for a "
+        "map unrelated to the model). One table row per model, granularity, background and "
+        "method, over the images. Black-box methods (leg, leg-tv, lime, kernel-shap, occlusion, "
         f"rise) ran at the same budget of model evaluations ({budgets}); the recorded "
         "counts are in the budget table. Gradient methods use their default numbers of "
         "gradient evaluations (integrated-gradients and smoothgrad 50). "

@@ -21,7 +21,7 @@ __all__ = ["Plan", "Probe", "Work", "make_plan", "probe_model"]
 
 #: Gradients per map of the gradient methods (their defaults).
 _GRADIENTS = {"gradient": 1, "grad-cam": 1, "integrated-gradients": 50, "smoothgrad": 50}
-_ONE_EVALUATION = ("random", "random-cells", "edge")  # resolving the target only
+_ONE_EVALUATION = ("random", "random-cells", "edge", "true-map")  # resolving the target
 #: Seconds of work per map besides the model (the regression, LEG-TV's linear program, the
 #: similarities of the sanity suite), measured on this project's 2-core machine.
 _OVERHEAD = {"leg": 0.05, "leg-tv": 0.3}
@@ -190,13 +190,26 @@ def _channels(clf) -> int:
     return model_input_shape(clf)[2]
 
 
+def _scan_cost(steps: int, units: int) -> int:
+    """Expected model calls of one batched key-size scan: the distinct counts of a
+    ``steps`` grid over ``units`` pixels or cells (at most ``min(steps, units)``), the first
+    batch of 64 and half of the rest (the scan stops at the class change)."""
+    distinct = min(int(steps), int(units))
+    first = min(distinct, 64)
+    return first + (distinct - first) // 2
+
+
 def _perturbation(profile, images_dir, models: dict) -> list[Work]:
-    from leg.harness.inputs import model_input_shape
-    from leg.harness.perturbation_suite import image_ids, method_options
+    from leg.harness.perturbation_suite import (
+        image_ids,
+        input_shape,
+        matched_cell,
+        method_options,
+    )
 
     out = []
     for plan in profile.perturbation:
-        shape = model_input_shape(models[plan.spec])
+        shape = input_shape(models[plan.spec])
         n_img = len(image_ids(plan, images_dir))
         evals = grads = 0
         methods = profile.perturbation_methods
@@ -207,13 +220,22 @@ def _perturbation(profile, images_dir, models: dict) -> list[Work]:
         out.append(Work("perturbation", plan.spec, f"maps ({n_img} images x {len(methods)} "
                         "methods)", n_img * len(methods), n_img * evals, n_img * grads,
                         n_img * _overhead(methods)))
-        first = min(plan.alpha_steps, 64)
-        scan = first + (plan.alpha_steps - first) // 2
-        scans = n_img * len(methods) * len(plan.backgrounds)
-        curves = n_img * len(methods) * len(plan.curve_backgrounds)
+        # matched granularity: every background, at most one call per cell and scan; pixel
+        # granularity: the plan's pixel backgrounds only. Curves: deletion, insertion and
+        # LeRF (upper bounds: identical masked images are evaluated once per image)
+        cell = matched_cell(plan, shape)
+        cells = -(-shape[0] // cell) * -(-shape[1] // cell)
+        pixel = plan.pixel_scored()
+        per_map = (len(plan.backgrounds) * _scan_cost(plan.alpha_steps, cells)
+                   + len(pixel) * _scan_cost(plan.alpha_steps, shape[0] * shape[1])
+                   + (len(plan.curve_backgrounds)
+                      + len([b for b in plan.curve_backgrounds if b in pixel]))
+                   * 3 * (plan.curve_steps + 1))
+        units = n_img * len(methods) * (len(plan.backgrounds) + len(pixel))
         out.append(Work("perturbation", plan.spec,
-                        f"key-size scans ({len(plan.backgrounds)} backgrounds) and curves",
-                        scans + curves, scans * scan + curves * 2 * (plan.curve_steps + 1)))
+                        f"key-size scans ({len(plan.backgrounds)} backgrounds at {cell} px "
+                        f"cells, {len(pixel)} at pixels) and curves", units,
+                        n_img * len(methods) * per_map))
     return out
 
 

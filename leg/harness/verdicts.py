@@ -46,10 +46,19 @@ CHECKS = {
     "emprt": ("eMPRT", "efficient MPRT (Hedström et al., 2024): the complexity (entropy of "
               "|map|) must rise after full randomization by more than between two seeds of "
               "the original model (median over images; reported)"),
-    "key-size": ("key size", "median key size over images and backgrounds (a key set not "
-                 "found counts as worst) below random-cells'"),
-    "deletion": ("deletion", "median deletion area over images and curve backgrounds below "
-                 "random-cells'"),
+    "key-size": ("key size", "at the model's matched granularity (cells removed whole), "
+                 "per image the median key size over the backgrounds (a key set not found "
+                 "counts as worst), paired with random-cells' over the images (Wilcoxon): "
+                 "pass when significantly smaller (p < 0.05)"),
+    "deletion": ("deletion", "matched granularity: per image the median deletion area over "
+                 "the curve backgrounds, paired with random-cells' (Wilcoxon): pass when "
+                 "significantly smaller"),
+    "insertion": ("insertion", "matched granularity: per image the median insertion area "
+                  "over the curve backgrounds, paired with random-cells' (Wilcoxon): pass "
+                  "when significantly larger (reported)"),
+    "road-gap": ("ROAD gap", "matched granularity, ROAD's noisy linear imputation: per "
+                 "image LeRF area minus MoRF area, paired with random-cells' (Wilcoxon): "
+                 "pass when significantly larger (reported)"),
     "ground-truth": ("ground truth", "the lowest correlation with the method's own target "
                      "(the local gradient, or the exact removal effect for removal methods) "
                      "over the synthetic models at the largest budget, above the plan's "

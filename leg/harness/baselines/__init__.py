@@ -16,6 +16,7 @@ name                        budget means
 ``gradient``, ``grad-cam``  ignored (one gradient evaluation)
 ``random``, ``edge``        ignored (the map ignores the model)
 ``random-cells``            ignored (random per block of ``cell_size`` px)
+``true-map``                ignored (ground-truth models only: their exact gradient)
 ==========================  ==========================================================
 
 Resolving ``target=None`` (the image's top-1 class) costs one evaluation of the
@@ -33,13 +34,14 @@ from leg.harness.baselines.occlusion import Occlusion
 from leg.harness.baselines.random_map import RandomCells, RandomMap
 from leg.harness.baselines.rise import RISE
 from leg.harness.baselines.smoothgrad import SmoothGrad
+from leg.harness.baselines.true_map import TrueMap
 
 BASELINES = (
     "lime", "kernel-shap", "grad-cam", "integrated-gradients", "smoothgrad", "gradient",
     "occlusion", "rise", "random", "random-cells", "edge",
-)
+)  # + "true-map" (registered; ground-truth models only, so not among the generic baselines)
 
 __all__ = [
     "BASELINES", "Edge", "GradCAM", "Gradient", "IntegratedGradients", "KernelSHAP", "LIME",
-    "Occlusion", "RISE", "RandomCells", "RandomMap", "SmoothGrad",
+    "Occlusion", "RISE", "RandomCells", "RandomMap", "SmoothGrad", "TrueMap",
 ]
