@@ -12,26 +12,28 @@
     (informativeness reported only at this budget, see ``_LITE0_SMOKE``). Estimand accuracy
     (``-m estimand``): a ground-truth model and one digit at three budgets each
     (:mod:`leg.harness.estimand_suite`; Lite0's estimand, about 35 s, is left to the standard
-    profile to keep smoke within its budget). Perturbation: 4 digits, every method at 200 model
-    evaluations, LEG on 4 px cells, every background, a 200-step alpha grid, 10-step
-    curves on the mean background. Ground truth: 3 models (one per family, incl. a grey
+    profile to keep smoke within its budget). Perturbation: 6 digits, every method at 200 model
+    evaluations, scored at the matched granularity of 4 px cells on every background
+    (ROAD included) and at pixels on the first, a 200-step alpha grid, 10-step curves on
+    the mean and ROAD backgrounds; the true map on 6 base images of a ground-truth model
+    (the oracle the comparisons must pass). Ground truth: 3 models (one per family, incl. a grey
     and a non-square one) at 100, 400 and 1600 evaluations.
 ``standard`` (default)
     Sanity about 10-20 minutes: 10 digits, every digits stage (LEG on 4 px cells, 4000
     samples); 3 Lite0 photos, 7x7 grid, joint, 500 samples (informativeness asserted),
     7 cascading stages. Estimand accuracy: two ground-truth models, 3 digits and one Lite0
-    photo at the paper's 28x28 grid (2048 gradients). Perturbation (``-m perturbation``, about 15
-    minutes): 10 digits (LEG on 4 px cells, curves on every background) and 1 Lite0 photo
-    (LEG on 16 px cells, curves on the mean background), every method at 500 model
-    evaluations, the authors' 1000-step alpha grid, 20-step curves; ground truth on all
-    15 models at 100, 300, 1000 and 3000 evaluations, one seed. Lite0 dominates: about 8 s
-    per (map, background) score at ~28 images/s, up to 36 s when no alpha flips the class.
+    photo at the paper's 28x28 grid (2048 gradients). Perturbation (``-m perturbation``): 10 digits
+    (matched granularity 4 px cells, every background and curve background) and 6 Lite0
+    photos (16 px cells; key size on mean, black and ROAD, curves on mean and ROAD), every
+    method at 500 model evaluations, the authors' 1000-step alpha grid at pixels (first
+    background only), 20-step curves; the oracle plan; ground truth on all 15 models at
+    100, 300, 1000 and 3000 evaluations, one seed.
 ``paper``
     The paper-sized run (hours on a laptop; meant for ``--leg-workers`` or a cluster):
     4 photos at the paper's 28x28 grid, per-channel sampling, every Lite0 group, 3 repeats
     (Lite0 LEG informativeness asserted there but not measured: 784 cells from 300
     samples per channel may well be uninformative); digits LEG on 4 px cells, 8000
-    samples. Perturbation: 10 digits and 4 Lite0 photos at 1000 evaluations, curves on every
+    samples. Perturbation: 10 digits and 8 Lite0 photos at 1000 evaluations, curves on every
     background; ground truth up to 10000 evaluations, 3 seeds.
 
 Verdict thresholds (also in every report): for each model, method and metric, the
@@ -568,19 +570,19 @@ PROFILES: dict[str, Profile] = {
             PerturbationPlan("digits", n_images=10, budget=500, backgrounds=_WITH_ROAD,
                              curve_backgrounds=_WITH_ROAD, options=_perturbation_options(4),
                              matched_cell=4),
-            # Measured (chelsea, 500 evaluations on 14x14 cells, ridge, sigma 0.0025): LEG's
-            # median key size over the five backgrounds beats random-cells (0.044 vs 0.19;
-            # with the moment estimator it did not), LEG-TV's does not (0.263): the LEG-TV
-            # comparisons stay expected failures (xfail) and turn into XPASS if it wins.
-            # 6 photos (_LITE0_PHOTOS). 5 is the minimum for p < 0.05 (min_images_for: 1/32,
-            # every photo better). With the exact sign test 6 still need all 6 better
-            # (5 of 6: p = 7/64), so the power is p_better**6: images_for_power(0.96) = 5,
-            # sign_test_power(6, 0.965) = 0.81, but sign_test_power(6, 0.95) = 0.74 and
-            # images_for_power(0.9) = 8. The Wilcoxon test used here tolerates one loss at
-            # 6 photos when it is the smallest difference (p = 2/64). So 6 photos detect a
-            # method that beats random-cells on ~all photos; a 90% winner needs 8 (cost).
+            # Lite0: 6 photos (_LITE0_PHOTOS). 5 is the minimum for p < 0.05 (min_images_for:
+            # 1/32, every photo better). With the exact sign test 6 still need all 6 better
+            # (5 of 6: p = 7/64), so the power is p_better**6: sign_test_power(6, 0.965) = 0.81,
+            # sign_test_power(6, 0.95) = 0.74, and images_for_power(0.9) = 8. The Wilcoxon
+            # test used here tolerates one loss at 6 photos when it is the smallest difference
+            # (p = 2/64). So 6 photos detect a method that beats random-cells on about every
+            # photo; a 90% winner needs 8 (paper has them). Three key-size backgrounds (mean,
+            # black, ROAD) keep the cost per photo near a third of the old five-background
+            # pixel scans. LEG and LEG-TV are not expected to beat the floor here
+            # (beats_floor=False: a failure is an expected failure, a pass an XPASS).
             PerturbationPlan("lite0", n_images=_LITE0_PHOTOS, budget=500,
-                             backgrounds=_WITH_ROAD, curve_backgrounds=("mean", "road"),
+                             backgrounds=("mean", "black", "road"),
+                             curve_backgrounds=("mean", "road"),
                              options=_perturbation_options(16), beats_floor=False,
                              matched_cell=16),
             _GROUNDTRUTH_PERTURBATION,
@@ -615,7 +617,7 @@ PROFILES: dict[str, Profile] = {
             PerturbationPlan("digits", n_images=10, budget=1000, backgrounds=_WITH_ROAD,
                              curve_backgrounds=_WITH_ROAD, options=_perturbation_options(4),
                              matched_cell=4, pixel_backgrounds=_WITH_ROAD[:-1]),
-            PerturbationPlan("lite0", n_images=_LITE0_PHOTOS, budget=1000,
+            PerturbationPlan("lite0", n_images=8, budget=1000,
                              backgrounds=_WITH_ROAD, curve_backgrounds=_WITH_ROAD,
                              options=_perturbation_options(16), beats_floor=False,
                              matched_cell=16),
