@@ -283,6 +283,27 @@ def test_key_size_not_found_counts_as_worst_and_leaderboards_carry_cis():
     assert top.note == "5/6 found" and top.ci_low <= top.value <= top.ci_high
 
 
+def test_reliability_tells_a_consistent_ranking_from_noise():
+    """Kendall's W is high when every image ranks LEG below the floor and low when the
+    per-image scores are noise; it is shown under the leaderboard and the agreement of
+    the metrics is reported."""
+    rng = np.random.default_rng(3)
+    floor = list(0.5 + 0.1 * rng.random(8))
+    res = _paired_results(8, [f - 0.3 for f in floor], floor,
+                          random_values=list(rng.random(8)))
+    conc, agree = ps.reliability(res)
+    by = {r["comparison"]: r for r in conc}
+    assert by["key_size / mean"]["kendalls_w"] == pytest.approx(1.0)  # random is left out
+    assert by["key_size / mean"]["n_methods"] == 2
+    assert {(a["first"], a["second"]) for a in agree} >= {
+        ("key_size / mean", "deletion_auc / mean")}
+    board = next(b for b in ps.leaderboards(res) if b.metric == "key_size")
+    assert board.reliability.startswith("1.00 (p ")
+    noise = _paired_results(8, list(rng.random(8)), list(rng.random(8)))
+    w = {r["comparison"]: r["kendalls_w"] for r in ps.reliability(noise)[0]}
+    assert w["key_size / mean"] < 0.5
+
+
 def test_scores_match_the_reference_key_size_and_curves_and_dedupe():
     """The suite's scan equals perturbation.key_size and the curves at pixel granularity;
     at matched granularity it needs at most one evaluation per cell, and a job's second

@@ -173,6 +173,11 @@ def leaderboards_html(boards: list[Leaderboard]) -> str:
         head = "".join(f"<th>{html.escape(b.column)}</th>" for b in cols)
         body = "".join(f"<tr><th>{i}</th>{''.join(cell(e) for e in row)}</tr>"
                        for i, row in enumerate(rows, start=1))
+        if any(b.reliability for b in cols):
+            body += ('<tr class="reliability"><th title="how consistently the images rank '
+                     'the methods">W</th>' + "".join(
+                         f"<td><small>{html.escape(b.reliability)}</small></td>" for b in cols)
+                     + "</tr>")
         parts.append(f'<div class="board"><h3>{html.escape(group)}</h3><div class="scroll">'
                      f'<table class="rank"><thead><tr><th>#</th>{head}</tr></thead><tbody>'
                      f"{body}</tbody></table></div></div>")
@@ -193,5 +198,7 @@ def leaderboards_markdown(boards: list[Leaderboard]) -> str:
                 "|---" * (len(cols) + 1) + "|"]
         out += [f"| {i} | " + " | ".join(cell(e) for e in row) + " |"
                 for i, row in enumerate(rows, start=1)]
+        if any(b.reliability for b in cols):
+            out.append("| W | " + " | ".join(b.reliability for b in cols) + " |")
         out.append("")
     return "\n".join(out).rstrip()

@@ -56,6 +56,7 @@ __all__ = [
     "leaderboards",
     "matrix_verdicts",
     "plan_cases",
+    "reliability",
     "run_perturbation",
     "run_score_job",
 ]
@@ -775,12 +776,50 @@ def median_ci(values, seed: int = 0, confidence_level: float = 0.95
     return float(np.median(v)), lo, hi
 
 
+def _comparison(metric: str, background: str) -> str:
+    return f"{metric} / {background}"
+
+
+def reliability(res: PerturbationResults) -> tuple[list[dict], list[dict]]:
+    """How far the matched-granularity comparisons can be trusted (Tomsett et al., 2020):
+    per model and comparison (metric / background) Kendall's W of the methods' per-image
+    scores, images as raters, with Friedman's p-value; and per model the agreement (Kendall's
+    tau-b, +1: the same order of merit) of every pair of comparisons
+    (:func:`leg.harness.agreement.reliability_rows`). ``random`` (pixel noise) is left out:
+    it is no method whose rank matters. A key set not found counts as :data:`NOT_FOUND`."""
+    from leg.harness.agreement import reliability_rows
+
+    rows = []
+    for r in res.keysize:
+        if r.get("granularity") != res.matched.get(r["model"]) or r["method"] == "random":
+            continue
+        for metric in ("key_size", *CURVE_METRICS):
+            v = r.get(metric)
+            if v is None or metric == "lerf_auc":
+                continue
+            if metric == "road_gap" and r["background"] != "road":
+                continue
+            rows.append({"model": r["model"], "comparison": _comparison(metric, r["background"]),
+                         "image": r["image"], "method": r["method"],
+                         "value": NOT_FOUND if metric == "key_size" and np.isnan(v) else v,
+                         "higher_is_better": metric in ("insertion_auc", "road_gap")})
+    return reliability_rows(rows)
+
+
+def _w_text(row: dict | None) -> str:
+    if row is None or not np.isfinite(row["kendalls_w"]):
+        return ""
+    return f"{row['kendalls_w']:.2f} (p {row['p_value']:.2g}, {row['n_images']} images)"
+
+
 def leaderboards(res: PerturbationResults) -> list[Leaderboard]:
     """Per model, at its matched granularity: the methods ranked by median key size on each
     background, by median deletion and insertion areas on each curve background and by the
-    ROAD gap, each with the bootstrap CI of the median over images."""
+    ROAD gap, each with the bootstrap CI of the median over images, and under each ranking
+    Kendall's W of the images' rankings (:func:`reliability`)."""
     out = []
     seed = res.profile.seed
+    concordance = {(r["model"], r["comparison"]): r for r in reliability(res)[0]}
     for check, title in (("key-size", "key size"), ("deletion", "deletion area"),
                          ("insertion", "insertion area"), ("road-gap", "ROAD gap (LeRF - "
                                                                        "MoRF area)")):
@@ -804,7 +843,8 @@ def leaderboards(res: PerturbationResults) -> list[Leaderboard]:
                     values[method] = (med, f"n={len(vals)}", lo, hi)
             out.append(rank(f"{model}: {title}, {res.matched[model]} "
                             f"({'higher' if higher else 'lower'} is better)", bg, metric,
-                            higher, values))
+                            higher, values, reliability=_w_text(
+                                concordance.get((model, _comparison(metric, bg))))))
     return out
 
 
@@ -894,6 +934,24 @@ def add_to_report(report, res: PerturbationResults, comparison: list[dict] | Non
     report.add_table("perturbation_budgets", budget_summary(res))
     report.add_verdicts(matrix_verdicts(res))
     report.add_leaderboards(leaderboards(res))
+    concordance, agreement = reliability(res)
+    report.add_table("perturbation_concordance", concordance)
+    report.add_table("perturbation_agreement", agreement)
+    report.add_section(
+        "Perturbation size: how reliable are these comparisons?",
+        "Following Tomsett et al. (AAAI 2020, \"Sanity checks for saliency metrics\"), at "
+        "the matched granularity. *Consistency across images*: Kendall's W of the methods' "
+        "per-image scores for each metric and background (images as raters; 1: every image "
+        "ranks the methods alike, near 0: the ranking is noise across images), with "
+        "Friedman's p-value; a leaderboard whose W is low, or whose p is not small, ranks "
+        "the methods by chance (it is also shown under each leaderboard column). "
+        "*Agreement between metrics and backgrounds*: Kendall's tau-b between the orders of "
+        "merit two comparisons give the methods, per image then averaged (`per_image`) and "
+        "of the medians over images (`of_medians`); +1 the same order, 0 unrelated, -1 "
+        "reversed. Low agreement means the comparisons answer different questions, and a "
+        "method's standing depends on which one is read.", order=19,
+        tables=[("perturbation_concordance", None), ("perturbation_agreement", 60)],
+        open=True)
     budgets = ", ".join(f"{m}: {b}" for m, b in res.budgets.items())
     matched = ", ".join(f"{m}: {g}" for m, g in res.matched.items())
     text = (

@@ -137,6 +137,8 @@ class Leaderboard:
     metric: str
     higher_is_better: bool
     entries: tuple[Standing, ...]
+    #: How far this ranking holds across images (e.g. Kendall's W), shown under the column.
+    reliability: str = ""
 
 
 def _finite(v) -> bool:
@@ -144,7 +146,8 @@ def _finite(v) -> bool:
 
 
 def rank(group: str, column: str, metric: str, higher_is_better: bool,
-         values: dict[str, float | tuple], *, marked=MARKED) -> Leaderboard:
+         values: dict[str, float | tuple], *, marked=MARKED, reliability: str = ""
+         ) -> Leaderboard:
     """A :class:`Leaderboard` of ``values`` (method -> value, ``(value, note)`` or
     ``(value, note, ci_low, ci_high)``), best first; NaN and ``None`` last."""
     items = []
@@ -155,7 +158,7 @@ def rank(group: str, column: str, metric: str, higher_is_better: bool,
     items.sort(key=lambda t: (not _finite(t[1]), sign * t[1] if _finite(t[1]) else 0.0))
     return Leaderboard(group, column, metric, higher_is_better, tuple(
         Standing(m, float("nan") if v is None else float(v), note, m in marked, lo, hi)
-        for m, v, note, lo, hi in items))
+        for m, v, note, lo, hi in items), reliability)
 
 
 def verdict_rows(verdicts: list[Verdict]) -> list[dict]:
@@ -185,7 +188,7 @@ def leaderboard_rows(boards: list[Leaderboard]) -> list[dict]:
     return [{"group": b.group, "column": b.column, "metric": b.metric,
              "higher_is_better": b.higher_is_better, "rank": i, "method": e.method,
              "value": e.value, "ci_low": e.ci_low, "ci_high": e.ci_high, "note": e.note,
-             "marked": e.marked}
+             "marked": e.marked, "reliability": b.reliability}
             for b in boards for i, e in enumerate(b.entries, start=1)]
 
 
