@@ -4,7 +4,17 @@ Checks
     *Cascading randomization*: groups of layers re-initialised cumulatively from the output
     down (:mod:`leg.harness.randomization`); *independent randomization*: one group at a
     time; *label randomization*: the digits CNN trained on permuted labels against the
-    true-label one. Every state explains the same images for the same class: the original
+    true-label one; *bottom-up cascading* (``Profile.cascade_order`` ``"bottom-up"`` or
+    ``"both"``, Binder et al., CVPR 2023): groups re-initialised cumulatively from the
+    input up (kind ``"bottom-up"``, check ``cascading-bottom-up``, reported); *sMPRT*
+    (check ``smprt``): the original and fully randomized maps, each averaged over
+    ``ModelPlan.smprt_copies`` copies of the image (the noiseless one is the ordinary map,
+    the others carry seeded Gaussian noise of ``smprt_noise`` times the image's range, the
+    same copies in both states; LEG and LEG-TV use ``n_samples // smprt_copies`` samples per
+    noisy copy, so a smoothed LEG map costs about two ordinary maps), compared like
+    cascading against references from the smoothed original maps of other images; *eMPRT*
+    (check ``emprt``): the complexity rise after full randomization
+    (:mod:`leg.harness.mprt`). Every state explains the same images for the same class: the original
     model's top-1 class. All states use the same explanation seed (common random numbers:
     a stochastic method sees the same perturbations everywhere, so its maps differ only
     because the model does — the stricter choice).
@@ -22,7 +32,23 @@ Thresholds (calibrated as data, reported with every run)
     "fell to the level of unrelated maps" when its similarity to the original is at most
     ``threshold = quantile_q(reference) + margin`` (``q`` and the per-metric margins in
     :class:`leg.harness.config.Thresholds`; 0.95 and 0.1 by default). :func:`verdict` applies
-    the rule to one image's value or to the median of several.
+    the rule to one image's value or to the median of several (the pooled threshold is
+    reported and gates informativeness).
+
+Paired statistics (every verdict over images)
+    Per image ``i`` and metric the *reference* is the ``quantile`` over ``j != i`` of the
+    similarity of the original maps of ``i`` and ``j``, plus the margin
+    (:func:`per_image_references`; the ``threshold`` column of the per-image rows in
+    ``sanity.csv``). The similarities after randomization are compared with their images'
+    references by :func:`paired_verdict` (:func:`leg.harness.statistics.compare_paired`,
+    one-sided Wilcoxon signed-rank, rule ``"require"``, alpha :data:`ALPHA`, a bootstrap CI
+    of the median difference): ``"pass"`` when the drop is significant, ``"fail"`` when it
+    is not with at least 5 images, ``"not-significant"`` with fewer (no 4 paired values can
+    reach p < 0.05). A check over several metrics (and stages) takes the worst
+    (:data:`ORDER`): degenerate, fail, not-significant, uninformative, pass. eMPRT: the
+    rise of each image against its own ``|rise|`` between two seeds plus the margin,
+    higher is better. The verdicts carry ``n_images``, ``ci_low``, ``ci_high``, ``p_value``
+    (matrix, ``verdicts.csv``, the summary tables).
 
 Informativeness (reproducibility)
     A method whose maps are mostly estimation noise passes the randomization checks
@@ -64,22 +90,25 @@ Degenerate maps
 What is asserted
     LEG and LEG-TV must be informative on every image (the ``original-reseeded`` cases,
     image by image) and must pass on every decisive metric at full cascading randomization
-    and under label randomization, judged on the *median over images* of the similarity (one
+    and under label randomization, judged *over images with the paired statistics* (one
     case per model x method x decisive stage, image ``"all-images"``), with no image
-    degenerate and every image informative. The median, not each image: with 4 metrics x 2
+    degenerate and every image informative: "fail", "degenerate" and "uninformative" fail
+    the test, "not-significant" (fewer than 5 images, e.g. the smoke profile's two Lite0
+    photos) skips it with the reason. Over images, not each image: with 4 metrics x 2
     stages x 2 methods x several images, per-image judging of a 0.95-quantile threshold
     fails by chance (the smoke run had one digit at SSIM 0.334 against 0.316 under one seed
     and none under two others); per-image values and verdicts stay in ``sanity.csv``. Where
     a model plan lists a method in ``informative_reported`` (with its measured numbers), its
     uninformative cases are expected failures (``xfail``) instead, never passes. The model-
     independent ``edge`` control must fail
-    (``test_check_catches_model_independent_explainer``): the check can fail; that an
+    (``test_check_catches_model_independent_explainer``: cascading and label randomization,
+    and sMPRT and eMPRT where the model has at least 5 images): the check can fail; that an
     informativeness check can fail is tested on a noise explainer
     (``tests/test_sanity_verdict.py``). ``gradient`` and ``random`` are reported, not
     asserted (``random`` with a fixed seed gives every image the same map, so its reference
     is 1 and it would "pass" the randomization check trivially; a new seed gives a new map:
-    it is uninformative, never a pass). Intermediate and independent stages are reported as
-    curves.
+    it is uninformative, never a pass). Intermediate, independent and bottom-up stages,
+    sMPRT and eMPRT of the other methods are reported (matrix, ``sanity.csv``, curves).
 """
 
 from __future__ import annotations
@@ -127,6 +156,7 @@ __all__ = [
     "per_image_references",
     "matrix_verdicts",
     "plan_cases",
+    "smprt_options",
     "run_sanity",
     "threshold",
     "verdict",
@@ -482,7 +512,7 @@ def run_sanity(profile: Profile, *, cache_root: str, images_dir: str | None = No
                 items.append(ExplainItem(key, img_id, img, method, options, seed, target))
             if stage.name in smprt_at:  # sMPRT: the noisy copies (the last is the image)
                 for (img_id, _), method in itertools.product(images, methods):
-                    options = _smprt_options(method, _resolve_options(
+                    options = smprt_options(method, _resolve_options(
                         plan.options.get(method, {}), shape), plan.smprt_copies)
                     target = res.targets[(plan.spec, img_id)]
                     for k, copy in enumerate(noisy[img_id][:-1]):
@@ -561,7 +591,7 @@ def _noisy_copies(plan: ModelPlan, profile: Profile, img_id: str, image) -> np.n
     return copies.astype(np.asarray(image).dtype)
 
 
-def _smprt_options(method: str, options: dict, copies: int) -> dict:
+def smprt_options(method: str, options: dict, copies: int) -> dict:
     """A method's options on one noisy copy: LEG and LEG-TV take ``n_samples // copies``
     samples (at least 1) so the smoothed map costs about two ordinary maps."""
     n = options.get("n_samples")
@@ -1037,10 +1067,13 @@ def add_to_report(report, res: SanityResults, comparison: list[dict] | None = No
                 for m, why in p.informative_reported.items()}
     text = (
         "Similarity between each method's explanation under the original model and under "
-        "randomized models (lower is better). A check passes when the similarity is at most "
-        f"the {th.quantile:.2f}-quantile of the *unrelated-map reference* (the same method's "
-        "maps of different images) plus a margin "
-        f"({', '.join(f'{k} {v}' for k, v in th.margin.items())}) AND the method's original "
+        "randomized models (lower is better). Each image's similarity is paired with its own "
+        f"*unrelated-map reference*: the {th.quantile:.2f}-quantile of the similarities of "
+        "its original map to the other images' original maps, plus a margin "
+        f"({', '.join(f'{k} {v}' for k, v in th.margin.items())}). A check passes when the "
+        "drop below the references is significant over the images (one-sided paired "
+        f"Wilcoxon, p < {ALPHA}; columns n_images, ci_low, ci_high, p_value; fewer than 5 "
+        "images: not-significant) AND the method's original "
         "maps are informative: explained again with seed + "
         f"{res.profile.reseed_offset} (rows check=reproducibility, stage={RESEEDED}; higher "
         "is better), they must be more similar than that same threshold on "
