@@ -100,3 +100,7 @@ def test_the_plan_counts_the_smprt_copies(tmp_path):
     assert len(smprt) == 1
     assert smprt[0].items == 2 * 3 * 3 * 2
     assert smprt[0].evaluations == 2 * 3 * 3 * (3000 // 4 + 1)
+    from leg.harness.sanity import smprt_options
+
+    assert smprt_options("leg", {"n_samples": 160}, 3)["n_samples"] == 52  # even: pairs
+    assert smprt_options("gradient", {}, 3) == {}

@@ -9,7 +9,11 @@
     sigma 0.02: two seeds agree at Spearman |map| ~0.8 and SSIM ~0.75-0.8, thresholds
     ~0.5-0.6 and ~0.3) and two Lite0 photos at a coarse 7x7 grid in joint mode with 160
     samples, cascading to the classifier, the last block and full randomization
-    (informativeness reported only at this budget, see ``_LITE0_SMOKE``). Estimand accuracy
+    (informativeness reported only at this budget, see ``_LITE0_SMOKE``). sMPRT: digits with
+    4 copies (3 noisy, 750 LEG samples each: 27k more evaluations), none on Lite0 (its two
+    photos can never make a verdict significant, and even 2 copies would add about 18 s of
+    Lite0 evaluations); standard 8 (digits) and 4 (Lite0) copies, paper 16 and 8. Estimand
+    accuracy
     (``-m estimand``): a ground-truth model and one digit at three budgets each
     (:mod:`leg.harness.estimand_suite`; Lite0's estimand, about 35 s, is left to the standard
     profile to keep smoke within its budget). Perturbation: 4 digits, every method at 200 model
@@ -533,7 +537,7 @@ PROFILES: dict[str, Profile] = {
                       smprt_copies=4),
             ModelPlan("lite0", n_images=2, cascade_at=("logits", "block15", "stem"),
                       options=_lite0_options(32, 160, "joint"),
-                      informative_reported=_LITE0_SMOKE, smprt_copies=3),
+                      informative_reported=_LITE0_SMOKE, smprt_copies=1),
         ),
         perturbation=(
             PerturbationPlan("digits", n_images=4, budget=200, alpha_steps=200, curve_steps=10,

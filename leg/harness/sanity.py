@@ -593,10 +593,11 @@ def _noisy_copies(plan: ModelPlan, profile: Profile, img_id: str, image) -> np.n
 
 def smprt_options(method: str, options: dict, copies: int) -> dict:
     """A method's options on one noisy copy: LEG and LEG-TV take ``n_samples // copies``
-    samples (at least 1) so the smoothed map costs about two ordinary maps."""
+    samples, rounded down to an even number (antithetic pairs), at least 2, so the smoothed
+    map costs about two ordinary maps."""
     n = options.get("n_samples")
     if method in ("leg", "leg-tv") and isinstance(n, int) and not isinstance(n, bool):
-        return {**options, "n_samples": max(1, n // copies)}
+        return {**options, "n_samples": max(2, n // copies // 2 * 2)}
     return options
 
 
