@@ -4,9 +4,12 @@ Run ``pytest evaluation -m sanity --leg-profile smoke``. Cases, for each asserte
 (LEG, LEG-TV, yours): one ``original-reseeded`` case per ``model x image`` (informativeness:
 the original maps must reproduce under another seed; a method whose plan lists it in
 ``informative_reported`` is an expected failure there instead) and ``model x all-images x
-stage`` for the decisive stages (full cascading and label randomization), judged on the
-median over images. Per model: every similarity is computed, nothing regressed against a
-baseline, and the edge control fails. The reported methods and stages are in the report.
+stage`` for the decisive stages (full cascading and label randomization), judged over
+images with paired statistics (each image's similarity against its own unrelated-map
+reference; "not-significant", a skip, with fewer than 5 images). Per model: every
+similarity is computed, nothing regressed against a baseline, and the edge control fails
+cascading (and label) randomization, and, with at least 5 images, sMPRT and eMPRT. The
+reported methods and stages are in the report.
 The explanations are computed once per session by the ``sanity_results`` fixture (cached on
 disk) and these tests only read and assert. What is asserted and how the thresholds are
 calibrated: :mod:`leg.harness.sanity`.
@@ -17,7 +20,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from leg.harness.sanity import ALL_IMAGES, RESEEDED, SanityCase, plan_cases, verdict
+from leg.harness.sanity import (
+    ALL_IMAGES,
+    RESEEDED,
+    SanityCase,
+    not_significant_reason,
+    plan_cases,
+)
+from leg.harness.statistics import min_images_for
 
 pytestmark = pytest.mark.sanity
 
@@ -75,7 +85,7 @@ def test_sanity(case: SanityCase, sanity_results):
             f"agree no more than unrelated maps ({_fmt(bad)}); its randomization checks "
             "cannot pass.")
         return
-    # a decisive stage: judged on the median over images (see leg.harness.sanity)
+    # a decisive stage: judged over images, paired statistics (see leg.harness.sanity)
     verdicts = res.median_verdicts(case)
     failed = {m: v for m, v in verdicts.items() if v[0] != "pass"}
     flat = [m for m, v in failed.items() if v[0] == "degenerate"]
@@ -86,7 +96,11 @@ def test_sanity(case: SanityCase, sanity_results):
     wrong = {m: v for m, v in failed.items() if v[0] == "fail"}
     assert not wrong, (
         f"{case.method} did not fall to the level of unrelated maps at {case.stage}: "
-        + "; ".join(f"{m} median {v[1]:.3f} > threshold {v[2]:.3f}" for m, v in wrong.items()))
+        + "; ".join(f"{m} median {v[1]:.3f} vs reference {v[2]:.3f}, p = {v[3].p_value:.2g} "
+                    f"over {v[3].n_images} images" for m, v in wrong.items()))
+    unsure = [v[3] for v in failed.values() if v[0] == "not-significant"]
+    if unsure:
+        pytest.skip(not_significant_reason(unsure[0].n_images))
     if failed:  # only "uninformative" left: it fell, but its original maps are noise
         rep = [r for r in res.rows if r["check"] == "reproducibility"
                and r["model"] == case.model and r["method"] == case.method
@@ -136,26 +150,40 @@ def test_no_regression(model, sanity_results, leg):
 
 
 def test_check_catches_model_independent_explainer(model, sanity_results):
-    """The model-independent edge control must FAIL the check: the check can fail."""
+    """The model-independent edge control must FAIL the check: the check can fail. Over
+    the images at full cascading (and label) randomization, every decisive metric's
+    similarity stays above the unrelated-map reference, image by image, and (with at least
+    5 images, where the statistics can decide) sMPRT and eMPRT fail it too."""
     res = sanity_results
     if "edge" in res.skipped or "edge" not in res.profile.methods:
         pytest.skip(f"edge control not run: {res.skipped.get('edge', 'not in --leg-methods')}")
-    th = res.profile.thresholds
     stages = res.stages[model]
     decisive = [s.name for s in stages if s.kind == "label"]
     decisive.append([s.name for s in stages if s.kind == "cascading"][-1])
+    n_images = len([i for (m, i) in res.images if m == model])
+    enough = n_images >= min_images_for()
     for stage in decisive:
-        for metric in th.decisive:
-            vals = [r["value"] for r in res.rows if r["check"] != "reference"
-                    and r["model"] == model and r["method"] == "edge"
-                    and r["stage"] == stage and r["metric"] == metric]
-            ref = res.references[(model, "edge", metric)]
-            assert verdict(vals, ref, quantile=th.quantile,
-                           margin=th.margin[metric]) == "fail", (
+        kind = next(s.kind for s in stages if s.name == stage)
+        case = SanityCase(model, ALL_IMAGES, "edge", stage, kind, True)
+        verdicts = res.median_verdicts(case)
+        assert verdicts, f"No edge similarities at {stage}."
+        for metric, (v, med, ref, _) in verdicts.items():
+            assert v == ("fail" if enough else "not-significant"), (
                 f"The check did not catch the model-independent edge map at {stage} "
-                f"({metric}: median {np.median(vals):.3f}, reference "
-                f"q{th.quantile} {np.quantile(ref, th.quantile):.3f}).")
-    emprt, rise, thr = res.emprt[(model, "edge")]
+                f"({metric}: {v}, median {med:.3f} vs reference {ref:.3f}).")
+            rows = [r for r in res.case_rows(case) if r["metric"] == metric]
+            assert all(r["value"] > r["threshold"] for r in rows), (
+                f"An edge map fell below its image's reference at {stage} ({metric}).")
+    if not enough:
+        pytest.skip(f"sMPRT and eMPRT of the edge map: {not_significant_reason(n_images)}")
+    emprt, rise, thr, comp = res.emprt[(model, "edge")]
     assert emprt == "fail", (
         f"eMPRT did not catch the model-independent edge map: its complexity rose by "
-        f"{rise:.3f} after full randomization, more than {thr:.3f}.")
+        f"{rise:.3f} after full randomization against {thr:.3f} (p = {comp.p_value:.2g}).")
+    from leg.harness.sanity import matrix_verdicts
+
+    smprt = [v for v in matrix_verdicts(res) if v.model == model and v.method == "edge"
+             and v.check == "smprt"]
+    if res.profile.model_plan(model).smprt_copies > 1:
+        assert smprt and smprt[0].verdict == "fail", (
+            f"sMPRT did not catch the model-independent edge map: {smprt}")

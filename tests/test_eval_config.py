@@ -49,3 +49,58 @@ def test_a_model_the_profile_does_not_know_gets_generic_plans():
     assert paper.models[0].cascade_at is None and paper.perturbation[0].alpha_steps == 1000
     assert [q.spec for q in p.perturbation] == ["pkg.mod:make"]
     assert [q.spec for q in p.estimand] == ["pkg.mod:make"]
+
+
+def test_the_cascade_order_reaches_the_stages_the_cells_and_the_hash():
+    """``--leg-cascade-order`` (``Profile.cascade_order``): bottom-up and both add the
+    bottom-up cascade (from the input up, ending with every group randomized) beside the
+    asserted top-down one; the default keeps the profile's parameters hash."""
+    from leg.harness.sanity import plan_cases, planned_cells
+
+    smoke = get_profile("smoke").with_overrides(model="digits")
+    assert smoke.cascade_order == "top-down"
+    assert get_profile("smoke").with_overrides(model="digits", cascade_order="top-down"
+                                               ).parameters_hash() == smoke.parameters_hash()
+    for order in ("bottom-up", "both"):
+        prof = smoke.with_overrides(cascade_order=order)
+        assert prof.parameters_hash() != smoke.parameters_hash()
+        up = [s for s in model_stages(prof.models[0], prof.cascade_order)
+              if s.kind == "bottom-up"]
+        assert [s.name for s in up] == ["bottom-up-conv1", "bottom-up-conv2",
+                                        "bottom-up-dense1", "bottom-up-logits"]
+        assert up[0].groups == ("conv1",) and set(up[-1].groups) == set(ZOO_GROUPS["digits"])
+        staged = {c.stage for c in plan_cases(prof)}
+        assert "bottom-up-conv1" in staged and "cascade-conv1" in staged
+        assert ("digits", "leg", "cascading-bottom-up") in planned_cells(prof)
+    assert not any(s.kind == "bottom-up" for s in model_stages(smoke.models[0]))
+    assert ("digits", "leg", "cascading-bottom-up") not in planned_cells(smoke)
+    with pytest.raises(ValueError, match="cascade order"):
+        smoke.with_overrides(cascade_order="sideways")
+
+
+def test_the_plan_counts_the_smprt_copies(tmp_path):
+    """sMPRT's noisy copies are planned work: 2 states x images x (copies - 1) x methods,
+    LEG at n_samples // copies per copy (LEG-TV shares LEG's samples)."""
+    import types
+
+    import numpy as np
+    from PIL import Image
+
+    from leg.harness.plan import _sanity
+
+    for i in range(3):
+        Image.fromarray(np.zeros((32, 32), np.uint8)).save(tmp_path / f"d{i}.png")
+    prof = get_profile("smoke").with_overrides(model="digits", methods=["leg", "leg-tv"],
+                                               n_images=3)
+    plan = prof.models[0]
+    assert plan.smprt_copies == 4
+    work = _sanity(prof, str(tmp_path), {"digits": types.SimpleNamespace(
+        input_shape=(32, 32, 1))})
+    smprt = [w for w in work if w.what.startswith("sMPRT")]
+    assert len(smprt) == 1
+    assert smprt[0].items == 2 * 3 * 3 * 2
+    assert smprt[0].evaluations == 2 * 3 * 3 * (3000 // 4 + 1)
+    from leg.harness.sanity import smprt_options
+
+    assert smprt_options("leg", {"n_samples": 160}, 3)["n_samples"] == 52  # even: pairs
+    assert smprt_options("gradient", {}, 3) == {}

@@ -33,6 +33,7 @@ def test_an_unrelated_suite_imports_nothing_and_writes_nothing(pytester):
 def test_the_plugin_can_be_disabled_and_its_options_are_there(pytester):
     result = pytester.runpytest_subprocess("--help")
     assert "--leg-profile" in result.stdout.str()
+    assert "--leg-cascade-order" in result.stdout.str()
     result = pytester.runpytest_subprocess("-p", "no:leg", "--help")
     assert "--leg-profile" not in result.stdout.str()
 

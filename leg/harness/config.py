@@ -9,7 +9,11 @@
     sigma 0.02: two seeds agree at Spearman |map| ~0.8 and SSIM ~0.75-0.8, thresholds
     ~0.5-0.6 and ~0.3) and two Lite0 photos at a coarse 7x7 grid in joint mode with 160
     samples, cascading to the classifier, the last block and full randomization
-    (informativeness reported only at this budget, see ``_LITE0_SMOKE``). Estimand accuracy
+    (informativeness reported only at this budget, see ``_LITE0_SMOKE``). sMPRT: digits with
+    4 copies (3 noisy, 750 LEG samples each: 27k more evaluations), none on Lite0 (its two
+    photos can never make a verdict significant, and even 2 copies would add about 18 s of
+    Lite0 evaluations); standard 8 (digits) and 4 (Lite0) copies, paper 16 and 8. Estimand
+    accuracy
     (``-m estimand``): a ground-truth model and one digit at three budgets each
     (:mod:`leg.harness.estimand_suite`; Lite0's estimand, about 35 s, is left to the standard
     profile to keep smoke within its budget). Perturbation: 6 digits, every method at 200 model
@@ -36,14 +40,20 @@
     samples. Perturbation: 10 digits and 8 Lite0 photos at 1000 evaluations, curves on every
     background; ground truth up to 10000 evaluations, 3 seeds.
 
-Verdict thresholds (also in every report): for each model, method and metric, the
-*reference* is the similarity between explanations of different images under the original
-model ("unrelated maps"). A check passes when the similarity between the original and the
-randomized explanation of the same image is at most the reference's ``quantile`` plus
-``margin`` (per metric) — see :func:`leg.harness.sanity.verdict` — and the method's original
-maps are informative: explained again with seed ``seed + reseed_offset`` they are more
-similar than that threshold on ``Thresholds.informative`` (Spearman |map| and SSIM);
-otherwise the verdict is "uninformative", never a pass (:mod:`leg.harness.sanity`).
+Verdict rule (also in every report): for each model, method, metric and image ``i``, the
+*reference* is the ``quantile`` over the other images ``j`` of the similarity between the
+original model's explanations of ``i`` and ``j`` ("unrelated maps"), plus ``margin`` (per
+metric). The similarities between the original and the randomized explanation of each image
+are compared with their references, paired by image (one-sided Wilcoxon signed-rank test,
+bootstrap CI of the median difference; :func:`leg.harness.statistics.compare_paired`, rule
+``"require"``): a check passes when the drop is significant (p < 0.05) on every decisive
+metric, fails when it is not on some metric with at least 5 images, and is
+"not-significant" with fewer images (no 4 images can reach p < 0.05). It passes only when
+the method's original maps are also informative: explained again with seed ``seed +
+reseed_offset`` they are more similar than the pooled threshold on ``Thresholds.informative``
+(Spearman |map| and SSIM); otherwise "uninformative", never a pass
+(:mod:`leg.harness.sanity`). eMPRT and sMPRT are judged the same way (``smprt_copies``,
+``smprt_noise`` of :class:`ModelPlan`).
 """
 
 from __future__ import annotations
@@ -52,7 +62,8 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field, replace
 
-__all__ = ["GROUNDTRUTH_METHODS", "PERTURBATION_METHODS", "PROFILES", "METHODS", "ZOO_TWINS",
+__all__ = ["CASCADE_ORDERS", "GROUNDTRUTH_METHODS", "PERTURBATION_METHODS", "PROFILES",
+           "METHODS", "ZOO_TWINS",
            "EstimandPlan", "GroundTruthPlan", "ModelPlan", "PerturbationPlan", "Profile",
            "Thresholds", "get_profile"]
 
@@ -80,6 +91,9 @@ def cell_size_for(value, shape) -> int:
     return int(value)
 
 
+#: ``Profile.cascade_order`` values (``--leg-cascade-order``).
+CASCADE_ORDERS = ("top-down", "bottom-up", "both")
+
 #: Methods in the sanity suites, and their role.
 METHODS = {
     "leg": "asserted",
@@ -92,9 +106,15 @@ METHODS = {
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Verdict rule: pass iff similarity <= quantile(reference, ``quantile``) + margin, and
-    the original maps are informative (their reproducibility exceeds that threshold on
-    every ``informative`` metric)."""
+    """Verdict rule, per image ``i`` and decisive metric: the *reference* of ``i`` is
+    ``quantile`` (over images ``j != i``) of the similarity of ``i``'s and ``j``'s original
+    maps, plus the metric's ``margin``; the similarity of ``i``'s original and randomized
+    maps is compared with it, paired by image (one-sided Wilcoxon,
+    :func:`leg.harness.statistics.compare_paired`, rule ``"require"``, alpha 0.05). A check
+    passes when every decisive metric's drop below the reference is significant and the
+    original maps are informative (their reproducibility exceeds the pooled threshold on
+    every ``informative`` metric); it fails when a metric's drop is not shown on enough
+    images (at least 5); with fewer images it is "not-significant"."""
 
     quantile: float = 0.95
     margin: dict = field(default_factory=lambda: {
@@ -118,7 +138,13 @@ class ModelPlan:
     architecture trained on permuted labels, or ``None``. ``options``: per-method
     explainer options (``budget`` = model evaluations where the method has one).
     ``cell_size="auto"`` means ``min(H, W) // 16``, ``"grid:N"`` ``min(H, W) // N``
-    (:func:`cell_size_for`).
+    (:func:`cell_size_for`). ``smprt_copies``, ``smprt_noise``: smooth MPRT (check
+    ``smprt``) averages each map at full cascading randomization over ``smprt_copies``
+    copies of the image (the last one noiseless: the ordinary map), the others with
+    Gaussian noise of standard deviation ``smprt_noise`` times the image's range
+    (:func:`leg.harness.mprt.noisy_copies`); LEG and LEG-TV take ``n_samples //
+    smprt_copies`` samples on each noisy copy, so a smoothed LEG map costs about twice one
+    map. ``smprt_copies=1`` turns the check off.
     """
 
     spec: str
@@ -132,6 +158,15 @@ class ModelPlan:
     #: expected failures (``xfail``) when the original maps are uninformative, instead of
     #: failures. Empty: informativeness is asserted for every asserted method.
     informative_reported: dict = field(default_factory=dict)
+    smprt_copies: int = 10
+    smprt_noise: float = 0.1
+
+    def __post_init__(self):
+        if int(self.smprt_copies) != self.smprt_copies or self.smprt_copies < 1:
+            raise ValueError(f"smprt_copies must be a positive integer; got "
+                             f"{self.smprt_copies!r}.")
+        if not self.smprt_noise >= 0:
+            raise ValueError(f"smprt_noise must be >= 0; got {self.smprt_noise!r}.")
 
 
 def _digits_options(n: int, sigma: float = 0.02) -> dict:
@@ -296,13 +331,15 @@ class GenericSizes:
     curve_steps: int
     estimand_budgets: tuple[int, ...]
     gradients: int
+    smprt_copies: int = 10
 
     def sanity_plan(self, spec: str) -> ModelPlan:
         leg = {"cell_size": f"grid:{self.grid}", "n_samples": self.samples, "mode": "joint",
                "batch_size": 32}
         return ModelPlan(spec, n_images=self.n_images, cascade_at=self.cascade_stages,
                          options={"leg": leg, "leg-tv": {**leg, "lam": 0.075},
-                                  "gradient": {}, "random": {}, "edge": {}})
+                                  "gradient": {}, "random": {}, "edge": {}},
+                         smprt_copies=self.smprt_copies)
 
     def perturbation_plan(self, spec: str) -> PerturbationPlan:
         return PerturbationPlan(spec, n_images=self.n_images, budget=self.budget,
@@ -322,7 +359,8 @@ class GenericSizes:
 GENERIC = {
     "smoke": GenericSizes(n_images=2, cascade_stages=3, samples=160, grid=7, budget=200,
                           backgrounds=("mean",), curve_backgrounds=("mean",), alpha_steps=64,
-                          curve_steps=10, estimand_budgets=(100, 200, 400), gradients=64),
+                          curve_steps=10, estimand_budgets=(100, 200, 400), gradients=64,
+                          smprt_copies=3),
     "standard": GenericSizes(n_images=4, cascade_stages=6, samples=500, grid=14, budget=500,
                              backgrounds=("mean", "black"), curve_backgrounds=("mean",),
                              alpha_steps=200, curve_steps=20,
@@ -341,7 +379,10 @@ class Profile:
     it for the second explanation of the original model (informativeness check);
     ``randomization_seed``: seed of the re-initialised weights; ``regression_tolerance``:
     absolute change of a metric in its bad direction that fails a comparison with
-    ``--leg-baseline``."""
+    ``--leg-baseline``; ``cascade_order``: ``"top-down"`` (Adebayo et al.), or
+    ``"bottom-up"``/``"both"``: the sanity suite also randomizes cumulatively from the input
+    up (Binder et al., CVPR 2023; check ``cascading-bottom-up``, reported) beside the
+    top-down cascade it asserts on."""
 
     name: str
     description: str
@@ -363,6 +404,12 @@ class Profile:
     #: The user's own methods (``--leg-methods NAME=module:attribute``, :mod:`leg.harness.methods`):
     #: asserted in the sanity suites like LEG, compared at LEG's budget when black-box.
     user_methods: tuple = ()
+    cascade_order: str = "top-down"
+
+    def __post_init__(self):
+        if self.cascade_order not in CASCADE_ORDERS:
+            raise ValueError(f"Unknown cascade order {self.cascade_order!r}; choose one of "
+                             f"{list(CASCADE_ORDERS)}.")
 
     def role(self, method: str) -> str:
         """``"asserted"``, ``"reported"`` or ``"control"`` in the sanity suites (a user's method
@@ -385,7 +432,8 @@ class Profile:
                        seed: int | None = None, user_methods=(), n_images: int | None = None,
                        stages: int | None = None, budget: int | None = None,
                        backgrounds: tuple[str, ...] | None = None,
-                       grad_cam_layer: str | None = None) -> Profile:
+                       grad_cam_layer: str | None = None,
+                       cascade_order: str | None = None) -> Profile:
         """A copy with command-line overrides applied (one model, a method subset, a seed,
         the user's methods: :class:`leg.harness.methods.UserMethod`, also named in
         ``methods``, go through every suite).
@@ -422,6 +470,8 @@ class Profile:
                     m for m in methods if m in GROUNDTRUTH_METHODS or m in mine)))
         if seed is not None:
             p = replace(p, seed=int(seed))
+        if cascade_order is not None:
+            p = replace(p, cascade_order=cascade_order)
         p = p._resized(n_images, stages, budget, backgrounds)
         if grad_cam_layer is not None:  # Grad-CAM's layer, wherever Grad-CAM runs
             def layer(plan):
@@ -498,6 +548,8 @@ class Profile:
         if d["groundtruth"] is not None and not d["groundtruth"]["options"]:
             d["groundtruth"].pop("options")
         d.pop("generic")  # the plans it made for your model are in "models" & co.
+        if d["cascade_order"] == "top-down":  # the default, as before the option: same hash
+            d.pop("cascade_order")
         return d
 
     def parameters_hash(self) -> str:
@@ -528,10 +580,11 @@ PROFILES: dict[str, Profile] = {
         description="CI-sized: digits CNN and three Lite0 photos at a coarse grid (<= 3 min).",
         models=(
             ModelPlan("digits", n_images=6, cascade_at=None, independent=("logits", "conv1"),
-                      label_twin="digits-permuted", options=_digits_options(3000)),
+                      label_twin="digits-permuted", options=_digits_options(3000),
+                      smprt_copies=4),
             ModelPlan("lite0", n_images=2, cascade_at=("logits", "block15", "stem"),
                       options=_lite0_options(32, 160, "joint"),
-                      informative_reported=_LITE0_SMOKE),
+                      informative_reported=_LITE0_SMOKE, smprt_copies=1),
         ),
         perturbation=(
             # 6 digits: the fewest at which a paired comparison can tolerate one loss and
@@ -559,8 +612,9 @@ PROFILES: dict[str, Profile] = {
         models=(
             ModelPlan("digits", n_images=10, cascade_at=None,
                       independent=("logits", "dense1", "conv2", "conv1"),
-                      label_twin="digits-permuted", options=_digits_options(4000)),
-            ModelPlan("lite0", n_images=3,
+                      label_twin="digits-permuted", options=_digits_options(4000),
+                      smprt_copies=8),
+            ModelPlan("lite0", n_images=3, smprt_copies=4,
                       cascade_at=("logits", "head", "block15", "block11", "block7", "block3",
                                   "stem"),
                       independent=("logits", "block7"),
@@ -608,8 +662,9 @@ PROFILES: dict[str, Profile] = {
         models=(
             ModelPlan("digits", n_images=10, cascade_at=None,
                       independent=("logits", "dense1", "conv2", "conv1"),
-                      label_twin="digits-permuted", options=_digits_options(8000)),
-            ModelPlan("lite0", n_images=4, cascade_at=None,
+                      label_twin="digits-permuted", options=_digits_options(8000),
+                      smprt_copies=16),
+            ModelPlan("lite0", n_images=4, cascade_at=None, smprt_copies=8,
                       independent=("logits", "head", "block15", "block7", "block0", "stem"),
                       options=_lite0_options(8, 300, "per_channel")),
         ),

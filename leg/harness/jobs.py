@@ -27,7 +27,11 @@ __all__ = ["ExplainItem", "ExplainJob", "calibration_images", "compute_explanati
 
 @dataclass(frozen=True)
 class ExplainItem:
-    """One explanation to compute: ``method`` with ``options`` on ``image`` for ``target``."""
+    """One explanation to compute: ``method`` with ``options`` on ``image`` for ``target``.
+
+    ``calibrate=False``: the image is not one of the job's batch-norm calibration images
+    (a noisy copy of one of them, for smooth MPRT: the randomized model must be the same
+    whether or not its noisy copies are explained with it)."""
 
     key: str
     image_id: str
@@ -36,6 +40,7 @@ class ExplainItem:
     options: dict = field(compare=False)
     seed: int | None
     target: int
+    calibrate: bool = field(default=True, compare=False)
 
 
 @dataclass(frozen=True)
@@ -144,8 +149,9 @@ def _explain_items(clf, items: Sequence[ExplainItem], info: dict) -> Iterator[Jo
 
 
 def calibration_images(items: Sequence[ExplainItem]) -> np.ndarray:
-    """``(N, H, W, C)``: the distinct images of ``items`` (by id), sorted by id."""
-    distinct = {it.image_id: it.image for it in items}
+    """``(N, H, W, C)``: the distinct images of ``items`` (by id) that calibrate, sorted by
+    id."""
+    distinct = {it.image_id: it.image for it in items if it.calibrate}
     return np.stack([distinct[k] for k in sorted(distinct)])
 
 

@@ -164,7 +164,7 @@ def _sanity(profile, images_dir, models: dict) -> list[Work]:
         clf = models[plan.spec]
         channels = _channels(clf)
         n_img = len(image_ids(plan, images_dir))
-        stages = model_stages(plan)
+        stages = model_stages(plan, profile.cascade_order)
         states = 2 + len(stages)  # original, its second seed, every randomized state
         evals = grads = maps = 0
         shared = "leg" in profile.methods and "leg-tv" in profile.methods
@@ -181,6 +181,23 @@ def _sanity(profile, images_dir, models: dict) -> list[Work]:
                         states * n_img * evals * reps + len(stages) * n_img,
                         states * n_img * grads * reps,
                         states * n_img * reps * _overhead(profile.methods)))
+        noisy = plan.smprt_copies - 1  # sMPRT: noisy copies, original and full randomization
+        if noisy > 0:
+            from leg.harness.sanity import smprt_options
+
+            evals = grads = 0
+            for method in profile.methods:
+                if method == "leg-tv" and shared:
+                    continue
+                e, g = _per_map(method, smprt_options(method, plan.options.get(method, {}),
+                                                       plan.smprt_copies), channels)
+                evals, grads = evals + e, grads + g
+            out.append(Work("sanity", plan.spec,
+                            f"sMPRT maps (2 states x {n_img} images x {noisy} noisy copies x "
+                            f"{len(profile.methods)} methods)",
+                            2 * n_img * noisy * len(profile.methods), 2 * n_img * noisy * evals,
+                            2 * n_img * noisy * grads,
+                            2 * n_img * noisy * _overhead(profile.methods)))
     return out
 
 

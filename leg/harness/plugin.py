@@ -48,7 +48,7 @@ OPTIONS = ("--leg-profile", "--leg-report-dir", "--leg-model", "--leg-images",
            "--leg-methods", "--leg-seed", "--leg-baseline", "--leg-workers", "--leg-executor",
            "--leg-ray-address", "--leg-n-images", "--leg-stages", "--leg-budget",
            "--leg-backgrounds", "--leg-input-size", "--leg-preprocessing", "--leg-softmax",
-           "--leg-grad-cam-layer")
+           "--leg-grad-cam-layer", "--leg-cascade-order")
 
 
 def pytest_addoption(parser):
@@ -91,6 +91,10 @@ def pytest_addoption(parser):
                 help="preprocessing leg wraps a bare keras.Model / torch.nn.Module with")
     g.addoption("--leg-softmax", action="store_true", default=None,
                 help="apply a softmax to the outputs of a bare keras.Model / torch.nn.Module")
+    g.addoption("--leg-cascade-order", default=None,
+                choices=("top-down", "bottom-up", "both"),
+                help="sanity cascading randomization: top-down (default, asserted); "
+                     "bottom-up or both also randomize from the input up (reported)")
     g.addoption("--leg-grad-cam-layer", default=None,
                 help="the layer Grad-CAM explains (default: the last one with an output "
                      "larger than 1x1)")
@@ -239,6 +243,7 @@ def _make_session(config) -> LegSession:
             model=opt("--leg-model"), methods=methods or None, seed=opt("--leg-seed"),
             user_methods=users, n_images=opt("--leg-n-images"), stages=opt("--leg-stages"),
             budget=opt("--leg-budget"), grad_cam_layer=opt("--leg-grad-cam-layer"),
+            cascade_order=opt("--leg-cascade-order"),
             backgrounds=None if backgrounds is None else tuple(
                 b.strip() for b in backgrounds.split(",") if b.strip()))
     except ValueError as exc:

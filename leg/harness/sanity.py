@@ -4,7 +4,17 @@ Checks
     *Cascading randomization*: groups of layers re-initialised cumulatively from the output
     down (:mod:`leg.harness.randomization`); *independent randomization*: one group at a
     time; *label randomization*: the digits CNN trained on permuted labels against the
-    true-label one. Every state explains the same images for the same class: the original
+    true-label one; *bottom-up cascading* (``Profile.cascade_order`` ``"bottom-up"`` or
+    ``"both"``, Binder et al., CVPR 2023): groups re-initialised cumulatively from the
+    input up (kind ``"bottom-up"``, check ``cascading-bottom-up``, reported); *sMPRT*
+    (check ``smprt``): the original and fully randomized maps, each averaged over
+    ``ModelPlan.smprt_copies`` copies of the image (the noiseless one is the ordinary map,
+    the others carry seeded Gaussian noise of ``smprt_noise`` times the image's range, the
+    same copies in both states; LEG and LEG-TV use ``n_samples // smprt_copies`` samples per
+    noisy copy, so a smoothed LEG map costs about two ordinary maps), compared like
+    cascading against references from the smoothed original maps of other images; *eMPRT*
+    (check ``emprt``): the complexity rise after full randomization
+    (:mod:`leg.harness.mprt`). Every state explains the same images for the same class: the original
     model's top-1 class. All states use the same explanation seed (common random numbers:
     a stochastic method sees the same perturbations everywhere, so its maps differ only
     because the model does — the stricter choice).
@@ -22,7 +32,23 @@ Thresholds (calibrated as data, reported with every run)
     "fell to the level of unrelated maps" when its similarity to the original is at most
     ``threshold = quantile_q(reference) + margin`` (``q`` and the per-metric margins in
     :class:`leg.harness.config.Thresholds`; 0.95 and 0.1 by default). :func:`verdict` applies
-    the rule to one image's value or to the median of several.
+    the rule to one image's value or to the median of several (the pooled threshold is
+    reported and gates informativeness).
+
+Paired statistics (every verdict over images)
+    Per image ``i`` and metric the *reference* is the ``quantile`` over ``j != i`` of the
+    similarity of the original maps of ``i`` and ``j``, plus the margin
+    (:func:`per_image_references`; the ``threshold`` column of the per-image rows in
+    ``sanity.csv``). The similarities after randomization are compared with their images'
+    references by :func:`paired_verdict` (:func:`leg.harness.statistics.compare_paired`,
+    one-sided Wilcoxon signed-rank, rule ``"require"``, alpha :data:`ALPHA`, a bootstrap CI
+    of the median difference): ``"pass"`` when the drop is significant, ``"fail"`` when it
+    is not with at least 5 images, ``"not-significant"`` with fewer (no 4 paired values can
+    reach p < 0.05). A check over several metrics (and stages) takes the worst
+    (:data:`ORDER`): degenerate, fail, not-significant, uninformative, pass. eMPRT: the
+    rise of each image against its own ``|rise|`` between two seeds plus the margin,
+    higher is better. The verdicts carry ``n_images``, ``ci_low``, ``ci_high``, ``p_value``
+    (matrix, ``verdicts.csv``, the summary tables).
 
 Informativeness (reproducibility)
     A method whose maps are mostly estimation noise passes the randomization checks
@@ -64,22 +90,25 @@ Degenerate maps
 What is asserted
     LEG and LEG-TV must be informative on every image (the ``original-reseeded`` cases,
     image by image) and must pass on every decisive metric at full cascading randomization
-    and under label randomization, judged on the *median over images* of the similarity (one
+    and under label randomization, judged *over images with the paired statistics* (one
     case per model x method x decisive stage, image ``"all-images"``), with no image
-    degenerate and every image informative. The median, not each image: with 4 metrics x 2
+    degenerate and every image informative: "fail", "degenerate" and "uninformative" fail
+    the test, "not-significant" (fewer than 5 images, e.g. the smoke profile's two Lite0
+    photos) skips it with the reason. Over images, not each image: with 4 metrics x 2
     stages x 2 methods x several images, per-image judging of a 0.95-quantile threshold
     fails by chance (the smoke run had one digit at SSIM 0.334 against 0.316 under one seed
     and none under two others); per-image values and verdicts stay in ``sanity.csv``. Where
     a model plan lists a method in ``informative_reported`` (with its measured numbers), its
     uninformative cases are expected failures (``xfail``) instead, never passes. The model-
     independent ``edge`` control must fail
-    (``test_check_catches_model_independent_explainer``): the check can fail; that an
+    (``test_check_catches_model_independent_explainer``: cascading and label randomization,
+    and sMPRT and eMPRT where the model has at least 5 images): the check can fail; that an
     informativeness check can fail is tested on a noise explainer
     (``tests/test_sanity_verdict.py``). ``gradient`` and ``random`` are reported, not
     asserted (``random`` with a fixed seed gives every image the same map, so its reference
     is 1 and it would "pass" the randomization check trivially; a new seed gives a new map:
-    it is uninformative, never a pass). Intermediate and independent stages are reported as
-    curves.
+    it is uninformative, never a pass). Intermediate, independent and bottom-up stages,
+    sMPRT and eMPRT of the other methods are reported (matrix, ``sanity.csv``, curves).
 """
 
 from __future__ import annotations
@@ -110,6 +139,8 @@ from leg.harness.randomization import (
     layer_groups,
     randomization_scheme,
 )
+from leg.harness.seeds import seed_for
+from leg.harness.statistics import PairedComparison, compare_paired, min_images_for
 from leg.harness.verdicts import Verdict
 
 __all__ = [
@@ -121,8 +152,11 @@ __all__ = [
     "SanityResults",
     "informativeness",
     "is_degenerate",
+    "paired_verdict",
+    "per_image_references",
     "matrix_verdicts",
     "plan_cases",
+    "smprt_options",
     "run_sanity",
     "threshold",
     "verdict",
@@ -131,7 +165,11 @@ __all__ = [
 ORIGINAL = Stage("original", "original")
 #: The original model explained again with another seed (informativeness check).
 RESEEDED = "original-reseeded"
-ALL_IMAGES = "all-images"  # the image of a case judged on the median over images
+ALL_IMAGES = "all-images"  # the image of a case judged over images (paired statistics)
+#: Significance level of the paired tests of every sanity verdict over images.
+ALPHA = 0.05
+#: Order of badness of a check's verdicts over metrics and stages (the first decides).
+ORDER = ("degenerate", "fail", "not-significant", "uninformative", "pass")
 
 #: Layer groups (output first) of the zoo models, known without loading them.
 ZOO_GROUPS = {
@@ -173,6 +211,54 @@ def verdict(values, reference, *, quantile: float = 0.95, margin: float = 0.1,
     return "pass" if informative else "uninformative"
 
 
+def per_image_references(pairs: dict, images, quantile: float, margin: float
+                         ) -> dict[str, float]:
+    """Per image ``i``: the ``quantile`` over ``j != i`` of ``pairs[(i, j)]`` (the similarity
+    of the original maps of images ``i`` and ``j``; symmetric, either order given) plus
+    ``margin``; ``+inf`` where ``i`` has no finite pair."""
+    out = {}
+    for i in images:
+        vals = [pairs.get((i, j), pairs.get((j, i))) for j in images if j != i]
+        out[i] = threshold([v for v in vals if v is not None], quantile, margin)
+    return out
+
+
+def paired_verdict(values, references, *, higher_is_better: bool = False,
+                   degenerate: bool = False, informative: bool = True, seed: int = 0
+                   ) -> tuple[str, PairedComparison | None]:
+    """The verdict of one check and metric over images, with its statistics.
+
+    ``values`` ``(n,)``: per image, the similarity of the original and the randomized map
+    (or eMPRT's complexity rise, ``higher_is_better=True``); ``references`` ``(n,)``: the
+    per-image level it must be shown to fall below (rise above). One-sided paired test
+    (:func:`leg.harness.statistics.compare_paired`, rule ``"require"``, :data:`ALPHA`):
+    ``"pass"`` when significant, ``"fail"`` when not with enough images, else
+    ``"not-significant"`` (fewer than 5 images can never decide). ``degenerate``:
+    ``"degenerate"`` (no statistics); ``informative=False`` turns a pass into
+    ``"uninformative"``; non-finite values or references (a missing reference) give
+    ``"degenerate"`` too.
+    """
+    v = np.asarray(values, dtype=np.float64).ravel()
+    r = np.asarray(references, dtype=np.float64).ravel()
+    if degenerate or v.size == 0 or not (np.all(np.isfinite(v)) and np.all(np.isfinite(r))):
+        return "degenerate", None
+    comp = compare_paired(v, r, higher_is_better=higher_is_better, rule="require",
+                          alpha=ALPHA, seed=seed)
+    out = {"not significant": "not-significant", "fail": "fail"}.get(comp.verdict)
+    if out is None:
+        out = "pass" if informative else "uninformative"
+    return out, comp
+
+
+def not_significant_reason(n_images: int) -> str:
+    """Why a verdict over ``n_images`` images is not significant, in one line."""
+    need = min_images_for(ALPHA)
+    if n_images < need:
+        return (f"not significant: {n_images} images, at least {need} are needed for "
+                f"p < {ALPHA}")
+    return f"not significant at p < {ALPHA} over {n_images} images"
+
+
 def informativeness(values, reference, *, quantile: float = 0.95, margin: float = 0.1,
                     degenerate: bool = False) -> str:
     """``"informative"`` when two explanations of the original model with different seeds
@@ -212,14 +298,24 @@ def _model_groups(spec: str) -> list[str]:
     return [g for g, _ in layer_groups(load_model_once(spec))]
 
 
-def model_stages(plan: ModelPlan) -> list[Stage]:
-    """Randomized states of ``plan``'s model (without the original)."""
+def model_stages(plan: ModelPlan, order: str = "top-down") -> list[Stage]:
+    """Randomized states of ``plan``'s model (without the original). ``order``
+    (:data:`leg.harness.config.CASCADE_ORDERS`): ``"bottom-up"`` or ``"both"`` add the
+    bottom-up cascade (kind ``"bottom-up"``, stages ``bottom-up-<group>``, at the same groups)
+    to the top-down one, which the suite always runs (it is the asserted check)."""
+    from leg.harness.config import CASCADE_ORDERS
+
+    if order not in CASCADE_ORDERS:
+        raise ValueError(f"Unknown cascade order {order!r}; choose one of "
+                         f"{list(CASCADE_ORDERS)}.")
     groups = _model_groups(plan.spec)
     at = plan.cascade_at
     if isinstance(at, int):  # N evenly spaced groups, the last (full randomization) included
         picks = np.unique(np.linspace(len(groups) - 1, 0, max(1, at)).round().astype(int))
         at = tuple(groups[i] for i in picks)
     stages = cascading_stages(groups, at)
+    if order != "top-down":
+        stages += cascading_stages(groups, at, order="bottom-up")
     stages += independent_stages(groups, plan.independent)
     if plan.label_twin:
         stages.append(Stage("label-permuted", "label", depth=0, model=plan.label_twin))
@@ -246,7 +342,7 @@ def plan_cases(profile: Profile, images_dir: str | None = None) -> list[SanityCa
     the zoo)."""
     cases = []
     for plan in profile.models:
-        stages = model_stages(plan)
+        stages = model_stages(plan, profile.cascade_order)
         last_cascade = [s for s in stages if s.kind == "cascading"][-1].name
         decisive = [s for s in stages if s.name == last_cascade or s.kind == "label"]
         for image, method in itertools.product(image_ids(plan, images_dir), profile.methods):
@@ -282,6 +378,11 @@ class SanityResults:
     #: check "emprt"), and per (model, method): (verdict, median rise, threshold).
     emprt_rows: list[dict] = field(default_factory=list)
     emprt: dict = field(default_factory=dict)
+    #: sMPRT, per image and metric: the similarity of the smoothed original and fully
+    #: randomized maps (rows of sanity.csv, check "smprt", threshold = the image's
+    #: reference); ``smoothed``: (model, image, method, stage) -> smoothed map.
+    smprt_rows: list[dict] = field(default_factory=list)
+    smoothed: dict = field(default_factory=dict)
 
     def case_rows(self, case: SanityCase) -> list[dict]:
         """The case's rows (every image's for an ``ALL_IMAGES`` case)."""
@@ -289,10 +390,13 @@ class SanityResults:
                 and case.image in (ALL_IMAGES, r["image"]) and r["method"] == case.method
                 and r["stage"] == case.stage]
 
-    def median_verdicts(self, case: SanityCase) -> dict[str, tuple[str, float, float]]:
-        """Per decisive metric: ``(verdict, median over images, threshold)`` of a case."""
+    def median_verdicts(self, case: SanityCase, rows: list[dict] | None = None
+                        ) -> dict[str, tuple[str, float, float, PairedComparison | None]]:
+        """Per decisive metric: ``(verdict, median value over images, median reference,
+        statistics)`` of a case (:func:`paired_verdict` of the images' values against
+        their own references; ``rows``: the case's rows when not :meth:`case_rows`)."""
         th = self.profile.thresholds
-        rows = self.case_rows(case)
+        rows = self.case_rows(case) if rows is None else rows
         images = {r["image"] for r in rows}
         informative = all(self.informative.get((case.model, case.method, img), False)
                           for img in images)
@@ -301,12 +405,12 @@ class SanityResults:
             mrows = [r for r in rows if r["metric"] == metric]
             if not mrows:
                 continue
-            ref = self.references[(case.model, case.method, metric)]
             degenerate = any(r["verdict"] == "degenerate" for r in mrows)
             values = [r["value"] for r in mrows]
-            out[metric] = (verdict(values, ref, quantile=th.quantile, margin=th.margin[metric],
-                                   degenerate=degenerate, informative=informative),
-                           _median(values), threshold(ref, th.quantile, th.margin[metric]))
+            refs = [np.inf if r["threshold"] is None else r["threshold"] for r in mrows]
+            v, comp = paired_verdict(values, refs, degenerate=degenerate,
+                                     informative=informative, seed=self.profile.seed)
+            out[metric] = (v, _median(values), _median(refs), comp)
         return out
 
 
@@ -372,8 +476,11 @@ def run_sanity(profile: Profile, *, cache_root: str, images_dir: str | None = No
         methods, skipped = _available_methods(profile.methods, clf,
                                                {u.name for u in profile.user_methods})
         res.skipped.update(skipped)
-        stages = [ORIGINAL, *model_stages(plan)]
+        stages = [ORIGINAL, *model_stages(plan, profile.cascade_order)]
         res.stages[plan.spec] = stages
+        smprt_at = _smprt_stages(plan, stages)
+        noisy = ({img_id: _noisy_copies(plan, profile, img_id, img) for img_id, img in images}
+                 if smprt_at else {})
         for (img_id, img), k in zip(images, top1, strict=True):
             res.images[(plan.spec, img_id)] = img
             res.targets[(plan.spec, img_id)] = int(k)
@@ -403,11 +510,30 @@ def run_sanity(profile: Profile, *, cache_root: str, images_dir: str | None = No
                                       seed=seed, target=target)
                 index[(plan.spec, img_id, method, name, r)] = key
                 items.append(ExplainItem(key, img_id, img, method, options, seed, target))
+            if stage.name in smprt_at:  # sMPRT: the noisy copies (the last is the image)
+                for (img_id, _), method in itertools.product(images, methods):
+                    options = smprt_options(method, _resolve_options(
+                        plan.options.get(method, {}), shape), plan.smprt_copies)
+                    target = res.targets[(plan.spec, img_id)]
+                    for k, copy in enumerate(noisy[img_id][:-1]):
+                        copy_state = {**state, "smprt": {
+                            "copy": k, "copies": plan.smprt_copies, "noise": plan.smprt_noise,
+                            "noise_seed": _noise_seed(profile, img_id)}}
+                        key = explanation_key(model=res.fingerprints[spec], state=copy_state,
+                                              image=array_hash(copy), method=method,
+                                              options=options, seed=profile.seed + k,
+                                              target=target)
+                        index[(plan.spec, img_id, method, _smprt_name(stage.name, k), 0)] = key
+                        items.append(ExplainItem(key, f"{img_id}~smprt{k}", copy, method,
+                                                 options, profile.seed + k, target,
+                                                 calibrate=False))
             # a randomized stage is one job (its batch-norm calibration uses all its
-            # images); the model as loaded is one job per image, so workers share it
+            # images, not their noisy copies); the model as loaded is one job per image
+            # (with its noisy copies), so workers share it
             parts: dict[str, list[ExplainItem]] = {}
             for it in items:
-                parts.setdefault("" if stage.groups else it.image_id, []).append(it)
+                parts.setdefault("" if stage.groups else it.image_id.split("~smprt")[0],
+                                 []).append(it)
             jobs += [ExplainJob(spec, stage.name, stage.groups, profile.randomization_seed,
                                 tuple(part), str(cache_root)) for part in parts.values()]
     res.timings["plan"] = time.perf_counter() - t_plan
@@ -433,8 +559,46 @@ def run_sanity(profile: Profile, *, cache_root: str, images_dir: str | None = No
     t0 = time.perf_counter()
     _score(res)
     _score_emprt(res)
+    _score_smprt(res)
     res.timings["metrics"] = time.perf_counter() - t0
     return res
+
+
+def _smprt_stages(plan: ModelPlan, stages: list[Stage]) -> set[str]:
+    """The states whose maps sMPRT smooths: the original and full cascading randomization
+    (none when ``plan.smprt_copies`` is 1)."""
+    full = [s.name for s in stages if s.kind == "cascading"][-1:]
+    return {ORIGINAL.name, *full} if plan.smprt_copies > 1 and full else set()
+
+
+def _smprt_name(stage: str, k: int) -> str:
+    """The ``res.maps`` stage of sMPRT's noisy copy ``k`` of ``stage``'s map."""
+    return f"smprt{k}:{stage}"
+
+
+def _noise_seed(profile: Profile, img_id: str) -> int:
+    """The seed of an image's sMPRT noise (the same for every model state and method)."""
+    return seed_for(profile.seed, img_id, "smprt-noise")
+
+
+def _noisy_copies(plan: ModelPlan, profile: Profile, img_id: str, image) -> np.ndarray:
+    """``(smprt_copies, H, W, C)`` copies of ``image`` in ``[0, 1]``, the last the image."""
+    from leg.harness.mprt import noisy_copies
+
+    copies = noisy_copies(image, plan.smprt_copies, plan.smprt_noise,
+                          seed=_noise_seed(profile, img_id), clip=(0.0, 1.0))
+    copies[-1] = image  # exactly the ordinary image (its map is the ordinary one)
+    return copies.astype(np.asarray(image).dtype)
+
+
+def smprt_options(method: str, options: dict, copies: int) -> dict:
+    """A method's options on one noisy copy: LEG and LEG-TV take ``n_samples // copies``
+    samples, rounded down to an even number (antithetic pairs), at least 2, so the smoothed
+    map costs about two ordinary maps."""
+    n = options.get("n_samples")
+    if method in ("leg", "leg-tv") and isinstance(n, int) and not isinstance(n, bool):
+        return {**options, "n_samples": max(2, n // copies // 2 * 2)}
+    return options
 
 
 def _score(res: SanityResults) -> None:
@@ -455,16 +619,21 @@ def _score(res: SanityResults) -> None:
             pairs = [(a, b, "original") for a, b in itertools.combinations(img_ids, 2)]
             pairs += [(a, b, st) for a, b in itertools.permutations(img_ids, 2)
                       for st in states[1:]]
+            unrelated = {}  # (i, j) -> similarity of the original maps of images i and j
             for a, b, st in pairs:
                 v = np.mean([sim(res.maps[(model, a, method, "original", r)],
                                  res.maps[(model, b, method, st, r)])
                              for r in range(prof.repeats)])
                 ref.append(float(v))
+                if st == "original":
+                    unrelated[(a, b)] = float(v)
                 res.rows.append(_row("reference", model, f"{a}~{b}", method,
                                      f"original~{st}", 0, name, v, None, None, role=role))
             res.references[(model, method, name)] = ref
             t = threshold(ref, th.quantile, th.margin.get(name, 0.0))
             res.thresholds[(model, method, name)] = t
+            per_image = per_image_references(unrelated, img_ids, th.quantile,
+                                             th.margin.get(name, 0.0))
             for img in img_ids:  # informativeness: the original model under two seeds
                 v = float(np.mean([sim(res.maps[(model, img, method, "original", r)],
                                        res.maps[(model, img, method, RESEEDED, r)])
@@ -481,19 +650,22 @@ def _score(res: SanityResults) -> None:
                                        for r in range(prof.repeats)]))
                     flat = any(is_degenerate(res.maps[(model, img, method, st, r)])
                                for st in ("original", stage.name) for r in range(prof.repeats))
+                    t_i = per_image[img]  # the image's own unrelated-map level
                     res.rows.append(_row(stage.kind, model, img, method, stage.name, stage.depth,
-                                         name, v, t, "degenerate" if flat
-                                         else "pass" if v <= t else "fail", role=role))
+                                         name, v, t_i, "degenerate" if flat
+                                         else "pass" if v <= t_i else "fail", role=role))
     _gate_on_informativeness(res)
 
 
 def _score_emprt(res: SanityResults) -> None:
     """eMPRT (Hedström et al., TMLR 2024; :mod:`leg.harness.mprt`): per image, the relative
     rise in complexity (entropy of the ``|map|`` histogram) from the original to the fully
-    randomized model's map; it passes when the median rise exceeds the rise between the
-    original model's maps under two seeds (its 95 % quantile, plus a margin): a map that does
-    not change with the model (the edge control) rises by 0 and fails."""
-    from leg.harness.mprt import emprt, emprt_threshold, emprt_verdict
+    randomized model's map, paired with the image's own reference: the ``|rise|`` between
+    the original model's maps under two seeds plus the margin (:func:`emprt_threshold` of
+    that one image). It passes when the rise is significantly above the reference over the
+    images (:func:`paired_verdict`, higher is better): a map that does not change with the
+    model (the edge control) rises by 0 and fails."""
+    from leg.harness.mprt import emprt, emprt_threshold
 
     for plan in res.profile.models:
         model = plan.spec
@@ -512,14 +684,62 @@ def _score_emprt(res: SanityResults) -> None:
             reseed = emprt(original, [res.maps[(model, i, method, RESEEDED, 0)]
                                       for i in img_ids])
             flat = bool(np.any(rand.degenerate) or np.any(reseed.degenerate))
-            thr = emprt_threshold(reseed.rise)
-            v = emprt_verdict(rand.rise, reseed.rise, degenerate=flat)
-            res.emprt[(model, method)] = (v, float(np.median(rand.rise)), thr)
-            for img, rise, deg in zip(img_ids, rand.rise, rand.degenerate, strict=True):
+            refs = np.array([emprt_threshold([r]) for r in reseed.rise])
+            v, comp = paired_verdict(rand.rise, refs, higher_is_better=True, degenerate=flat,
+                                     seed=res.profile.seed)
+            res.emprt[(model, method)] = (v, float(np.median(rand.rise)),
+                                          float(np.median(refs)), comp)
+            for img, rise, deg, thr in zip(img_ids, rand.rise, rand.degenerate, refs,
+                                           strict=True):
                 res.emprt_rows.append(_row(
                     "emprt", model, img, method, stage, 0, "complexity_rise", rise, thr,
                     "degenerate" if deg else "pass" if rise > thr else "fail",
                     role=res.profile.role(method), higher_is_better=True))
+
+
+def _score_smprt(res: SanityResults) -> None:
+    """sMPRT (Hedström et al., TMLR 2024; :mod:`leg.harness.mprt`): per image, the mean of
+    the maps of its noisy copies and of its ordinary map, under the original and the fully
+    randomized model; per metric, their similarity (rows ``check="smprt"``) against the
+    image's reference: the ``Thresholds.quantile`` of the similarities of its smoothed
+    original map to the other images' smoothed original maps, plus the margin. Judged like
+    cascading (:meth:`SanityResults.median_verdicts`), informativeness gate included."""
+    prof = res.profile
+    th = prof.thresholds
+    for plan in prof.models:
+        model = plan.spec
+        at = _smprt_stages(plan, res.stages.get(model, []))
+        if not at:
+            continue
+        full = next(s for s in reversed(res.stages[model]) if s.kind == "cascading")
+        img_ids = [i for (m, i) in res.images if m == model]
+        for method in sorted({k[2] for k in res.maps if k[0] == model}):
+            keys = [(model, i, method, name, 0) for i in img_ids for st in at
+                    for name in (st, *(_smprt_name(st, k)
+                                       for k in range(plan.smprt_copies - 1)))]
+            if not all(k in res.maps for k in keys):
+                continue  # an explanation failed: reported through res.errors
+            for i, st in itertools.product(img_ids, at):
+                maps = [res.maps[(model, i, method, _smprt_name(st, k), 0)]
+                        for k in range(plan.smprt_copies - 1)]
+                maps.append(res.maps[(model, i, method, st, 0)])
+                res.smoothed[(model, i, method, st)] = np.mean(maps, axis=0)
+            role = prof.role(method)
+            for name, sim in SIMILARITIES.items():
+                orig = {i: res.smoothed[(model, i, method, "original")] for i in img_ids}
+                unrelated = {(a, b): float(sim(orig[a], orig[b]))
+                             for a, b in itertools.combinations(img_ids, 2)}
+                refs = per_image_references(unrelated, img_ids, th.quantile,
+                                            th.margin.get(name, 0.0))
+                for i in img_ids:
+                    rand = res.smoothed[(model, i, method, full.name)]
+                    v = float(sim(orig[i], rand))
+                    flat = is_degenerate(orig[i]) or is_degenerate(rand)
+                    ok = res.informative.get((model, method, i), False)
+                    res.smprt_rows.append(_row(
+                        "smprt", model, i, method, full.name, full.depth, name, v, refs[i],
+                        "degenerate" if flat else "fail" if v > refs[i]
+                        else "pass" if ok else "uninformative", role=role))
 
 
 def _gate_on_informativeness(res: SanityResults) -> None:
@@ -551,53 +771,63 @@ def _row(check, model, image, method, stage, depth, metric, value, thr, verdict_
 
 # ---------------------------------------------------------------------------- reporting
 def summary_rows(res: SanityResults) -> list[dict]:
-    """Median over images per (model, method, stage, metric), with threshold and verdict.
+    """One row per (model, method, stage, check, metric) over images, with its verdict and
+    statistics (``n_images``, ``ci_low``, ``ci_high``, ``p_value``).
 
-    Reproducibility rows get :func:`informativeness` of the median; randomization rows get
-    :func:`verdict` of the median, "uninformative" instead of "pass" unless the medians of
-    the method's reproducibility are informative on every ``Thresholds.informative``
-    metric (column ``informative``, the same on every row of a model and method).
+    Reproducibility rows get :func:`informativeness` of the median (no statistics);
+    randomization, sMPRT and eMPRT rows get :func:`paired_verdict` of the images' values
+    against their own references (the rows' ``threshold``; ``threshold`` here is their
+    median), "uninformative" instead of "pass" unless the medians of the method's
+    reproducibility are informative on every ``Thresholds.informative`` metric (column
+    ``informative``, the same on every row of a model and method; eMPRT is not gated).
     """
     groups: dict = {}
     flat: set = set()
-    for r in res.rows:
+    for r in res.rows + res.smprt_rows + res.emprt_rows:
         if r["check"] == "reference":
             continue
         key = (r["model"], r["method"], r["stage"], r["check"], r["depth"], r["metric"])
-        groups.setdefault(key, []).append(r["value"])
+        groups.setdefault(key, []).append(r)
         if r["verdict"] == "degenerate":
             flat.add(key)
     th = res.profile.thresholds
-
-    def judge(key, vals):
-        model, method, _, check, _, metric = key
-        kw = {"quantile": th.quantile, "margin": th.margin.get(metric, 0.0),
-              "degenerate": key in flat}
-        ref = res.references[(model, method, metric)]
-        if check == "reproducibility":
-            return informativeness(vals, ref, **kw)
-        return verdict(vals, ref, informative=informative.get((model, method), False), **kw)
-
     informative: dict = {}
-    for key, vals in groups.items():
+    for key, rows in groups.items():
         model, method, _, check, _, metric = key
         if check == "reproducibility" and metric in th.informative:
+            v = informativeness([r["value"] for r in rows], res.references[(model, method,
+                                                                             metric)],
+                                quantile=th.quantile, margin=th.margin.get(metric, 0.0),
+                                degenerate=key in flat)
             informative[(model, method)] = (informative.get((model, method), True)
-                                            and judge(key, vals) == "informative")
+                                            and v == "informative")
     out = []
-    for key, vals in groups.items():
+    for key, rows in groups.items():
         model, method, stage, check, depth, metric = key
+        vals = [r["value"] for r in rows]
+        stats = {"n_images": len(rows), "ci_low": None, "ci_high": None, "p_value": None}
+        if check == "reproducibility":
+            thr = res.thresholds[(model, method, metric)]
+            v = informativeness(vals, res.references[(model, method, metric)],
+                                quantile=th.quantile, margin=th.margin.get(metric, 0.0),
+                                degenerate=key in flat)
+        else:
+            refs = [np.inf if r["threshold"] is None else r["threshold"] for r in rows]
+            thr = _median(refs)
+            v, comp = paired_verdict(
+                vals, refs, higher_is_better=bool(rows[0]["higher_is_better"]),
+                degenerate=key in flat, seed=res.profile.seed,
+                informative=check == "emprt" or informative.get((model, method), False))
+            if comp is not None:
+                stats = comp.row()
+        finite = [x for x in vals if np.isfinite(x)]
         out.append({"model": model, "method": method, "role": res.profile.role(method),
                     "check": check, "stage": stage, "depth": depth, "metric": metric,
-                    "median": float(np.median(vals)), "min": float(np.min(vals)),
-                    "max": float(np.max(vals)),
-                    "threshold": res.thresholds[(model, method, metric)],
-                    "degenerate_images": sum(
-                        1 for r in res.rows if r["check"] == check and r["model"] == model
-                        and r["method"] == method and r["stage"] == stage
-                        and r["metric"] == metric and r["verdict"] == "degenerate"),
+                    "median": _median(vals), "min": float(np.min(finite)) if finite else None,
+                    "max": float(np.max(finite)) if finite else None, "threshold": thr,
+                    "degenerate_images": sum(r["verdict"] == "degenerate" for r in rows),
                     "informative": informative.get((model, method), False),
-                    "verdict": judge(key, vals)})
+                    "verdict": v, **stats})
     return out
 
 
@@ -621,12 +851,11 @@ def threshold_rows(res: SanityResults) -> list[dict]:
     return out
 
 
-def _deciding(parts: list[tuple[str, float, float, str]]) -> tuple[str, float, float, str]:
-    """Of ``(verdict, median, threshold, where)`` parts of one check, the one that decides
-    it: the worst verdict, and among those the median furthest over (or closest under) its
-    threshold."""
-    order = ("degenerate", "fail", "uninformative", "pass")
-    return min(parts, key=lambda p: (order.index(p[0]), -(p[1] - p[2])))
+def _deciding(parts: list[tuple]) -> tuple:
+    """Of ``(verdict, median value, median reference, where, statistics)`` parts of one
+    check, the one that decides it: the worst verdict (:data:`ORDER`), and among those the
+    median furthest over (or closest under) its reference."""
+    return min(parts, key=lambda p: (ORDER.index(p[0]), -(p[1] - p[2])))
 
 
 def _informativeness_verdict(res: SanityResults, model: str, method: str, asserted: bool,
@@ -649,58 +878,102 @@ def _informativeness_verdict(res: SanityResults, model: str, method: str, assert
                    f"{worst['threshold']:.3f}" + (f" ({reported})" if reported else ""))
 
 
+#: Matrix check -> the stage kind it judges.
+_CHECK_KINDS = {"cascading": "cascading", "cascading-bottom-up": "bottom-up",
+                "independent": "independent", "label": "label"}
+
+
 def planned_cells(profile: Profile) -> list[tuple[str, str, str]]:
     """``(model, method, check)`` of every matrix cell this suite would fill for ``profile``
     (shown as "not run" when the suite did not run)."""
     out = []
     for plan in profile.models:
-        checks = ["cascading", *(["independent"] if plan.independent else []),
-                  *(["label"] if plan.label_twin else []), "informativeness", "emprt"]
+        checks = ["cascading",
+                  *(["cascading-bottom-up"] if profile.cascade_order != "top-down" else []),
+                  *(["independent"] if plan.independent else []),
+                  *(["label"] if plan.label_twin else []), "informativeness", "emprt",
+                  *(["smprt"] if plan.smprt_copies > 1 else [])]
         out += [(plan.spec, method, check) for method in profile.methods for check in checks]
     return out
 
 
+def _stats(comp: PairedComparison | None, n_images: int) -> dict:
+    """The Verdict fields of a comparison (``n_images`` alone without one)."""
+    if comp is None:
+        return {"n_images": n_images}
+    return {"n_images": comp.n_images, "ci_low": comp.ci_low, "ci_high": comp.ci_high,
+            "p_value": comp.p_value}
+
+
+def _detail(where: str, med: float, ref: float, comp: PairedComparison | None,
+            higher: bool = False) -> str:
+    side = "above" if higher else "below"
+    text = f"{where}: median {med:.3f} vs median reference {ref:.3f} (must be {side}"
+    if comp is None:
+        return text + ")"
+    return (text + f" on every image, paired: diff {comp.median:.3f} [{comp.ci_low:.3f}, "
+            f"{comp.ci_high:.3f}], p = {comp.p_value:.2g}, n = {comp.n_images})")
+
+
 def matrix_verdicts(res: SanityResults) -> list[Verdict]:
-    """One verdict per model, method and sanity check (cascading, independent, label,
-    informativeness), judged as the tests judge them (:meth:`SanityResults.median_verdicts`)."""
+    """One verdict per model, method and sanity check (cascading, bottom-up cascading,
+    independent, label, informativeness, eMPRT, sMPRT), judged as the tests judge them
+    (:meth:`SanityResults.median_verdicts`: paired statistics over images), with the
+    deciding metric's statistics."""
     th = res.profile.thresholds
     out = []
     for plan in res.profile.models:
         model = plan.spec
         stages = res.stages.get(model, [])
-        by_kind = {kind: [s.name for s in stages if s.kind == kind]
-                   for kind in ("cascading", "independent", "label")}
-        by_kind["cascading"] = by_kind["cascading"][-1:]  # full randomization decides
-        checks = [c for c, names in by_kind.items() if names] + ["informativeness"]
+        by_check = {check: [s.name for s in stages if s.kind == kind]
+                    for check, kind in _CHECK_KINDS.items()}
+        by_check["cascading"] = by_check["cascading"][-1:]  # full randomization decides
+        checks = [c for c, names in by_check.items() if names] + ["informativeness"]
+        if any(r["model"] == model for r in res.smprt_rows):
+            checks.append("smprt")
         for method in res.profile.methods:
             asserted = res.profile.role(method) == "asserted"
             reported = plan.informative_reported.get(method)
             scored = all((model, method, m) in res.references for m in th.decisive)
+            n_img = len([i for (m, i) in res.images if m == model])
             for check in checks:
-                decisive = asserted and check != "independent"
+                decisive = asserted and check in ("cascading", "label")
                 if not scored:
                     why = res.skipped.get(method, "an explanation failed (see the errors)")
                     out.append(Verdict(model, method, check, "not-run", asserted=decisive,
                                        detail=why))
-                elif check == "informativeness":
+                    continue
+                if check == "informativeness":
                     out.append(_informativeness_verdict(res, model, method, asserted,
                                                         reported))
+                    continue
+                if check == "smprt":
+                    rows = [r for r in res.smprt_rows if r["model"] == model
+                            and r["method"] == method]
+                    if not rows:
+                        out.append(Verdict(model, method, check, "not-run",
+                                           detail="an explanation of a noisy copy failed"))
+                        continue
+                    groups = {rows[0]["stage"]: rows}
                 else:
-                    parts = [(v, med, thr, f"{metric} at {stage}")
-                             for stage in by_kind[check]
-                             for metric, (v, med, thr) in res.median_verdicts(
-                                 SanityCase(model, ALL_IMAGES, method, stage, check, True)
-                             ).items()]
-                    v, med, thr, where = _deciding(parts)
-                    if v == "uninformative" and decisive and reported:
-                        v = "expected-failure"
-                    out.append(Verdict(model, method, check, v, med, thr, False, decisive,
-                                       f"{where}: median {med:.3f}, must be at most {thr:.3f}"))
+                    groups = {stage: None for stage in by_check[check]}
+                parts = []
+                for stage, rows in groups.items():
+                    case = SanityCase(model, ALL_IMAGES, method, stage, check, True)
+                    for metric, (v, med, ref, comp) in res.median_verdicts(case, rows).items():
+                        parts.append((v, med, ref, f"{metric} at {stage}", comp))
+                v, med, ref, where, comp = _deciding(parts)
+                if v == "uninformative" and decisive and reported:
+                    v = "expected-failure"
+                out.append(Verdict(model, method, check, v, med, ref, False, decisive,
+                                   _detail(where, med, ref, comp), **_stats(comp, n_img)))
             if (model, method) in res.emprt:
-                v, med, thr = res.emprt[(model, method)]
+                v, med, thr, comp = res.emprt[(model, method)]
                 out.append(Verdict(model, method, "emprt", v, med, thr, True, False,
-                                   f"median complexity rise {med:.3f} after full "
-                                   f"randomization, must exceed {thr:.3f} (two seeds' rise)"))
+                                   _detail("complexity rise after full randomization "
+                                           "(reference: two seeds' |rise| + margin)",
+                                           med, thr, comp, higher=True),
+                                   **_stats(comp, n_img)))
     return out
 
 
@@ -779,13 +1052,14 @@ def _curve_figure(res: SanityResults, model: str):
 def add_to_report(report, res: SanityResults, comparison: list[dict] | None = None) -> None:
     """Tables, sections and figures of the sanity suites in ``report``."""
     th = res.profile.thresholds
-    report.add_table("sanity", res.rows + res.emprt_rows, columns=[
+    report.add_table("sanity", res.rows + res.smprt_rows + res.emprt_rows, columns=[
         "check", "model", "image", "method", "stage", "depth", "metric", "value", "threshold",
         "verdict", "higher_is_better", "role"])
     summary = summary_rows(res)
     report.add_table("sanity_summary", summary)
     report.add_table("sanity_thresholds", threshold_rows(res))
-    decisive = [r for r in summary if (r["check"] in ("label", "reproducibility")
+    decisive = [r for r in summary if (r["check"] in ("label", "reproducibility", "smprt",
+                                                      "emprt")
                                        or r["stage"] == [s.name for s in res.stages[r["model"]]
                                                          if s.kind == "cascading"][-1])]
     report.add_table("sanity_decisive", decisive)
@@ -794,10 +1068,13 @@ def add_to_report(report, res: SanityResults, comparison: list[dict] | None = No
                 for m, why in p.informative_reported.items()}
     text = (
         "Similarity between each method's explanation under the original model and under "
-        "randomized models (lower is better). A check passes when the similarity is at most "
-        f"the {th.quantile:.2f}-quantile of the *unrelated-map reference* (the same method's "
-        "maps of different images) plus a margin "
-        f"({', '.join(f'{k} {v}' for k, v in th.margin.items())}) AND the method's original "
+        "randomized models (lower is better). Each image's similarity is paired with its own "
+        f"*unrelated-map reference*: the {th.quantile:.2f}-quantile of the similarities of "
+        "its original map to the other images' original maps, plus a margin "
+        f"({', '.join(f'{k} {v}' for k, v in th.margin.items())}). A check passes when the "
+        "drop below the references is significant over the images (one-sided paired "
+        f"Wilcoxon, p < {ALPHA}; columns n_images, ci_low, ci_high, p_value; fewer than 5 "
+        "images: not-significant) AND the method's original "
         "maps are informative: explained again with seed + "
         f"{res.profile.reseed_offset} (rows check=reproducibility, stage={RESEEDED}; higher "
         "is better), they must be more similar than that same threshold on "

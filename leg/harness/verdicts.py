@@ -34,9 +34,13 @@ VERDICTS = {
 
 #: Check -> (column header, what decides it). The order is the matrix's column order.
 CHECKS = {
-    "cascading": ("cascading", "full cascading randomization: the median similarity over "
-                  "images must fall to the unrelated-map threshold on every decisive metric "
-                  "(shown: the metric closest to or furthest over its threshold)"),
+    "cascading": ("cascading", "full cascading randomization: the similarity of each image's "
+                  "original and randomized maps must fall below that image's unrelated-map "
+                  "reference, significantly over images (paired Wilcoxon, p < 0.05), on every "
+                  "decisive metric (shown: the metric closest to or furthest over it)"),
+    "cascading-bottom-up": ("bottom-up", "cascading randomization from the input up (Binder "
+                            "et al., 2023), every stage judged like cascading (shown: the "
+                            "worst stage; reported)"),
     "independent": ("independent", "each group randomized alone, judged like cascading "
                     "(shown: the worst group)"),
     "label": ("label", "label randomization (the twin trained on permuted labels), judged "
@@ -45,7 +49,9 @@ CHECKS = {
                         "unrelated maps (shown: the smallest similarity over images)"),
     "emprt": ("eMPRT", "efficient MPRT (Hedström et al., 2024): the complexity (entropy of "
               "|map|) must rise after full randomization by more than between two seeds of "
-              "the original model (median over images; reported)"),
+              "the original model, significantly over images (paired; reported)"),
+    "smprt": ("sMPRT", "smooth MPRT (Hedström et al., 2024): each map averaged over noisy "
+              "copies of the image, then judged like cascading (reported)"),
     "key-size": ("key size", "at the model's matched granularity (cells removed whole), "
                  "per image the median key size over the backgrounds (a key set not found "
                  "counts as worst), paired with random-cells' over the images (Wilcoxon): "
