@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -170,6 +171,19 @@ def test_an_explainer_error_is_reported_not_cached(tmp_path):
     status = compute_explanations([job])
     assert status[bad.key][0].startswith("error: ValueError")
     assert bad.key not in ExplanationCache(tmp_path)
+
+
+def test_a_failing_shared_leg_pair_is_reported_and_the_job_goes_on(tmp_path):
+    """LEG and LEG-TV share one sample set; when sampling fails (an odd sample count cannot
+    make antithetic pairs) both maps are reported as errors and the job's other items are
+    still computed."""
+    job = _jobs(str(tmp_path))[1]  # leg-tv of img1, then leg and leg-tv of img2
+    odd = tuple(replace(it, key=f"{i:02d}" * 32, options={**it.options, "n_samples": 21})
+                for i, it in enumerate(job.items[1:]))
+    job = replace(job, items=(job.items[0], *odd))
+    status = compute_explanations([job])
+    assert status[job.items[0].key][0] == "computed"
+    assert all(status[it.key][0].startswith("error: ") for it in odd), status
 
 
 def test_a_damaged_cache_is_recomputed_exactly_where_damaged(tmp_path):

@@ -117,14 +117,21 @@ def _explain_items(clf, items: Sequence[ExplainItem], info: dict) -> Iterator[Jo
         if i in pairs or i in leg_partner:
             i, j = (i, pairs[i]) if i in pairs else (leg_partner[i], i)
             it = items[i]
-            tv = _make("leg-tv", clf, it.options, channels)
-            responses = tv.leg.sample(it.image, seed=it.seed)
-            sampled = time.perf_counter() - t0
-            leg_res = estimate_leg(responses, it.target, **tv.leg.estimation)
-            t1 = time.perf_counter()
-            tv_res = estimate_leg_tv(responses, it.target, lambdas=[tv.lam], solver=tv.solver,
-                                     reliability=None, **tv.leg.estimation)[0]  # map only
-            t2 = time.perf_counter()
+            try:
+                tv = _make("leg-tv", clf, it.options, channels)
+                responses = tv.leg.sample(it.image, seed=it.seed)
+                sampled = time.perf_counter() - t0
+                leg_res = estimate_leg(responses, it.target, **tv.leg.estimation)
+                t1 = time.perf_counter()
+                tv_res = estimate_leg_tv(responses, it.target, lambdas=[tv.lam],
+                                         solver=tv.solver, reliability=None,
+                                         **tv.leg.estimation)[0]  # map only
+                t2 = time.perf_counter()
+            except Exception as exc:  # both maps of the pair fail; the job goes on
+                for idx in (i, j):
+                    yield items[idx].key, f"error: {type(exc).__name__}: {exc}", 0.0, None
+                    done.add(idx)
+                continue
             for idx, res, secs in ((j, leg_res, t1 - t0), (i, tv_res, sampled + t2 - t1)):
                 key = items[idx].key
                 yield key, "computed", secs, ExplanationCache.encode(key, res.saliency, {
