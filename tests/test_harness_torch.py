@@ -77,5 +77,9 @@ def test_grad_cam_and_the_gradient_are_scored_on_the_torch_model(run):
     rows = [r for r in _rows(report / "keysize.csv") if r["model"] == SPEC]
     # random-cells, the floor of every verdict, comes whatever --leg-methods says
     assert {r["method"] for r in rows} == {"gradient", "grad-cam", "random-cells"}
-    assert len(rows) == 3 * 3 * 2  # methods x images (--leg-n-images) x --leg-backgrounds
+    matched = [r for r in rows if r["granularity"].startswith("cells:")]
+    pixel = [r for r in rows if r["granularity"] == "pixel"]
+    # methods x images (--leg-n-images) x --leg-backgrounds at the matched granularity, and
+    # at pixels on the first background only
+    assert len(matched) == 3 * 3 * 2 and len(pixel) == 3 * 3
     assert all(0 < float(r["key_size"]) <= 1 for r in rows if r["key_size"] != "nan")

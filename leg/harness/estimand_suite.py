@@ -41,6 +41,7 @@ from leg.harness.inputs import (
 )
 from leg.harness.jobs import run_jobs
 from leg.harness.metric import Metric
+from leg.harness.statistics import median_ci
 from leg.harness.verdicts import Leaderboard, Verdict, rank
 
 __all__ = ["ESTIMAND_METRICS", "VARIANTS", "EstimandResults", "add_to_report",
@@ -436,10 +437,17 @@ def _plan_verdict(res: EstimandResults, plan: EstimandPlan, method: str) -> Verd
     bad = (check_accuracy(res, plan) + check_error_falls(res, plan)
            + check_beats_moment(res, plan)) if asserted else (
         [] if value >= plan.min_corr else ["below the minimum"])
+    # a precision threshold, not a comparison between methods: n and the CI of the median
+    # correlation's distance to the minimum are shown, with no p-value
+    _, lo, hi = median_ci(res.values(plan.spec, variant, top, "pearson"),
+                          seed=res.profile.seed)
+    n = len(res.values(plan.spec, variant, top, "pearson"))
     return Verdict(plan.spec, method, "estimand", "fail" if bad else "pass", value,
                    plan.min_corr, True, asserted,
-                   f"{plan.spec}, {variant}: median correlation at n={top} {value:.3f}, must "
-                   f"reach {plan.min_corr}" + (f"; {'; '.join(bad)}" if bad else ""))
+                   f"{plan.spec}, {variant}: median correlation at n={top} {value:.3f} over "
+                   f"{n} image(s), 95% CI [{lo:.3f}, {hi:.3f}], must reach {plan.min_corr}"
+                   + (f"; {'; '.join(bad)}" if bad else ""),
+                   n_images=n, ci_low=lo - plan.min_corr, ci_high=hi - plan.min_corr)
 
 
 def planned_cells(profile: Profile) -> list[tuple[str, str, str]]:

@@ -762,20 +762,6 @@ def matrix_verdicts(res: PerturbationResults) -> list[Verdict]:
     return out
 
 
-def median_ci(values, seed: int = 0, confidence_level: float = 0.95
-              ) -> tuple[float, float, float]:
-    """``(median, ci_low, ci_high)`` of ``values`` (1-D, finite): the percentile-bootstrap
-    CI of the median (:func:`scipy.stats.bootstrap`, seeded; one value or all equal: the
-    value itself)."""
-    from leg.harness.statistics import _bootstrap_ci
-
-    v = np.asarray(values, dtype=np.float64)
-    if v.ndim != 1 or v.size == 0 or not np.all(np.isfinite(v)):
-        raise ValueError(f"The 'values' must be a non-empty finite 1-D array; got {v!r}.")
-    lo, hi = _bootstrap_ci(v, confidence_level, 9999, seed)
-    return float(np.median(v)), lo, hi
-
-
 def _comparison(metric: str, background: str) -> str:
     return f"{metric} / {background}"
 
@@ -817,6 +803,8 @@ def leaderboards(res: PerturbationResults) -> list[Leaderboard]:
     background, by median deletion and insertion areas on each curve background and by the
     ROAD gap, each with the bootstrap CI of the median over images, and under each ranking
     Kendall's W of the images' rankings (:func:`reliability`)."""
+    from leg.harness.statistics import median_ci
+
     out = []
     seed = res.profile.seed
     concordance = {(r["model"], r["comparison"]): r for r in reliability(res)[0]}

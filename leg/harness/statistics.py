@@ -48,7 +48,7 @@ import numpy as np
 from leg._validation import check_choice, check_float, check_int
 
 __all__ = ["EXACT_MAX", "RULES", "STATISTICS_VERDICTS", "TESTS", "PairedComparison",
-           "compare_paired", "images_for_power", "min_images_for", "min_p_value",
+           "compare_paired", "images_for_power", "median_ci", "min_images_for", "min_p_value",
            "sign_test_power"]
 
 #: The verdicts a comparison can give.
@@ -193,6 +193,18 @@ def _bootstrap_ci(d: np.ndarray, confidence_level: float, n_resamples: int, seed
         res = bootstrap((d,), np.median, random_state=np.random.default_rng(seed), **kw)
     ci = res.confidence_interval
     return float(ci.low), float(ci.high)
+
+
+def median_ci(values, seed: int = 0, confidence_level: float = 0.95
+              ) -> tuple[float, float, float]:
+    """``(median, ci_low, ci_high)`` of ``values`` (1-D, finite): the percentile-bootstrap
+    CI of the median (:func:`scipy.stats.bootstrap`, seeded, 9999 resamples; one value or
+    all equal: the value itself)."""
+    v = np.asarray(values, dtype=np.float64)
+    if v.ndim != 1 or v.size == 0 or not np.all(np.isfinite(v)):
+        raise ValueError(f"The 'values' must be a non-empty finite 1-D array; got {v!r}.")
+    lo, hi = _bootstrap_ci(v, confidence_level, 9999, seed)
+    return float(np.median(v)), lo, hi
 
 
 def _signed_rank_tied(nz: np.ndarray, alternative: str) -> float:
