@@ -104,3 +104,14 @@ def test_the_plan_counts_the_smprt_copies(tmp_path):
 
     assert smprt_options("leg", {"n_samples": 160}, 3)["n_samples"] == 52  # even: pairs
     assert smprt_options("gradient", {}, 3) == {}
+
+
+def test_a_curve_background_must_be_scored():
+    from leg.harness.config import PROFILES, PerturbationPlan
+
+    with pytest.raises(ValueError, match=r"curve backgrounds \['road'\].*not among"):
+        PerturbationPlan("digits", 4, 100, backgrounds=("mean",),
+                         curve_backgrounds=("mean", "road"))
+    for profile in PROFILES.values():  # every shipped plan scores the ROAD it plots
+        for plan in profile.perturbation:
+            assert set(plan.curve_backgrounds) <= set(plan.backgrounds)

@@ -246,6 +246,13 @@ class PerturbationPlan:
     matched_cell: int | str = "auto"
     pixel_backgrounds: tuple[str, ...] | None = None
 
+    def __post_init__(self):
+        extra = [b for b in self.curve_backgrounds if b not in self.backgrounds]
+        if extra:
+            raise ValueError(f"The curve backgrounds {extra} of the {self.spec!r} perturbation "
+                             f"plan are not among its backgrounds {list(self.backgrounds)}: "
+                             "curves are computed on scored backgrounds only.")
+
     def pixel_scored(self) -> tuple[str, ...]:
         """The backgrounds scored at pixel granularity (never ``road``)."""
         if self.pixel_backgrounds is not None:
@@ -590,7 +597,7 @@ PROFILES: dict[str, Profile] = {
             # 6 digits: the fewest at which a paired comparison can tolerate one loss and
             # still reach p < 0.05 (5 need every image better; min_images_for(0.05) = 5)
             PerturbationPlan("digits", n_images=6, budget=200, alpha_steps=200, curve_steps=10,
-                             curve_backgrounds=("mean", "road"),
+                             backgrounds=_WITH_ROAD, curve_backgrounds=("mean", "road"),
                              options=_perturbation_options(4), matched_cell=4),
             _GROUNDTRUTH_PERTURBATION,
         ),

@@ -783,7 +783,7 @@ def reliability(res: PerturbationResults) -> tuple[list[dict], list[dict]]:
             v = r.get(metric)
             if v is None or metric == "lerf_auc":
                 continue
-            if metric == "road_gap" and r["background"] != "road":
+            if metric == "road_gap" and r["background"] != "road":  # as its verdict
                 continue
             rows.append({"model": r["model"], "comparison": _comparison(metric, r["background"]),
                          "image": r["image"], "method": r["method"],
@@ -811,9 +811,10 @@ def leaderboards(res: PerturbationResults) -> list[Leaderboard]:
     for check, title in (("key-size", "key size"), ("deletion", "deletion area"),
                          ("insertion", "insertion area"), ("road-gap", "ROAD gap (LeRF - "
                                                                        "MoRF area)")):
-        metric, higher, _ = CHECK_METRICS[check]
+        metric, higher, which = CHECK_METRICS[check]
         rows = [r for r in res.keysize if r.get("granularity") == res.matched.get(r["model"])
-                and r.get(metric) is not None]
+                and r.get(metric) is not None
+                and (which != "road" or r["background"] == "road")]
         for model, bg in dict.fromkeys((r["model"], r["background"]) for r in rows):
             values = {}
             for method in dict.fromkeys(r["method"] for r in rows):
