@@ -928,6 +928,10 @@ def matrix_verdicts(res: SanityResults) -> list[Verdict]:
         by_check = {check: [s.name for s in stages if s.kind == kind]
                     for check, kind in _CHECK_KINDS.items()}
         by_check["cascading"] = by_check["cascading"][-1:]  # full randomization decides
+        # bottom-up: the last stage before full randomization (every group but the output
+        # end randomized: the forward signal is gone, so a faithful map must have changed;
+        # its first stages randomize so little that a faithful map need not change)
+        by_check["cascading-bottom-up"] = by_check["cascading-bottom-up"][-2:][:1]
         checks = [c for c, names in by_check.items() if names] + ["informativeness"]
         if any(r["model"] == model for r in res.smprt_rows):
             checks.append("smprt")

@@ -39,8 +39,9 @@ CHECKS = {
                   "reference, significantly over images (paired Wilcoxon, p < 0.05), on every "
                   "decisive metric (shown: the metric closest to or furthest over it)"),
     "cascading-bottom-up": ("bottom-up", "cascading randomization from the input up (Binder "
-                            "et al., 2023), every stage judged like cascading (shown: the "
-                            "worst stage; reported)"),
+                            "et al., 2023), judged like cascading at the last stage before "
+                            "full randomization (every group but the output end randomized: "
+                            "the forward signal is gone; reported)"),
     "independent": ("independent", "each group randomized alone, judged like cascading "
                     "(shown: the worst group)"),
     "label": ("label", "label randomization (the twin trained on permuted labels), judged "
