@@ -439,9 +439,9 @@ def _plan_verdict(res: EstimandResults, plan: EstimandPlan, method: str) -> Verd
         [] if value >= plan.min_corr else ["below the minimum"])
     # a precision threshold, not a comparison between methods: n and the CI of the median
     # correlation's distance to the minimum are shown, with no p-value
-    _, lo, hi = median_ci(res.values(plan.spec, variant, top, "pearson"),
-                          seed=res.profile.seed)
-    n = len(res.values(plan.spec, variant, top, "pearson"))
+    per_image = res.values(plan.spec, variant, top, "pearson")
+    _, lo, hi = median_ci(per_image, seed=res.profile.seed)
+    n = len(per_image)
     return Verdict(plan.spec, method, "estimand", "fail" if bad else "pass", value,
                    plan.min_corr, True, asserted,
                    f"{plan.spec}, {variant}: median correlation at n={top} {value:.3f} over "

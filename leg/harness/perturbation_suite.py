@@ -556,10 +556,14 @@ def _score_row(check, model, image, method, bg, metric, value) -> dict:
 
 
 # ---------------------------------------------------------------------------- statistics
+#: A key size not found (no alpha changed the class) counts as this: worse than any found.
+NOT_FOUND = 1.0 + 1e-9
+
+
 def _nan_last(values) -> np.ndarray:
-    """Key sizes with NaN (no change found) counted as 1 + 1e-9: worse than any found."""
+    """Key sizes with NaN (no change found) counted as :data:`NOT_FOUND`."""
     v = np.asarray(values, dtype=np.float64)
-    return np.where(np.isnan(v), 1.0 + 1e-9, v)
+    return np.where(np.isnan(v), NOT_FOUND, v)
 
 
 def median_key_size(rows, **match) -> float:
@@ -653,10 +657,6 @@ CHECK_METRICS = {
 #: Matrix check -> the methods whose comparison with the floor a test asserts.
 _FLOOR_CHECKS = {"key-size": ("leg", "leg-tv"), "deletion": ("leg", "leg-tv"),
                  "insertion": (), "road-gap": ()}
-#: A key size not found (no alpha changed the class) counts as this: worse than any found.
-NOT_FOUND = 1.0 + 1e-9
-
-
 def _shown(key_size: float) -> float:
     """A median key size for display: NaN where the median image found no key set."""
     return key_size if key_size <= 1.0 else float("nan")
@@ -679,7 +679,7 @@ def per_image_values(res: PerturbationResults, model: str, method: str, check: s
         if v is None:
             continue
         per.setdefault(r["image"], []).append(
-            NOT_FOUND if metric == "key_size" and np.isnan(v) else float(v))
+            float(_nan_last(v)) if metric == "key_size" else float(v))
     return {img: float(np.median(v)) for img, v in sorted(per.items())}
 
 
@@ -787,7 +787,7 @@ def reliability(res: PerturbationResults) -> tuple[list[dict], list[dict]]:
                 continue
             rows.append({"model": r["model"], "comparison": _comparison(metric, r["background"]),
                          "image": r["image"], "method": r["method"],
-                         "value": NOT_FOUND if metric == "key_size" and np.isnan(v) else v,
+                         "value": float(_nan_last(v)) if metric == "key_size" else v,
                          "higher_is_better": metric in ("insertion_auc", "road_gap")})
     return reliability_rows(rows)
 
