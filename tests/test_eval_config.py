@@ -106,12 +106,21 @@ def test_the_plan_counts_the_smprt_copies(tmp_path):
     assert smprt_options("gradient", {}, 3) == {}
 
 
-def test_a_curve_background_must_be_scored():
-    from leg.harness.config import PROFILES, PerturbationPlan
+def test_a_background_is_scored_for_key_size_curves_or_both():
+    from leg.harness.config import PerturbationPlan
 
-    with pytest.raises(ValueError, match=r"curve backgrounds \['road'\].*not among"):
-        PerturbationPlan("digits", 4, 100, backgrounds=("mean",),
-                         curve_backgrounds=("mean", "road"))
-    for profile in PROFILES.values():  # every shipped plan scores the ROAD it plots
-        for plan in profile.perturbation:
-            assert set(plan.curve_backgrounds) <= set(plan.backgrounds)
+    plan = PerturbationPlan("digits", 4, 100, backgrounds=("mean", "black"),
+                            curve_backgrounds=("mean", "road"))
+    assert plan.scored() == ("mean", "black", "road")
+    cases = {c.background: (c.key_size, c.curves) for c in _cases(plan)}
+    assert cases == {"mean": (True, True), "black": (True, False), "road": (False, True)}
+
+
+def _cases(plan):
+    from dataclasses import replace
+
+    from leg.harness.config import get_profile
+    from leg.harness.perturbation_suite import plan_cases
+
+    profile = replace(get_profile("smoke"), perturbation=(plan,))
+    return [c for c in plan_cases(profile) if c.image == "digit0" and c.method == "leg"]

@@ -97,6 +97,28 @@ def test_score_job_is_computed_once_and_resumes(tmp_path, monkeypatch):
     assert sum(v == "cached" for v in status.values()) == 3
 
 
+def test_a_background_scores_only_what_the_plan_asks_for():
+    """A curve-only item has curves and no key size; LeRF and the ROAD gap come with ROAD's
+    imputation only; the pixel scan uses its own grid."""
+    model = linear_region()
+    img = model.base_image(0)
+    sal = model.true_map(img)
+    kw = dict(image=img, saliency=sal, target=0, alpha_steps=100, curve_steps=5, k=32, seed=0,
+              matched_cell=4)
+    road = ps.score_map(model, ps.ScoreItem("r", background="road", curves=True,
+                                            key_size=False, pixel=False, **kw))
+    assert "key_size" not in road["matched"] and road["pixel"] is None
+    assert {"lerf_auc", "road_gap", "deletion_auc"} <= set(road["matched"])
+    mean = ps.score_map(model, ps.ScoreItem("m", background="mean", curves=True,
+                                            pixel_alpha_steps=10, **kw))
+    assert "lerf_auc" not in mean["matched"] and "road_gap" not in mean["pixel"]
+    ks = mean["pixel"]["key_size"]  # on the 10-step grid
+    assert np.isnan(ks) or ks in pytest.approx(list(ps.alpha_grid(10)))
+    with pytest.raises(ValueError, match="neither key size nor curves"):
+        ps.score_map(model, ps.ScoreItem("x", background="mean", curves=False, key_size=False,
+                                         **kw))
+
+
 SCRIPT = textwrap.dedent("""
     import json, sys
     sys.path.insert(0, {tests!r})

@@ -1,10 +1,10 @@
 """Perturbation-size comparison of LEG, LEG-TV and the baselines: plan, compute, report.
 
 For each model of :attr:`leg.harness.config.Profile.perturbation`, every method explains
-every image for its top-1 class; then each map is scored by :mod:`leg.harness.perturbation`
-on every background: the *key size* (smallest fraction ``alpha`` of the top-|saliency|
-pixels whose replacement changes the top-1 class, on the grid
-``linspace(1/steps, 1, steps)``; NaN when none does) and, on the curve backgrounds, the
+every image for its top-1 class; then each map is scored by :mod:`leg.harness.perturbation`:
+on the key-size backgrounds the *key size* (smallest fraction ``alpha`` of the
+top-|saliency| pixels whose replacement changes the top-1 class, on the grid
+``linspace(1/steps, 1, steps)``; NaN when none does), on the curve backgrounds the
 *deletion* and *insertion* curves of the class probability and their areas.
 
 Equal budgets
@@ -61,7 +61,11 @@ __all__ = [
     "run_score_job",
 ]
 
-SCORE_VERSION = 2  # bump when the meaning of a stored score changes
+SCORE_VERSION = 3  # bump when the meaning of a stored score changes
+#: Masked images per model call, and so the early-stopping step of a key-size scan: a scan
+#: evaluates on average half a batch past its answer, so a small batch wastes little (a Lite0
+#: image costs the same in a batch of 16 as in one of 64).
+SCAN_BATCH = 16
 #: The curve numbers of a score row (None where the background has no curves).
 CURVE_METRICS = ("deletion_auc", "insertion_auc", "lerf_auc", "road_gap")
 
@@ -75,6 +79,7 @@ class PerturbationCase:
     method: str
     background: str
     curves: bool  # the deletion/insertion curves are computed on this background
+    key_size: bool = True  # the key size is computed on this background
 
     @property
     def id(self) -> str:
@@ -123,9 +128,10 @@ def plan_cases(profile: Profile, images_dir: str | None = None) -> list[Perturba
     for plan in profile.perturbation:
         for img in image_ids(plan, images_dir):
             for method in profile.perturbation_methods:
-                for bg in plan.backgrounds:
+                for bg in plan.scored():
                     out.append(PerturbationCase(plan.spec, img, method, bg,
-                                                bg in plan.curve_backgrounds))
+                                                bg in plan.curve_backgrounds,
+                                                bg in plan.backgrounds))
     return out
 
 
@@ -148,11 +154,13 @@ def alpha_grid(steps: int) -> np.ndarray:
 # ------------------------------------------------------------------------------ scoring
 @dataclass(frozen=True)
 class ScoreItem:
-    """Score one map on one background: key size, and the curves when ``curves``.
+    """Score one map on one background: the key size when ``key_size``, the curves when
+    ``curves``.
 
     ``matched_cell``: score at the matched granularity too (cells of that many pixels,
     removed whole; ``None``: not); ``pixel``: score at pixel granularity (never for
-    ``road``, the noisy linear imputation, which is scored matched only).
+    ``road``, the noisy linear imputation, which is scored matched only) with
+    ``pixel_alpha_steps`` steps (default ``alpha_steps``).
     """
 
     key: str
@@ -167,6 +175,13 @@ class ScoreItem:
     seed: int
     matched_cell: int | None = None
     pixel: bool = True
+    pixel_alpha_steps: int | None = None
+    key_size: bool = True
+
+    @property
+    def pixel_steps(self) -> int:
+        """The key-size grid's steps at pixel granularity (``alpha_steps`` by default)."""
+        return self.pixel_alpha_steps or self.alpha_steps
 
 
 @dataclass(frozen=True)
@@ -191,12 +206,13 @@ class ScoreJob:
 
 def score_key(*, explanation: str, background: str, curves: bool, alpha_steps: int,
               curve_steps: int, k: int, seed: int, matched_cell: int | None = None,
-              pixel: bool = True) -> str:
+              pixel: bool = True, pixel_alpha_steps: int | None = None,
+              key_size: bool = True) -> str:
     """Key of one (map, background) score; every argument changes it."""
     return result_key(kind="perturbation", version=SCORE_VERSION, explanation=explanation,
                       background=background, curves=curves, alpha_steps=alpha_steps,
                       curve_steps=curve_steps, k=k, seed=seed, matched_cell=matched_cell,
-                      pixel=pixel)
+                      pixel=pixel, pixel_alpha_steps=pixel_alpha_steps, key_size=key_size)
 
 
 def granularity(cell: int | None) -> str:
@@ -208,6 +224,8 @@ class _Fill:
     """What replaces the removed pixels of one image: a fixed background image or ROAD's
     noisy linear imputation (seeded). ``id`` names it for deduplication."""
 
+    batch_size = SCAN_BATCH
+
     def __init__(self, image: np.ndarray, kind: str, saliency: np.ndarray, k: int, seed: int):
         self.image = image
         if kind == "road":
@@ -218,7 +236,7 @@ class _Fill:
             self.impute = None
             self.bg = background(image, saliency, kind, k=k, seed=seed)
             self.id = ("bg", hashlib.blake2b(self.bg.tobytes(), digest_size=16).hexdigest())
-        self.batch_size = 16 if kind == "road" else 64  # an imputation costs more than a call
+        self.road = kind == "road"
 
     def apply(self, removed: np.ndarray) -> np.ndarray:
         """``(H, W, C)``: the image with its ``removed`` ``(H, W)`` pixels filled."""
@@ -295,42 +313,53 @@ def scan_key_size(scorer: MaskedScorer, fill: _Fill, rank: np.ndarray, alphas) -
 
 def score_curves(scorer: MaskedScorer, fill: _Fill, saliency: np.ndarray, steps: int,
                  cell: int | None) -> dict:
-    """Deletion (most relevant first), insertion and least-relevant-first removal curves of
-    the target score at fractions ``linspace(0, 1, steps + 1)`` of the units (pixels, or
-    cells of ``cell`` px), their areas, and ``road_gap = lerf_auc - deletion_auc``."""
+    """Deletion (most relevant first) and insertion curves of the target score at fractions
+    ``linspace(0, 1, steps + 1)`` of the units (pixels, or cells of ``cell`` px) and their
+    areas; with ROAD's imputation (``fill`` of ``road``) also the least-relevant-first curve
+    and ``road_gap = lerf_auc - deletion_auc`` (ROAD's protocol; nothing reads a LeRF curve
+    on a fixed background, so none is computed there)."""
     fr = np.linspace(0.0, 1.0, steps + 1)
-    ranks = {o: unit_ranks(saliency, order=o, grid=cell) for o in ORDERS}
+    orders = ORDERS if fill.road else ("morf",)
+    ranks = {o: unit_ranks(saliency, order=o, grid=cell) for o in orders}
     counts = pixel_counts(fr, int(ranks["morf"].max()) + 1)
+    curves = [("deletion", (ranks["morf"] < c for c in counts)),
+              ("insertion", (ranks["morf"] >= c for c in counts))]
+    if fill.road:
+        curves.append(("lerf", (ranks["lerf"] < c for c in counts)))
     out = {}
-    for name, masks in (("deletion", (ranks["morf"] < c for c in counts)),
-                        ("insertion", (ranks["morf"] >= c for c in counts)),
-                        ("lerf", (ranks["lerf"] < c for c in counts))):
+    for name, masks in curves:
         probs = scorer.score(fill, masks)[1]
         out[name] = [float(p) for p in probs]
         out[f"{name}_auc"] = area_under_curve(fr, probs)
-    out["road_gap"] = out["lerf_auc"] - out["deletion_auc"]
+    if fill.road:
+        out["road_gap"] = out["lerf_auc"] - out["deletion_auc"]
     return out
 
 
 def score_map(clf, item: ScoreItem, scorer: MaskedScorer | None = None) -> dict:
-    """Key size and curves of one map, at pixel granularity (``item.pixel``) and at the
+    """Key size and/or curves of one map, at pixel granularity (``item.pixel``) and at the
     matched one (``item.matched_cell``): ``{"pixel": {...} | None, "matched": {...} | None,
-    "cell", "evaluations", "seconds"}``. ``scorer`` (shared by a job's items) dedupes the
-    masked images; ``evaluations`` counts the model calls this item added."""
+    "cell", "evaluations", "seconds"}`` (``"key_size"`` absent where not asked for).
+    ``scorer`` (shared by a job's items) dedupes the masked images; ``evaluations`` counts
+    the model calls this item added."""
     t0 = time.perf_counter()
     scorer = scorer or MaskedScorer(clf, item.target)
     before = scorer.evaluations
     fill = _Fill(item.image, item.background, item.saliency, item.k, item.seed)
-    alphas = alpha_grid(item.alpha_steps)
     out: dict = {"pixel": None, "matched": None, "cell": item.matched_cell}
     grains = ([("pixel", None)] if item.pixel and item.background != "road" else []) + (
         [("matched", item.matched_cell)] if item.matched_cell is not None else [])
     if not grains:
         raise ValueError(f"Nothing to score: {item.background!r} is scored at the matched "
                          "granularity only, and the item has no matched_cell.")
+    if not (item.key_size or item.curves):
+        raise ValueError("Nothing to score: the item asks for neither key size nor curves.")
     for name, cell in grains:
-        rank = unit_ranks(item.saliency, order="morf", grid=cell)
-        scores = {"key_size": scan_key_size(scorer, fill, rank, alphas)}
+        scores = {}
+        if item.key_size:
+            rank = unit_ranks(item.saliency, order="morf", grid=cell)
+            steps = item.pixel_steps if cell is None else item.alpha_steps
+            scores["key_size"] = scan_key_size(scorer, fill, rank, alpha_grid(steps))
         if item.curves:
             scores.update(score_curves(scorer, fill, item.saliency, item.curve_steps, cell))
         out[name] = scores
@@ -494,17 +523,19 @@ def run_perturbation(profile: Profile, *, cache_root: str, images_dir: str | Non
             if model != spec:
                 continue
             items = by_image.setdefault(img_id, [])
-            for bg in plan.backgrounds:
-                curves = bg in plan.curve_backgrounds
+            for bg in plan.scored():
+                curves, ks = bg in plan.curve_backgrounds, bg in plan.backgrounds
                 key = score_key(explanation=index[(model, img_id, method)], background=bg,
                                 curves=curves, alpha_steps=plan.alpha_steps,
                                 curve_steps=plan.curve_steps, k=plan.k, seed=profile.seed,
-                                matched_cell=cell, pixel=bg in pixel_bgs)
+                                matched_cell=cell, pixel=bg in pixel_bgs,
+                                pixel_alpha_steps=plan.pixel_alpha_steps, key_size=ks)
                 sindex[(model, img_id, method, bg)] = key
                 items.append(ScoreItem(key, res.images[(model, img_id)], sal,
                                        res.targets[(model, img_id)], bg, curves,
                                        plan.alpha_steps, plan.curve_steps, plan.k,
-                                       profile.seed, cell, bg in pixel_bgs))
+                                       profile.seed, cell, bg in pixel_bgs,
+                                       plan.pixel_alpha_steps, ks))
         score_jobs += [ScoreJob(spec, tuple(its), str(cache_root)) for its in by_image.values()]
     sstatus = {k: st for k, (st, _) in run_jobs(score_jobs, score_job, executor,
                                                  desc="scores").items()}
@@ -525,13 +556,16 @@ def run_perturbation(profile: Profile, *, cache_root: str, images_dir: str | Non
             if not sc:
                 continue
             gran = granularity(None if level == "pixel" else entry["cell"])
-            ks = float("nan") if sc["key_size"] is None else float(sc["key_size"])
+            ks = None  # not asked for on this background
+            if "key_size" in sc:  # a stored None is a key set not found (JSON has no NaN)
+                ks = float("nan") if sc["key_size"] is None else float(sc["key_size"])
             res.keysize.append({"model": model, "image": img_id, "method": method,
                                 "background": bg, "granularity": gran, "key_size": ks,
                                 **{m: sc.get(m) for m in CURVE_METRICS}})
             stage = f"{bg}@{gran}"
-            res.scores.append(_score_row("keysize", model, img_id, method, stage, "key_size",
-                                         ks))
+            if ks is not None:
+                res.scores.append(_score_row("keysize", model, img_id, method, stage,
+                                             "key_size", ks))
             plan = plans[model][0]
             alphas = np.linspace(0.0, 1.0, plan.curve_steps + 1)
             for kind in ("deletion", "insertion", "lerf"):
@@ -567,7 +601,8 @@ def _nan_last(values) -> np.ndarray:
 
 
 def median_key_size(rows, **match) -> float:
-    vals = [r["key_size"] for r in rows if all(r[k] == v for k, v in match.items())]
+    vals = [r["key_size"] for r in rows if r["key_size"] is not None
+            and all(r[k] == v for k, v in match.items())]
     return float(np.median(_nan_last(vals))) if vals else float("nan")
 
 
@@ -588,8 +623,10 @@ def keysize_statistics(res: PerturbationResults) -> list[dict]:
     """Per model, granularity, background and method: count, NaN count, mean, std,
     quartiles (finite)."""
     out = []
-    for model, gran, bg, method in _groups(res, res.keysize):
-        vals = np.array([r["key_size"] for r in _rows(res, model, gran, bg, method)])
+    for model, gran, bg, method in _groups(
+            res, [r for r in res.keysize if r["key_size"] is not None]):
+        vals = np.array([r["key_size"] for r in _rows(res, model, gran, bg, method)
+                         if r["key_size"] is not None])
         fin = vals[np.isfinite(vals)]
         q = np.quantile(fin, [0.25, 0.5, 0.75]) if len(fin) else [np.nan] * 3
         out.append({"model": model, "granularity": gran, "background": bg, "method": method,
@@ -910,7 +947,7 @@ def _masked_figure(res: PerturbationResults, model: str, alphas=(0.01, 0.05, 0.2
 def add_to_report(report, res: PerturbationResults, comparison: list[dict] | None = None
                   ) -> None:
     """Tables, sections and figures of the perturbation suites in ``report``."""
-    report.add_table("keysize", res.keysize,
+    report.add_table("keysize", [r for r in res.keysize if r["key_size"] is not None],
                      columns=["model", "image", "method", "background", "granularity",
                               "key_size"])
     report.add_table("curves", res.curves, columns=["model", "image", "method", "background",
@@ -958,7 +995,8 @@ def add_to_report(report, res: PerturbationResults, comparison: list[dict] | Non
         "background only unless the plan says otherwise) are in the tables and CSVs with "
         "`granularity=pixel`. `road`: ROAD's noisy linear imputation (Rong et al., 2022) "
         "of the removed cells; its ROAD gap is the LeRF minus the MoRF area (near 0 for a "
-        "map unrelated to the model). One table row per model, granularity, background and "
+        "map unrelated to the model); a plan may score a background for its curves only. "
+        "One table row per model, granularity, background and "
         "method, over the images. Black-box methods (leg, leg-tv, lime, kernel-shap, occlusion, "
         f"rise) ran at the same budget of model evaluations ({budgets}); the recorded "
         "counts are in the budget table. Gradient methods use their default numbers of "

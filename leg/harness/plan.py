@@ -210,9 +210,12 @@ def _channels(clf) -> int:
 def _scan_cost(steps: int, units: int) -> int:
     """Expected model calls of one batched key-size scan: the distinct counts of a
     ``steps`` grid over ``units`` pixels or cells (at most ``min(steps, units)``), the first
-    batch of 64 and half of the rest (the scan stops at the class change)."""
+    batch (:data:`~leg.harness.perturbation_suite.SCAN_BATCH`) and half of the rest (the
+    scan stops at the class change)."""
+    from leg.harness.perturbation_suite import SCAN_BATCH
+
     distinct = min(int(steps), int(units))
-    first = min(distinct, 64)
+    first = min(distinct, SCAN_BATCH)
     return first + (distinct - first) // 2
 
 
@@ -238,16 +241,18 @@ def _perturbation(profile, images_dir, models: dict) -> list[Work]:
                         "methods)", n_img * len(methods), n_img * evals, n_img * grads,
                         n_img * _overhead(methods)))
         # matched granularity: every background, at most one call per cell and scan; pixel
-        # granularity: the plan's pixel backgrounds only. Curves: deletion, insertion and
-        # LeRF (upper bounds: identical masked images are evaluated once per image)
+        # granularity: the plan's pixel backgrounds only, on their grid. Curves: deletion and
+        # insertion, and LeRF with ROAD's imputation (upper bounds: identical masked images
+        # are evaluated once per image)
         cell = matched_cell(plan, shape)
         cells = -(-shape[0] // cell) * -(-shape[1] // cell)
         pixel = plan.pixel_scored()
+        curves = [(b, g) for b in plan.curve_backgrounds
+                  for g in ("matched", "pixel") if g == "matched" or b in pixel]
         per_map = (len(plan.backgrounds) * _scan_cost(plan.alpha_steps, cells)
-                   + len(pixel) * _scan_cost(plan.alpha_steps, shape[0] * shape[1])
-                   + (len(plan.curve_backgrounds)
-                      + len([b for b in plan.curve_backgrounds if b in pixel]))
-                   * 3 * (plan.curve_steps + 1))
+                   + len(pixel) * _scan_cost(plan.pixel_alpha_steps or plan.alpha_steps,
+                                             shape[0] * shape[1])
+                   + sum(3 if b == "road" else 2 for b, _ in curves) * (plan.curve_steps + 1))
         units = n_img * len(methods) * (len(plan.backgrounds) + len(pixel))
         out.append(Work("perturbation", plan.spec,
                         f"key-size scans ({len(plan.backgrounds)} backgrounds at {cell} px "
