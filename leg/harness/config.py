@@ -12,8 +12,8 @@
     (informativeness reported only at this budget, see ``_LITE0_SMOKE``). sMPRT: digits with
     4 copies (3 noisy, 750 LEG samples each: 27k more evaluations), none on Lite0 (its two
     photos can never make a verdict significant, and even 2 copies would add about 18 s of
-    Lite0 evaluations); standard 8 (digits) and 4 (Lite0) copies, paper 16 and 8. Estimand
-    accuracy (``-m estimand``): a ground-truth model and one digit at three budgets each
+    Lite0 evaluations); standard 8 on digits (none on Lite0's 3 photos), paper 16 and 8.
+    Estimand accuracy (``-m estimand``): a ground-truth model and one digit at three budgets each
     (:mod:`leg.harness.estimand_suite`; Lite0's estimand, thousands of Lite0 evaluations and
     gradients, is left to the standard profile to keep smoke within its budget). Perturbation: 6
     digits, every method at 200 model evaluations, scored at the matched granularity of 4 px
@@ -624,7 +624,9 @@ PROFILES: dict[str, Profile] = {
                       independent=("logits", "dense1", "conv2", "conv1"),
                       label_twin="digits-permuted", options=_digits_options(4000),
                       smprt_copies=8),
-            ModelPlan("lite0", n_images=3, smprt_copies=4,
+            # no sMPRT on Lite0: 3 photos can never make its verdict significant (5 are
+            # needed), so its noisy copies would be Lite0 work that decides nothing
+            ModelPlan("lite0", n_images=3, smprt_copies=1,
                       cascade_at=("logits", "head", "block15", "block11", "block7", "block3",
                                   "stem"),
                       independent=("logits", "block7"),
