@@ -1,16 +1,17 @@
 """The perturbation suite's scoring cost per image, before and after issue 18.
 
-Before: every map scanned at pixel granularity on every background with the plan's alpha
-grid (:func:`leg.harness.perturbation.key_size`, batched early stop, distinct pixel counts
-only) plus pixel-level deletion/insertion curves on the curve backgrounds: the old
-``score_map``. After: the suite's ``score_map`` with one shared
-:class:`~leg.harness.perturbation_suite.MaskedScorer` per image (matched granularity on
-every background incl. ``road``, pixel granularity on the plan's pixel backgrounds, LeRF
-curves, identical masked images evaluated once). Both on the same maps (every method of the
-standard profile's plan for the model) in the same run; model evaluations and seconds.
+Before: the standard profile's plan before issue 18 (commit ed963fb): every map scanned at
+pixel granularity on five backgrounds (mean, black, white, noise, dist-k) with the authors'
+1000-step alpha grid (:func:`leg.harness.perturbation.key_size`, batches of 64, distinct
+pixel counts only), plus pixel-level deletion/insertion curves of 20 steps on the curve
+backgrounds (digits: all five; Lite0: mean). After: the suite's ``score_map`` on today's
+standard plan, with one shared :class:`~leg.harness.perturbation_suite.MaskedScorer` per
+image (matched granularity, ROAD, LeRF, pixel granularity on the plan's pixel backgrounds,
+identical masked images evaluated once). Both on the same maps (the standard plan's
+methods, or ``--methods``) in the same run; model evaluations and seconds per image.
 
-    python benchmarks/bench_perturbation_cost.py            # digits, 1 image
-    python benchmarks/bench_perturbation_cost.py --model lite0
+    python benchmarks/bench_perturbation_cost.py                       # digits, 1 image
+    python benchmarks/bench_perturbation_cost.py --model lite0 --methods leg,gradient,random
 """
 
 from __future__ import annotations
@@ -21,11 +22,21 @@ import time
 
 import numpy as np
 
+#: ed963fb's standard plans: (key-size backgrounds, curve backgrounds); 1000 steps, 20-step
+#: curves, every score at pixel granularity.
+OLD_PLANS = {
+    "digits": (("mean", "black", "white", "noise", "dist-k"),
+               ("mean", "black", "white", "noise", "dist-k")),
+    "lite0": (("mean", "black", "white", "noise", "dist-k"), ("mean",)),
+}
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default="digits", choices=("digits", "lite0"))
+    ap.add_argument("--model", default="digits", choices=sorted(OLD_PLANS))
     ap.add_argument("--images", type=int, default=1)
+    ap.add_argument("--methods", default=None,
+                    help="comma-separated subset of the plan's methods (default: all)")
     args = ap.parse_args()
 
     import leg.harness.baselines  # noqa: F401  (registers the baselines)
@@ -47,6 +58,13 @@ def main() -> None:
     shape = ps.input_shape(clf)
     cell = ps.matched_cell(plan, shape)
     methods, skipped = ps._available(prof.perturbation_methods, clf)
+    if args.methods:
+        wanted = [m.strip() for m in args.methods.split(",") if m.strip()]
+        unknown = [m for m in wanted if m not in methods]
+        if unknown:
+            ap.error(f"--methods: {unknown} not among the plan's methods {methods}")
+        methods = wanted
+    old_bgs, old_curves = OLD_PLANS[args.model]
     calls = [0]
 
     def counted(x):
@@ -60,40 +78,40 @@ def main() -> None:
         for m in methods:
             opts = ps.method_options(plan, m, shape, prof.black_box)
             maps[m] = EXPLAINERS[m](clf, **opts).explain(img, target, seed=0).saliency
-        # before: pixel scans on every fixed background, pixel curves
         calls[0], t0 = 0, time.perf_counter()
         for sal in maps.values():
-            for bg in (b for b in plan.backgrounds if b != "road"):
+            for bg in old_bgs:
                 bgi = background(img, sal, bg, k=plan.k, seed=0)
-                key_size(counted, img, sal, background=bgi, alphas=ps.alpha_grid(plan.alpha_steps))
-                if bg in plan.curve_backgrounds:
+                key_size(counted, img, sal, background=bgi, alphas=ps.alpha_grid(1000),
+                         batch_size=64)
+                if bg in old_curves:
                     for fn in (deletion_curve, insertion_curve):
-                        a, p = fn(counted, img, sal, target, background=bgi,
-                                  steps=plan.curve_steps)
+                        a, p = fn(counted, img, sal, target, background=bgi, steps=20)
                         area_under_curve(a, p)
         before = (calls[0], time.perf_counter() - t0)
-        # after: the suite's path, one scorer per image
         t0 = time.perf_counter()
         scorer = ps.MaskedScorer(clf, target)
         for sal in maps.values():
-            for bg in plan.backgrounds:
+            for bg in plan.scored():
                 ps.score_map(clf, ps.ScoreItem(
                     "k", img, sal, target, bg, bg in plan.curve_backgrounds, plan.alpha_steps,
-                    plan.curve_steps, plan.k, 0, cell, bg in plan.pixel_scored()), scorer)
+                    plan.curve_steps, plan.k, 0, cell, bg in plan.pixel_scored(),
+                    plan.pixel_alpha_steps, bg in plan.backgrounds), scorer)
         after = (scorer.evaluations, time.perf_counter() - t0)
         for k, v in (("before", before), ("after", after)):
             totals[k][0] += v[0]
             totals[k][1] += v[1]
-        print(f"{args.model}/{img_id}: {len(maps)} maps, backgrounds {plan.backgrounds}; "
-              f"before {before[0]} evaluations {before[1]:.1f} s; after {after[0]} "
-              f"evaluations {after[1]:.1f} s (matched {cell} px cells, pixel on "
-              f"{plan.pixel_scored()}, road and LeRF added)")
+        print(f"{args.model}/{img_id}: {len(maps)} maps; before (pixels, key size on "
+              f"{old_bgs}, curves on {old_curves}) {before[0]} evaluations {before[1]:.1f} s; "
+              f"after (key size on {plan.backgrounds}, curves on {plan.curve_backgrounds}, "
+              f"{cell} px cells, pixels on {plan.pixel_scored()}) {after[0]} evaluations "
+              f"{after[1]:.1f} s", flush=True)
     n = max(args.images, 1)
     b, a = totals["before"], totals["after"]
-    print(f"per image: before {b[0] / n:.0f} evaluations, {b[1] / n:.1f} s; after "
-          f"{a[0] / n:.0f} evaluations, {a[1] / n:.1f} s; ratio evaluations "
-          f"{a[0] / max(b[0], 1):.3f}, seconds {a[1] / max(b[1], 1e-9):.3f}; load "
-          f"{os.getloadavg()}; skipped {sorted(skipped)}")
+    print(f"per image ({len(methods)} maps): before {b[0] / n:.0f} evaluations, "
+          f"{b[1] / n:.1f} s; after {a[0] / n:.0f} evaluations, {a[1] / n:.1f} s; ratio "
+          f"evaluations {a[0] / max(b[0], 1):.3f}, seconds {a[1] / max(b[1], 1e-9):.3f}; "
+          f"load {os.getloadavg()}; skipped {sorted(skipped)}")
 
 
 if __name__ == "__main__":

@@ -48,22 +48,18 @@ def test_bad_arguments_raise():
 
 
 # -- trained models (TensorFlow needed) -------------------------------------------------------
+# The full-size models come from the user's cache (trained there on first use, as the harness
+# does, and shared with the evaluation suites of the same run); the cache's own behaviour is
+# tested on small one-epoch models in temporary folders.
 @pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory):
+def true_model():
     pytest.importorskip("tensorflow")
-    path = tmp_path_factory.mktemp("leg-cache")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("LEG_CACHE_DIR", str(path))
-        yield path
-
-
-@pytest.fixture(scope="module")
-def true_model(cache_dir):
     return load_digits_cnn("true")
 
 
 @pytest.fixture(scope="module")
-def permuted_model(cache_dir):
+def permuted_model():
+    pytest.importorskip("tensorflow")
     return load_digits_cnn("permuted")
 
 
@@ -112,23 +108,30 @@ def test_loading_twice_gives_identical_predictions(true_model, test_images):
     np.testing.assert_array_equal(true_model(test_images), again(test_images))
 
 
-def test_cache_is_written_and_reused(true_model, cache_dir, test_images, monkeypatch):
-    model_file = cache_dir / f"digits_true_32_0_{digits.TRAINING_SCHEME}.keras"
-    sidecar = cache_dir / f"digits_true_32_0_{digits.TRAINING_SCHEME}.json"
-    assert model_file.is_file() and sidecar.is_file()
-    assert json.loads(sidecar.read_text()) == true_model.metrics
-    assert not list(cache_dir.glob("*.tmp*"))
-
-    def no_training(*args, **kwargs):
-        raise AssertionError("load_digits_cnn retrained instead of using the cache")
-
-    monkeypatch.setattr(digits, "train_digits_cnn", no_training)
+def test_cache_is_written_and_reused(tmp_path, test_images, monkeypatch):
+    pytest.importorskip("tensorflow")
+    monkeypatch.setenv("LEG_CACHE_DIR", str(tmp_path))
+    calls = _fast_training(monkeypatch)
     clear_memory_cache()
     try:
-        loaded = load_digits_cnn("true")
-        assert loaded is not true_model
-        assert loaded.metrics == true_model.metrics
-        np.testing.assert_array_equal(loaded(test_images), true_model(test_images))
+        first = load_digits_cnn("true", size=16, seed=4)
+        assert calls == ["true"]
+        model_file = tmp_path / f"digits_true_16_4_{digits.TRAINING_SCHEME}.keras"
+        sidecar = tmp_path / f"digits_true_16_4_{digits.TRAINING_SCHEME}.json"
+        assert model_file.is_file() and sidecar.is_file()
+        assert json.loads(sidecar.read_text()) == first.metrics
+        assert not list(tmp_path.glob("*.tmp*"))
+
+        def no_training(*args, **kwargs):
+            raise AssertionError("load_digits_cnn retrained instead of using the cache")
+
+        monkeypatch.setattr(digits, "train_digits_cnn", no_training)
+        clear_memory_cache()
+        loaded = load_digits_cnn("true", size=16, seed=4)
+        assert loaded is not first
+        assert loaded.metrics == first.metrics
+        small = test_images[:, ::2, ::2]
+        np.testing.assert_array_equal(loaded(small), first(small))
     finally:
         clear_memory_cache()
 

@@ -55,3 +55,30 @@ def test_the_plan_prints_a_line_per_work_and_a_total():
     assert lines[0].startswith("leg plan: profile smoke, estimated 1 min 05 s")
     assert sum("digits" in line for line in lines) == 2
     assert plan.as_dict()["suites"] == {"sanity": 61.0, "estimand": 4.0}
+
+
+def test_the_perturbation_plan_prices_roads_imputations():
+    """ROAD's masked images cost a sparse solve each: its key-size scans and curves add
+    overhead seconds; a plan without ROAD adds none."""
+    from dataclasses import replace
+
+    from leg.harness.plan import _perturbation
+    from leg.zoo.groundtruth import linear_region
+
+    spec = "groundtruth:linear_region_28x28x3"
+    base = replace(get_profile("smoke"), perturbation=(), models=())
+    models = {spec: linear_region()}
+
+    def scans(**plan):
+        from leg.harness.config import PerturbationPlan
+
+        prof = replace(base, perturbation=(PerturbationPlan(spec, 2, 100, matched_cell=4,
+                                                            **plan),))
+        return [w for w in _perturbation(prof, None, models) if "scans" in w.what][0]
+
+    plain = scans(backgrounds=("mean",), curve_backgrounds=("mean",))
+    curves = scans(backgrounds=("mean",), curve_backgrounds=("mean", "road"))
+    both = scans(backgrounds=("mean", "road"), curve_backgrounds=("mean", "road"))
+    assert plain.overhead == 0.0 and 0.0 < curves.overhead
+    assert curves.evaluations < both.evaluations
+    assert curves.items == plain.items + 2 * len(base.perturbation_methods)  # + road items

@@ -16,7 +16,8 @@ pytest.importorskip("tensorflow")
 
 REPO = Path(__file__).resolve().parents[1]
 ARGS = ["-m", "pytest", "evaluation", "-m", "sanity", "--leg-profile", "smoke",
-        "--leg-model", "digits", "--leg-methods", "leg,edge", "-q", "-p", "no:cacheprovider"]
+        "--leg-model", "digits", "--leg-methods", "leg,edge", "--leg-n-images", "3",
+        "--leg-stages", "2", "-q", "-p", "no:cacheprovider"]
 
 
 def _harness(report_dir, *extra):

@@ -224,8 +224,6 @@ class _Fill:
     """What replaces the removed pixels of one image: a fixed background image or ROAD's
     noisy linear imputation (seeded). ``id`` names it for deduplication."""
 
-    batch_size = SCAN_BATCH
-
     def __init__(self, image: np.ndarray, kind: str, saliency: np.ndarray, k: int, seed: int):
         self.image = image
         if kind == "road":
@@ -277,8 +275,8 @@ class MaskedScorer:
             if key not in self.memo and key not in todo:
                 todo[key] = m
         pending = list(todo.items())
-        for start in range(0, len(pending), fill.batch_size):
-            chunk = pending[start:start + fill.batch_size]
+        for start in range(0, len(pending), SCAN_BATCH):
+            chunk = pending[start:start + SCAN_BATCH]
             imgs = np.stack([fill.apply(m) for _, m in chunk])
             scores = evaluate(self.classifier, imgs)
             self.evaluations += len(chunk)
@@ -294,7 +292,7 @@ def scan_key_size(scorer: MaskedScorer, fill: _Fill, rank: np.ndarray, alphas) -
     ceil(alpha * units)`` changes the top-1 class; NaN when none does.
 
     ``rank``: ``(H, W)`` removal positions (:func:`leg.harness.imputation.unit_ranks`; pixels
-    or cells). Only distinct counts are evaluated (at most one per unit), ``fill.batch_size``
+    or cells). Only distinct counts are evaluated (at most one per unit), ``SCAN_BATCH``
     at a time in grid order, stopping after the first batch with a change:
     :func:`leg.harness.perturbation.key_size`'s answer for pixel ranks and a background.
     """
@@ -303,8 +301,8 @@ def scan_key_size(scorer: MaskedScorer, fill: _Fill, rank: np.ndarray, alphas) -
     distinct, first = np.unique(counts, return_index=True)
     order = np.argsort(first)
     distinct, first = distinct[order], first[order]
-    for start in range(0, len(distinct), fill.batch_size):
-        top1, _ = scorer.score(fill, (rank < c for c in distinct[start:start + fill.batch_size]))
+    for start in range(0, len(distinct), SCAN_BATCH):
+        top1, _ = scorer.score(fill, (rank < c for c in distinct[start:start + SCAN_BATCH]))
         changed = np.flatnonzero(top1 != label)
         if len(changed):
             return float(alphas[first[start + changed[0]]])

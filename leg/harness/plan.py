@@ -219,6 +219,22 @@ def _scan_cost(steps: int, units: int) -> int:
     return first + (distinct - first) // 2
 
 
+def _imputation_seconds(shape, cell: int) -> float:
+    """Seconds of one ROAD imputation of half the ``cell`` px cells of a ``shape`` image
+    (timed here: the sparse solve grows with the removed area, half is the middle)."""
+    from leg.harness.imputation import noisy_linear_imputation
+
+    h, w, c = shape
+    rng = np.random.default_rng(0)
+    cells = rng.random((-(-h // cell), -(-w // cell))) < 0.5
+    mask = np.kron(cells, np.ones((cell, cell), dtype=bool))[:h, :w]
+    image = rng.random((h, w, c))
+    noisy_linear_imputation(image, mask)  # warm-up: the elimination order is cached
+    t0 = time.perf_counter()
+    noisy_linear_imputation(image, mask)
+    return time.perf_counter() - t0
+
+
 def _perturbation(profile, images_dir, models: dict) -> list[Work]:
     from leg.harness.perturbation_suite import (
         image_ids,
@@ -253,11 +269,16 @@ def _perturbation(profile, images_dir, models: dict) -> list[Work]:
                    + len(pixel) * _scan_cost(plan.pixel_alpha_steps or plan.alpha_steps,
                                              shape[0] * shape[1])
                    + sum(3 if b == "road" else 2 for b, _ in curves) * (plan.curve_steps + 1))
-        units = n_img * len(methods) * (len(plan.backgrounds) + len(pixel))
+        # ROAD imputes each of its masked images (a sparse solve, priced by timing one)
+        road = ((_scan_cost(plan.alpha_steps, cells) if "road" in plan.backgrounds else 0)
+                + (3 * (plan.curve_steps + 1) if "road" in plan.curve_backgrounds else 0))
+        units = n_img * len(methods) * (len(plan.scored()) + len(pixel))
         out.append(Work("perturbation", plan.spec,
                         f"key-size scans ({len(plan.backgrounds)} backgrounds at {cell} px "
                         f"cells, {len(pixel)} at pixels) and curves", units,
-                        n_img * len(methods) * per_map))
+                        n_img * len(methods) * per_map,
+                        overhead=(n_img * len(methods) * road * _imputation_seconds(shape, cell)
+                                  if road else 0.0)))
     return out
 
 

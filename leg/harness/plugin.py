@@ -83,7 +83,8 @@ def pytest_addoption(parser):
     g.addoption("--leg-budget", default=None, type=int,
                 help="model evaluations of every black-box method in the perturbation suite")
     g.addoption("--leg-backgrounds", default=None,
-                help="key-size backgrounds, comma list of mean,black,white,noise,dist-k")
+                help="key-size backgrounds, comma list of mean,black,white,noise,dist-k,road "
+                     "(curves on the first)")
     g.addoption("--leg-input-size", default=None,
                 help="HxW: the input size of --leg-model when it declares none")
     g.addoption("--leg-preprocessing", default=None,
