@@ -587,7 +587,7 @@ PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         name="smoke",
         generic=GENERIC["smoke"],
-        description="CI-sized: digits CNN and three Lite0 photos at a coarse grid (<= 3 min).",
+        description="CI-sized: digits CNN and two Lite0 photos at a coarse grid.",
         models=(
             ModelPlan("digits", n_images=6, cascade_at=None, independent=("logits", "conv1"),
                       label_twin="digits-permuted", options=_digits_options(3000),
@@ -618,7 +618,8 @@ PROFILES: dict[str, Profile] = {
     "standard": Profile(
         name="standard",
         generic=GENERIC["standard"],
-        description="Default: every digits stage and seven Lite0 cascading stages (~15 min).",
+        description="Default: every digits stage, seven Lite0 cascading stages, six Lite0 "
+                    "photos compared.",
         models=(
             ModelPlan("digits", n_images=10, cascade_at=None,
                       independent=("logits", "dense1", "conv2", "conv1"),
