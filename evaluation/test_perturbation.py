@@ -131,9 +131,9 @@ def test_leg_finds_key_sets_as_often_as_random(pmodel, method, perturbation_resu
         _require(res, pmodel, m)
 
     def found(m):
-        return sum(np.isfinite(r["key_size"]) for r in res.keysize
+        return sum(np.isfinite(r["key_size"]) for r in res.key_size_rows()
                    if r["model"] == pmodel and r["method"] == m
-                   and r["granularity"] == res.matched[pmodel] and r["key_size"] is not None)
+                   and r["granularity"] == res.matched[pmodel])
 
     assert found(method) >= found(FLOOR), (
         f"{method} found a class-changing set on {found(method)} (image, background) pairs, "

@@ -425,6 +425,11 @@ class PerturbationResults:
                 return r
         return None
 
+    def key_size_rows(self) -> list[dict]:
+        """The rows of :attr:`keysize` that have a key size (a curve-only background's
+        have ``key_size`` None)."""
+        return [r for r in self.keysize if r["key_size"] is not None]
+
 
 def _available(methods, clf) -> tuple[list[str], dict]:
     import leg.harness.baselines  # noqa: F401  (registers the baselines)
@@ -621,10 +626,8 @@ def keysize_statistics(res: PerturbationResults) -> list[dict]:
     """Per model, granularity, background and method: count, NaN count, mean, std,
     quartiles (finite)."""
     out = []
-    for model, gran, bg, method in _groups(
-            res, [r for r in res.keysize if r["key_size"] is not None]):
-        vals = np.array([r["key_size"] for r in _rows(res, model, gran, bg, method)
-                         if r["key_size"] is not None])
+    for model, gran, bg, method in _groups(res, res.key_size_rows()):
+        vals = np.array([r["key_size"] for r in _rows(res, model, gran, bg, method)])
         fin = vals[np.isfinite(vals)]
         q = np.quantile(fin, [0.25, 0.5, 0.75]) if len(fin) else [np.nan] * 3
         out.append({"model": model, "granularity": gran, "background": bg, "method": method,
@@ -692,6 +695,8 @@ CHECK_METRICS = {
 #: Matrix check -> the methods whose comparison with the floor a test asserts.
 _FLOOR_CHECKS = {"key-size": ("leg", "leg-tv"), "deletion": ("leg", "leg-tv"),
                  "insertion": (), "road-gap": ()}
+
+
 def _shown(key_size: float) -> float:
     """A median key size for display: NaN where the median image found no key set."""
     return key_size if key_size <= 1.0 else float("nan")
@@ -945,7 +950,7 @@ def _masked_figure(res: PerturbationResults, model: str, alphas=(0.01, 0.05, 0.2
 def add_to_report(report, res: PerturbationResults, comparison: list[dict] | None = None
                   ) -> None:
     """Tables, sections and figures of the perturbation suites in ``report``."""
-    report.add_table("keysize", [r for r in res.keysize if r["key_size"] is not None],
+    report.add_table("keysize", res.key_size_rows(),
                      columns=["model", "image", "method", "background", "granularity",
                               "key_size"])
     report.add_table("curves", res.curves, columns=["model", "image", "method", "background",

@@ -12,6 +12,7 @@ rest of the α grid.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -219,9 +220,11 @@ def _scan_cost(steps: int, units: int) -> int:
     return first + (distinct - first) // 2
 
 
-def _imputation_seconds(shape, cell: int) -> float:
+@functools.lru_cache(maxsize=8)
+def _imputation_seconds(shape: tuple[int, int, int], cell: int) -> float:
     """Seconds of one ROAD imputation of half the ``cell`` px cells of a ``shape`` image
-    (timed here: the sparse solve grows with the removed area, half is the middle)."""
+    (timed once per size and cell: the sparse solve grows with the removed area, half is
+    the middle)."""
     from leg.harness.imputation import noisy_linear_imputation
 
     h, w, c = shape
