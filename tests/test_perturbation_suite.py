@@ -99,7 +99,8 @@ def test_score_job_is_computed_once_and_resumes(tmp_path, monkeypatch):
 
 def test_a_background_scores_only_what_the_plan_asks_for():
     """A curve-only item has curves and no key size; LeRF and the ROAD gap come with ROAD's
-    imputation only; the pixel scan uses its own grid."""
+    imputation only, insertion with a fixed background only; the pixel scan uses its own
+    grid."""
     model = linear_region()
     img = model.base_image(0)
     sal = model.true_map(img)
@@ -109,9 +110,11 @@ def test_a_background_scores_only_what_the_plan_asks_for():
                                             key_size=False, pixel=False, **kw))
     assert "key_size" not in road["matched"] and road["pixel"] is None
     assert {"lerf_auc", "road_gap", "deletion_auc"} <= set(road["matched"])
+    assert "insertion_auc" not in road["matched"]
     mean = ps.score_map(model, ps.ScoreItem("m", background="mean", curves=True,
                                             pixel_alpha_steps=10, **kw))
     assert "lerf_auc" not in mean["matched"] and "road_gap" not in mean["pixel"]
+    assert "insertion_auc" in mean["matched"]
     ks = mean["pixel"]["key_size"]  # on the 10-step grid
     assert np.isnan(ks) or ks in pytest.approx(list(ps.alpha_grid(10)))
     with pytest.raises(ValueError, match="neither key size nor curves"):
@@ -396,3 +399,14 @@ def test_regression_rows_for_key_sizes_and_ground_truth():
     stored = [{k: str(v) for k, v in {**gt, "value": 0.99}.items()}]  # as read from a CSV
     out = compare([gt], stored, tolerance=0.05, key=GROUNDTRUTH_KEY)
     assert out[0]["status"] == "regressed"
+
+
+def test_road_fills_a_batch_on_threads_exactly_as_one_by_one():
+    """ROAD's imputations of a batch run on a thread pool; each is seeded, so the batch is
+    the sequential result, in the masks' order."""
+    img = linear_region().base_image(0)
+    rng = np.random.default_rng(3)
+    masks = [rng.random(img.shape[:2]) < f for f in (0.1, 0.3, 0.5, 0.7, 0.9)]
+    fill = ps._Fill(img, "road", img[..., 0], k=32, seed=5)
+    assert np.array_equal(fill.apply_all(masks), np.stack([fill.apply(m) for m in masks]))
+    assert not np.array_equal(fill.apply(masks[0]), fill.apply(masks[1]))

@@ -69,8 +69,9 @@ def _nested_dissection(h: int, w: int) -> np.ndarray:
     rectangle's two halves first, the separating row or column last. Eliminating in this
     order keeps the fill of a 2-D grid's factor near-minimal."""
     key = (h, w)
-    if key in _ND_CACHE:
-        return _ND_CACHE[key]
+    cached = _ND_CACHE.get(key)  # one lookup: another thread may clear the cache
+    if cached is not None:
+        return cached
     out = []
 
     def split(r0, r1, c0, c1):

@@ -240,6 +240,7 @@ def _imputation_seconds(shape: tuple[int, int, int], cell: int) -> float:
 
 def _perturbation(profile, images_dir, models: dict) -> list[Work]:
     from leg.harness.perturbation_suite import (
+        IMPUTATION_THREADS,
         image_ids,
         input_shape,
         matched_cell,
@@ -260,9 +261,9 @@ def _perturbation(profile, images_dir, models: dict) -> list[Work]:
                         "methods)", n_img * len(methods), n_img * evals, n_img * grads,
                         n_img * _overhead(methods)))
         # matched granularity: every background, at most one call per cell and scan; pixel
-        # granularity: the plan's pixel backgrounds only, on their grid. Curves: deletion and
-        # insertion, and LeRF with ROAD's imputation (upper bounds: identical masked images
-        # are evaluated once per image)
+        # granularity: the plan's pixel backgrounds only, on their grid. Curves: two per
+        # background (deletion and insertion; ROAD: deletion and LeRF). Upper bounds:
+        # identical masked images are evaluated once per image
         cell = matched_cell(plan, shape)
         cells = -(-shape[0] // cell) * -(-shape[1] // cell)
         pixel = plan.pixel_scored()
@@ -271,17 +272,18 @@ def _perturbation(profile, images_dir, models: dict) -> list[Work]:
         per_map = (len(plan.backgrounds) * _scan_cost(plan.alpha_steps, cells)
                    + len(pixel) * _scan_cost(plan.pixel_alpha_steps or plan.alpha_steps,
                                              shape[0] * shape[1])
-                   + sum(3 if b == "road" else 2 for b, _ in curves) * (plan.curve_steps + 1))
-        # ROAD imputes each of its masked images (a sparse solve, priced by timing one)
+                   + 2 * len(curves) * (plan.curve_steps + 1))
+        # ROAD imputes each of its masked images (a sparse solve, priced by timing one; a
+        # batch's imputations run on IMPUTATION_THREADS threads)
         road = ((_scan_cost(plan.alpha_steps, cells) if "road" in plan.backgrounds else 0)
-                + (3 * (plan.curve_steps + 1) if "road" in plan.curve_backgrounds else 0))
+                + (2 * (plan.curve_steps + 1) if "road" in plan.curve_backgrounds else 0))
         units = n_img * len(methods) * (len(plan.scored()) + len(pixel))
         out.append(Work("perturbation", plan.spec,
                         f"key-size scans ({len(plan.backgrounds)} backgrounds at {cell} px "
                         f"cells, {len(pixel)} at pixels) and curves", units,
                         n_img * len(methods) * per_map,
                         overhead=(n_img * len(methods) * road * _imputation_seconds(shape, cell)
-                                  if road else 0.0)))
+                                  / IMPUTATION_THREADS if road else 0.0)))
     return out
 
 
