@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from leg._quiet import quiet_tensorflow
+from leg._tf_allocator import use_bfc_cpu_allocator
 from leg.designs import DEFAULT_DESIGN
 from leg.sampling import DEFAULT_SIGMA
 
@@ -358,6 +359,7 @@ def run_explain(args) -> int:
     from leg.zoo import uses_tensorflow
 
     uses_tf = uses_tensorflow(model_spec)
+    use_bfc_cpu_allocator()
     quiet_tensorflow(debug=args.debug, load=uses_tf)
     if uses_tf:
         _check_keras(model_spec, default=args.model is None)

@@ -80,3 +80,14 @@ def test_harness_hides_tensorflow_start_up_unless_leg_debug(tmp_path):
            "--leg-report-dir", str(tmp_path)]  # -s: no output captured
     quiet, debug = _run_pair(cmd, cmd + ["--leg-debug"], REPO)
     _check(quiet, debug)
+
+
+def test_bfc_cpu_allocator_is_asked_for_unless_the_user_chose(monkeypatch):
+    from leg._tf_allocator import BFC_ENV, use_bfc_cpu_allocator
+
+    monkeypatch.delenv(BFC_ENV, raising=False)
+    use_bfc_cpu_allocator()
+    assert os.environ[BFC_ENV] == "true"
+    monkeypatch.setenv(BFC_ENV, "false")
+    use_bfc_cpu_allocator()
+    assert os.environ[BFC_ENV] == "false"

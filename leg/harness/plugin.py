@@ -219,11 +219,13 @@ def pytest_configure(config):
 
 
 def _make_session(config) -> LegSession:
+    from leg._tf_allocator import use_bfc_cpu_allocator
     from leg.harness.config import METHODS, get_profile
     from leg.harness.executors import resolve_executor
     from leg.harness.report import Report, package_versions
 
     opt = config.getoption
+    use_bfc_cpu_allocator()  # before TensorFlow computes; inherited by worker processes
     if not opt("--leg-debug"):
         from leg._quiet import quiet_tensorflow
 
