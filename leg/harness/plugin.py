@@ -251,14 +251,6 @@ def _make_session(config) -> LegSession:
                 b.strip() for b in backgrounds.split(",") if b.strip()))
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from exc
-    if not opt("--leg-debug") and _uses_keras(profile):
-        # planning a zoo model's images (its unsaturated digits) already loads it: import
-        # TensorFlow now, with its start-up lines held back
-        quiet_tensorflow(load=True)
-    try:
-        _model_options(opt)
-    except ValueError as exc:
-        raise pytest.UsageError(str(exc)) from exc
     try:
         kind = resolve_executor(opt("--leg-executor"), opt("--leg-workers"),
                                 opt("--leg-ray-address"))
@@ -300,6 +292,15 @@ def _make_session(config) -> LegSession:
             check_compatible(sess.baseline, sess.identity())
         except IncompatibleBaseline as exc:
             raise pytest.UsageError(str(exc)) from exc
+    # the checks above need no model, so a wrong option is refused before TensorFlow loads
+    if not opt("--leg-debug") and _uses_keras(profile):
+        # planning a zoo model's images (its unsaturated digits) already loads it: import
+        # TensorFlow now, with its start-up lines held back
+        quiet_tensorflow(load=True)
+    try:
+        _model_options(opt)
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from exc
     return sess
 
 
