@@ -5,7 +5,8 @@ every image for its top-1 class; then each map is scored by :mod:`leg.harness.pe
 on the key-size backgrounds the *key size* (smallest fraction ``alpha`` of the
 top-|saliency| pixels whose replacement changes the top-1 class, on the grid
 ``linspace(1/steps, 1, steps)``; NaN when none does), on the curve backgrounds the
-*deletion* and *insertion* curves of the class probability and their areas.
+*deletion* and *insertion* curves of the class probability and their areas (on ROAD's
+imputation its own protocol: deletion and least-relevant-first removal, and their gap).
 
 Equal budgets
     Every black-box method (:data:`leg.harness.config.BLACK_BOX`: leg, leg-tv, lime,
