@@ -410,3 +410,17 @@ def test_road_fills_a_batch_on_threads_exactly_as_one_by_one():
     fill = ps._Fill(img, "road", img[..., 0], k=32, seed=5)
     assert np.array_equal(fill.apply_all(masks), np.stack([fill.apply(m) for m in masks]))
     assert not np.array_equal(fill.apply(masks[0]), fill.apply(masks[1]))
+
+
+def test_road_curve_figure_shows_lerf_not_an_empty_insertion_panel():
+    res = _paired_results(2, [0.1, 0.2], [0.5, 0.6])
+    for i in range(2):
+        for kind in ("deletion", "lerf"):
+            res.curves += [{"model": "m", "image": f"i{i}", "method": "leg",
+                            "background": "road", "granularity": "cells:2", "kind": kind,
+                            "alpha": a, "probability": 1 - a} for a in (0.0, 0.5, 1.0)]
+    fig = ps._curves_figure(res, "m", "road")
+    deletion, second = fig.axes
+    assert second.get_title().startswith("LeRF") and second.get_legend() is not None
+    assert [line.get_label() for line in second.get_lines()] == ["leg"]
+    assert "deletion and LeRF" in fig._suptitle.get_text()

@@ -909,7 +909,10 @@ def _curves_figure(res: PerturbationResults, model: str, bg: str):
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     methods = sorted({r["method"] for r in res.curves if r["model"] == model},
                      key=lambda m: _method_order(res, m))
-    for ax, kind in zip(axes, ("deletion", "insertion"), strict=True):
+    kinds = ("deletion", "lerf" if bg == "road" else "insertion")  # what score_curves made
+    titles = {"deletion": ("top", "removed", "lower"), "insertion": ("top", "revealed", "higher"),
+              "lerf": ("bottom", "removed", "higher")}
+    for ax, kind in zip(axes, kinds, strict=True):
         for i, method in enumerate(methods):
             rows = [r for r in res.curves if r["model"] == model and r["method"] == method
                     and r["kind"] == kind and r["background"] == bg
@@ -922,13 +925,14 @@ def _curves_figure(res: PerturbationResults, model: str, bg: str):
             style = "-" if method in ("leg", "leg-tv") else "--" if method == "random" else ":"
             ax.plot(alphas, mean, style, color=f"C{i % 10}", label=method,
                     lw=2 if method.startswith("leg") else 1)
-        ax.set_xlabel(f"fraction of top-|saliency| {res.matched.get(model, 'pixel')} " + (
-            "removed" if kind == "deletion" else "revealed"))
-        ax.set_title(f"{kind} ({'lower' if kind == 'deletion' else 'higher'} area is better)",
+        end, how, better = titles[kind]
+        ax.set_xlabel(f"fraction of {end}-|saliency| {res.matched.get(model, 'pixel')} {how}")
+        ax.set_title(f"{'LeRF' if kind == 'lerf' else kind} ({better} area is better)",
                      fontsize=9)
     axes[0].set_ylabel("probability of the top-1 class (mean over images)")
     axes[1].legend(fontsize=7, ncol=2)
-    fig.suptitle(f"{model}: deletion and insertion curves, {bg} background, "
+    fig.suptitle(f"{model}: {' and '.join(k.replace('lerf', 'LeRF') for k in kinds)} curves, {bg} "
+                 f"{'imputation' if bg == 'road' else 'background'}, "
                  f"{res.matched.get(model, 'pixel')}", fontsize=9)
     fig.tight_layout()
     return fig
@@ -1033,7 +1037,8 @@ def add_to_report(report, res: PerturbationResults, comparison: list[dict] | Non
                        tables=[("keysize_statistics", None)])
     report.add_section("Perturbation size: deletion / insertion areas and key sizes "
                        "(medians over images)",
-                       "Deletion area: lower is better; insertion area: higher is better.",
+                       "Deletion area: lower is better; insertion area and (ROAD) LeRF "
+                       "area: higher is better.",
                        order=21, tables=[("perturbation_auc", None)])
     report.add_section("Perturbation size: equal budgets",
                        "Model evaluations recorded per explanation (`n_evaluations`).",
@@ -1045,7 +1050,8 @@ def add_to_report(report, res: PerturbationResults, comparison: list[dict] | Non
         for bg in plan.curve_backgrounds:
             name = f"curves_{plan.spec}_{bg}"
             report.add_figure(name, _curves_figure(res, plan.spec, bg),
-                              f"{plan.spec}: deletion/insertion, {bg} background")
+                              f"{plan.spec}: deletion/LeRF, ROAD imputation" if bg == "road"
+                              else f"{plan.spec}: deletion/insertion, {bg} background")
             figs.append(name)
         name = f"masked_{plan.spec}"
         report.add_figure(name, _masked_figure(res, plan.spec),
