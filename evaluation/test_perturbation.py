@@ -35,6 +35,7 @@ from leg.harness.perturbation_suite import (
     CHECK_METRICS,
     FLOOR,
     PerturbationCase,
+    curve_kinds,
     matrix_verdicts,
     paired_comparison,
     plan_cases,
@@ -84,9 +85,7 @@ def _case_problem(res, case: PerturbationCase) -> str | None:
             return f"{case.id} ({gran}): key size {ks} outside (0, 1]"
         if not case.curves:
             continue
-        # ROAD follows its own protocol (deletion and LeRF), a fixed background deletion
-        # and insertion
-        areas = ("deletion_auc", "lerf_auc" if case.background == "road" else "insertion_auc")
+        areas = [f"{kind}_auc" for kind in curve_kinds(case.background)]
         if not all(row[a] is not None and 0.0 <= row[a] <= 1.0 for a in areas):
             return (f"{case.id} ({gran}): curve areas {', '.join(areas)} missing or outside "
                     f"[0, 1]: {[row[a] for a in areas]}")

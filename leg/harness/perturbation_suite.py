@@ -56,6 +56,7 @@ __all__ = [
     "ScoreItem",
     "ScoreJob",
     "add_to_report",
+    "curve_kinds",
     "keysize_statistics",
     "leaderboards",
     "matrix_verdicts",
@@ -329,6 +330,16 @@ def scan_key_size(scorer: MaskedScorer, fill: _Fill, rank: np.ndarray, alphas) -
     return float("nan")
 
 
+def curve_kinds(background: str) -> tuple[str, str]:
+    """The two curves scored on ``background``: ``("deletion", "insertion")`` on a fixed
+    background, ``("deletion", "lerf")`` on ROAD's imputation (its own protocol)."""
+    return ("deletion", "lerf" if background == "road" else "insertion")
+
+
+def _curve_label(kind: str) -> str:
+    return "LeRF" if kind == "lerf" else kind
+
+
 def score_curves(scorer: MaskedScorer, fill: _Fill, saliency: np.ndarray, steps: int,
                  cell: int | None) -> dict:
     """Curves of the target score at fractions ``linspace(0, 1, steps + 1)`` of the units
@@ -342,7 +353,7 @@ def score_curves(scorer: MaskedScorer, fill: _Fill, saliency: np.ndarray, steps:
     ranks = {o: unit_ranks(saliency, order=o, grid=cell) for o in orders}
     counts = pixel_counts(fr, int(ranks["morf"].max()) + 1)
     curves = [("deletion", (ranks["morf"] < c for c in counts))]
-    if fill.road:
+    if fill.road:  # the kinds of curve_kinds
         curves.append(("lerf", (ranks["lerf"] < c for c in counts)))
     else:
         curves.append(("insertion", (ranks["morf"] >= c for c in counts)))
@@ -909,7 +920,7 @@ def _curves_figure(res: PerturbationResults, model: str, bg: str):
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     methods = sorted({r["method"] for r in res.curves if r["model"] == model},
                      key=lambda m: _method_order(res, m))
-    kinds = ("deletion", "lerf" if bg == "road" else "insertion")  # what score_curves made
+    kinds = curve_kinds(bg)
     titles = {"deletion": ("top", "removed", "lower"), "insertion": ("top", "revealed", "higher"),
               "lerf": ("bottom", "removed", "higher")}
     for ax, kind in zip(axes, kinds, strict=True):
@@ -927,11 +938,11 @@ def _curves_figure(res: PerturbationResults, model: str, bg: str):
                     lw=2 if method.startswith("leg") else 1)
         end, how, better = titles[kind]
         ax.set_xlabel(f"fraction of {end}-|saliency| {res.matched.get(model, 'pixel')} {how}")
-        ax.set_title(f"{'LeRF' if kind == 'lerf' else kind} ({better} area is better)",
+        ax.set_title(f"{_curve_label(kind)} ({better} area is better)",
                      fontsize=9)
     axes[0].set_ylabel("probability of the top-1 class (mean over images)")
     axes[1].legend(fontsize=7, ncol=2)
-    fig.suptitle(f"{model}: {' and '.join(k.replace('lerf', 'LeRF') for k in kinds)} curves, {bg} "
+    fig.suptitle(f"{model}: {' and '.join(map(_curve_label, kinds))} curves, {bg} "
                  f"{'imputation' if bg == 'road' else 'background'}, "
                  f"{res.matched.get(model, 'pixel')}", fontsize=9)
     fig.tight_layout()
@@ -1050,8 +1061,8 @@ def add_to_report(report, res: PerturbationResults, comparison: list[dict] | Non
         for bg in plan.curve_backgrounds:
             name = f"curves_{plan.spec}_{bg}"
             report.add_figure(name, _curves_figure(res, plan.spec, bg),
-                              f"{plan.spec}: deletion/LeRF, ROAD imputation" if bg == "road"
-                              else f"{plan.spec}: deletion/insertion, {bg} background")
+                              f"{plan.spec}: {'/'.join(map(_curve_label, curve_kinds(bg)))}, "
+                              f"{bg} {'imputation' if bg == 'road' else 'background'}")
             figs.append(name)
         name = f"masked_{plan.spec}"
         report.add_figure(name, _masked_figure(res, plan.spec),
