@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -424,3 +425,25 @@ def test_road_curve_figure_shows_lerf_not_an_empty_insertion_panel():
     assert second.get_title().startswith("LeRF") and second.get_legend() is not None
     assert [line.get_label() for line in second.get_lines()] == ["leg"]
     assert "deletion and LeRF" in fig._suptitle.get_text()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_imputes_with_its_own_threads():
+    """The thread pool is per process: a child forked after the parent used it (its threads
+    are not copied) imputes with a new pool instead of waiting forever."""
+    img = linear_region().base_image(0)
+    masks = [np.eye(img.shape[0], dtype=bool), np.fliplr(np.eye(img.shape[0], dtype=bool))]
+    fill = ps._Fill(img, "road", img[..., 0], k=32, seed=5)
+    expected = fill.apply_all(masks)
+    pid = os.fork()
+    if pid == 0:  # the child: exit code 0 when its batch is the parent's
+        os._exit(0 if np.array_equal(fill.apply_all(masks), expected) else 1)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            assert os.waitstatus_to_exitcode(status) == 0
+            return
+        time.sleep(0.05)
+    os.kill(pid, 9)
+    pytest.fail("the forked child's imputation hung")

@@ -264,6 +264,10 @@ def _imputation_pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(IMPUTATION_THREADS, thread_name_prefix="leg-road")
 
 
+if hasattr(os, "register_at_fork"):  # a forked child has none of the parent's threads
+    os.register_at_fork(after_in_child=_imputation_pool.cache_clear)
+
+
 class MaskedScorer:
     """Scores the masked versions of one image, each distinct masked image once.
 
