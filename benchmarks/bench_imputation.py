@@ -1,4 +1,5 @@
-"""Cost of ROAD's noisy linear imputation (:func:`leg.harness.imputation.noisy_linear_imputation`).
+"""Cost of ROAD's noisy linear imputation
+(:func:`leg.harness.checks.faithfulness.imputation.noisy_linear_imputation`).
 
 Prints milliseconds per call (median and minimum of ``--repeats``) on a ``--size`` x
 ``--size`` RGB photo (scikit-image's astronaut, resized) for several masks: scattered pixels
@@ -25,7 +26,7 @@ from skimage import data
 from skimage.transform import resize
 
 from leg.grid import Grid
-from leg.harness.imputation import (
+from leg.harness.checks.faithfulness.imputation import (
     _system,
     key_size_removal,
     noisy_linear_imputation,

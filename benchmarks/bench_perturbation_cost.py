@@ -2,10 +2,11 @@
 
 Before: the standard profile's plan before issue 18 (commit ed963fb): every map scanned at
 pixel granularity on five backgrounds (mean, black, white, noise, dist-k) with the authors'
-1000-step alpha grid (:func:`leg.harness.perturbation.key_size`, batches of 64, distinct
+1000-step alpha grid (:func:`leg.harness.checks.faithfulness.removal.key_size`, batches of 64,
+distinct
 pixel counts only), plus pixel-level deletion/insertion curves of 20 steps on the curve
 backgrounds (digits: all five; Lite0: mean). After: the suite's ``score_map`` on today's
-standard plan, with one shared :class:`~leg.harness.perturbation_suite.MaskedScorer` per
+standard plan, with one shared :class:`~leg.harness.checks.faithfulness.suite.MaskedScorer` per
 image (matched granularity, ROAD, LeRF, pixel granularity on the plan's pixel backgrounds,
 identical masked images evaluated once). Both on the same maps (the standard plan's
 methods, or ``--methods``) in the same run; model evaluations and seconds per image.
@@ -39,18 +40,18 @@ def main() -> None:
                     help="comma-separated subset of the plan's methods (default: all)")
     args = ap.parse_args()
 
-    import leg.harness.baselines  # noqa: F401  (registers the baselines)
+    import leg.harness.methods  # noqa: F401  (registers the baselines)
     from leg.explainers import EXPLAINERS
-    from leg.harness import perturbation_suite as ps
-    from leg.harness.config import get_profile
-    from leg.harness.inputs import load_model_once, zoo_images
-    from leg.harness.perturbation import (
+    from leg.harness.checks.faithfulness import suite as ps
+    from leg.harness.checks.faithfulness.removal import (
         area_under_curve,
         background,
         deletion_curve,
         insertion_curve,
         key_size,
     )
+    from leg.harness.engine.inputs import load_model_once, zoo_images
+    from leg.harness.profiles import get_profile
 
     prof = get_profile("standard")
     plan = next(p for p in prof.perturbation if p.spec == args.model)

@@ -25,7 +25,7 @@ TEST = '''
 import sys
 
 def test_plain():
-    assert not {"tensorflow", "torch", "numpy", "leg.harness.config"} & set(sys.modules)
+    assert not {"tensorflow", "torch", "numpy", "leg.harness.profiles"} & set(sys.modules)
 '''
 
 

@@ -23,7 +23,7 @@ import tempfile
 CHILD = r"""
 import json, resource, sys, time
 import numpy as np
-from leg.harness.inputs import load_model_once
+from leg.harness.engine.inputs import load_model_once
 spec, batch, repeats, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 clf = load_model_once(spec)
 shape = tuple(clf.input_shape)

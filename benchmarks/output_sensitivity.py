@@ -1,7 +1,8 @@
 """What independent randomization does to the model itself: logits before vs after.
 
 For each layer group of the digits CNN and of EfficientNet-Lite0, randomizes that group
-alone (:func:`leg.harness.output_sensitivity.output_change`, seed 0, batch-norm statistics
+alone (:func:`leg.harness.checks.randomization.output_sensitivity.output_change`, seed 0,
+batch-norm statistics
 re-estimated on the same images, as the sanity suite does) and prints, per group, the
 median over images of the Pearson and Spearman correlations of the logits before and
 after (over the classes), the smallest per-image Pearson, the top-1 agreement and the
@@ -28,7 +29,7 @@ import numpy as np  # noqa: E402
 
 def _model_and_images(name: str):
     if name == "digits":
-        from leg.harness.inputs import zoo_images
+        from leg.harness.engine.inputs import zoo_images
         from leg.zoo.digits import load_digits_cnn
 
         return load_digits_cnn("true"), np.stack([im for _, im in zoo_images("digits", 10)])
@@ -41,7 +42,7 @@ def _model_and_images(name: str):
 
 
 def main(argv=None) -> None:
-    from leg.harness.output_sensitivity import output_change
+    from leg.harness.checks.randomization.output_sensitivity import output_change
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", default="digits,lite0")

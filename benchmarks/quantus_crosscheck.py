@@ -1,4 +1,5 @@
-"""Cross-check :mod:`leg.harness.mprt` against Quantus' ``EfficientMPRT`` and ``SmoothMPRT``.
+"""Cross-check :mod:`leg.harness.checks.randomization.mprt` against Quantus' ``EfficientMPRT`` and
+``SmoothMPRT``.
 
 Quantus (and its PyTorch) live in a separate virtual environment, so the check has two
 steps, both run by ``python benchmarks/quantus_crosscheck.py`` from the project's venv:
@@ -7,7 +8,8 @@ steps, both run by ``python benchmarks/quantus_crosscheck.py`` from the project'
    one test image per digit with ``gradient``, ``edge``, ``leg``, ``leg-tv`` and ``random``
    under the original and the fully randomized model (every layer group, seed 0, batch-norm
    statistics on the same images, as the harness does); ``gradient`` also gets sMPRT-
-   smoothed maps (:func:`leg.harness.mprt.smprt`). Writes the maps and our complexities,
+   smoothed maps (:func:`leg.harness.checks.randomization.mprt.smprt`). Writes the maps and our
+   complexities,
    eMPRT rises (``absolute=False`` and ``True``) and sMPRT similarities to an ``.npz``.
 2. ``quantus`` (the Quantus venv, run as a subprocess): reads the ``.npz`` and runs
    ``quantus.EfficientMPRT.__call__`` end to end on a stand-in PyTorch model whose
@@ -51,14 +53,15 @@ DEFAULT_QUANTUS_PYTHON = "/work/venv-quantus/bin/python"
 
 # ------------------------------------------------------------------ step 1: our side
 def make(out: Path, *, leg_samples: int, smooth_copies: int, smooth_sigma: float) -> Path:
-    """Explain, score with :mod:`leg.harness.mprt`, write ``out/maps.npz``; returns it."""
+    """Explain, score with :mod:`leg.harness.checks.randomization.mprt`, write ``out/maps.npz``;
+    returns it."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    import leg.harness.baselines  # noqa: F401  (registers gradient, edge, random)
+    import leg.harness.methods  # noqa: F401  (registers gradient, edge, random)
     from leg.explainers import make_explainer
-    from leg.harness.inputs import zoo_images
-    from leg.harness.metrics import spearman_abs
-    from leg.harness.mprt import emprt, smprt
-    from leg.harness.randomization import layer_groups, randomized
+    from leg.harness.checks.randomization.layers import layer_groups, randomized
+    from leg.harness.checks.randomization.mprt import emprt, smprt
+    from leg.harness.checks.randomization.similarity import spearman_abs
+    from leg.harness.engine.inputs import zoo_images
     from leg.zoo.digits import load_digits_cnn
 
     clf = load_digits_cnn("true")
@@ -187,7 +190,7 @@ def _agreement(ours: np.ndarray, theirs: np.ndarray) -> tuple[float, float]:
 def report(npz: Path, theirs: dict) -> None:
     data = np.load(npz)
     meta = json.loads(str(data["meta"]))
-    print(f"Quantus {theirs['quantus_version']} vs leg.harness.mprt on {npz} "
+    print(f"Quantus {theirs['quantus_version']} vs leg.harness.checks.randomization.mprt on {npz} "
           f"(digits CNN, 10 digits, full randomization of {meta['groups']})")
     print(f"{'quantity':34s} {'ours median':>12s} {'Quantus median':>14s} "
           f"{'max|diff|':>10s} {'pearson':>8s}")

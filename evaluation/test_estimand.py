@@ -2,7 +2,7 @@
 
 Run ``pytest evaluation -m estimand --leg-profile smoke``. One case per model of the
 profile's estimand plans; the estimands and estimates are computed once per session by the
-``estimand_results`` fixture (cached). What is measured: :mod:`leg.harness.estimand_suite`.
+``estimand_results`` fixture (cached). What is measured: :mod:`leg.harness.checks.estimand`.
 
 Asserted per model: LEG's default estimator reaches the plan's median correlation with the
 estimand at the largest budget, its error falls with n, and it is not worse than the
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pytest
 
-from leg.harness.estimand_suite import (
+from leg.harness.checks.estimand import (
     check_accuracy,
     check_beats_moment,
     check_design,
@@ -75,7 +75,7 @@ def test_no_regression(estimand_plan, estimand_results, leg):
     _measured(estimand_results, estimand_plan)
     if leg.baseline is None or leg.comparison("estimand") is None:
         pytest.skip("no --leg-baseline")
-    from leg.harness.runs import regressions
+    from leg.harness.report.baseline import regressions
 
     bad = regressions(leg.comparison("estimand"), model=estimand_plan.spec)
     assert not bad, "Regressed against the baseline: " + "; ".join(

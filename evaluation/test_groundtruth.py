@@ -3,7 +3,7 @@
 Run ``pytest evaluation -m perturbation --leg-profile smoke``. The maps
 (``model x method x budget`` on :func:`leg.zoo.groundtruth.ground_truth_suite` models) are
 computed once per session by the ``groundtruth_results`` fixture (cached) and these tests
-only read and assert. What is measured: :mod:`leg.harness.groundtruth_suite`.
+only read and assert. What is measured: :mod:`leg.harness.checks.groundtruth`.
 
 Each method is judged against its own target (``gradient`` or the closed-form
 ``removal`` effect of its own fill and granularity). Asserted: LEG-TV's cell-level
@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from leg.harness.groundtruth_suite import (
+from leg.harness.checks.groundtruth import (
     NOT_APPLICABLE,
     error_slopes,
     model_names,
@@ -69,7 +69,7 @@ def test_no_regression(groundtruth_results, leg):
     """Regression mode (``--leg-baseline``): no correlation fell beyond the tolerance."""
     if leg.baseline is None or leg.comparison("groundtruth") is None:
         pytest.skip("no --leg-baseline")
-    from leg.harness.runs import regressions
+    from leg.harness.report.baseline import regressions
 
     bad = regressions(leg.comparison("groundtruth"))
     assert not bad, "Regressed against the baseline: " + "; ".join(

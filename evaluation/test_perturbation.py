@@ -4,7 +4,7 @@ Run ``pytest evaluation -m perturbation --leg-profile smoke``. The tests are per
 the maps and their scores (``model x image x method x background x granularity``) are
 computed once per session by the ``perturbation_results`` fixture (cached on disk,
 resumable) and these tests only read and assert. What is computed:
-:mod:`leg.harness.perturbation_suite`.
+:mod:`leg.harness.checks.faithfulness.suite`.
 
 Asserted
     * Every score exists and is in range; LEG and LEG-TV explanations exist, and per model
@@ -13,7 +13,7 @@ Asserted
     * LEG's and LEG-TV's key size and deletion area against ``random-cells`` at the model's
       matched granularity (every map pooled to the plan's ``matched_cell`` cells, removed
       whole): the paired comparison over images of the matrix verdict
-      (:func:`leg.harness.perturbation_suite.matrix_verdicts`, one-sided Wilcoxon, p < 0.05).
+      (:func:`leg.harness.checks.faithfulness.suite.matrix_verdicts`, one-sided Wilcoxon, p < 0.05).
       "fail" fails (``xfail`` where the plan says ``beats_floor=False``); "not significant"
       skips with the numbers (the images cannot decide).
     * The oracle passes and the random pixel map does not: on a ground-truth model the
@@ -31,7 +31,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from leg.harness.perturbation_suite import (
+from leg.harness.checks.faithfulness.suite import (
     CHECK_METRICS,
     FLOOR,
     PerturbationCase,
@@ -118,7 +118,7 @@ def test_no_regression(pmodel, perturbation_results, leg):
     tolerance."""
     if leg.baseline is None or leg.comparison("perturbation") is None:
         pytest.skip("no --leg-baseline")
-    from leg.harness.runs import regressions
+    from leg.harness.report.baseline import regressions
 
     bad = regressions(leg.comparison("perturbation"), model=pmodel)
     assert not bad, "Regressed against the baseline: " + "; ".join(

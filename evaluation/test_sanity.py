@@ -12,7 +12,7 @@ cascading (and label) randomization, and, with at least 5 images, sMPRT and eMPR
 reported methods and stages are in the report.
 The explanations are computed once per session by the ``sanity_results`` fixture (cached on
 disk) and these tests only read and assert. What is asserted and how the thresholds are
-calibrated: :mod:`leg.harness.sanity`.
+calibrated: :mod:`leg.harness.checks.randomization.suite`.
 """
 
 from __future__ import annotations
@@ -20,14 +20,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from leg.harness.sanity import (
+from leg.harness.checks.randomization.suite import (
     ALL_IMAGES,
     RESEEDED,
     SanityCase,
     not_significant_reason,
     plan_cases,
 )
-from leg.harness.statistics import min_images_for
+from leg.harness.checks.statistics import min_images_for
 
 pytestmark = pytest.mark.sanity
 
@@ -85,7 +85,8 @@ def test_sanity(case: SanityCase, sanity_results):
             f"agree no more than unrelated maps ({_fmt(bad)}); its randomization checks "
             "cannot pass.")
         return
-    # a decisive stage: judged over images, paired statistics (see leg.harness.sanity)
+    # a decisive stage: judged over images, paired statistics (see
+    # leg.harness.checks.randomization.suite)
     verdicts = res.median_verdicts(case)
     failed = {m: v for m, v in verdicts.items() if v[0] != "pass"}
     flat = [m for m, v in failed.items() if v[0] == "degenerate"]
@@ -141,7 +142,7 @@ def test_no_regression(model, sanity_results, leg):
         pytest.skip("no --leg-baseline")
     if leg.state("sanity").baseline_error:
         pytest.fail(leg.state("sanity").baseline_error)
-    from leg.harness.runs import regressions
+    from leg.harness.report.baseline import regressions
 
     bad = regressions(leg.comparison("sanity") or [], model=model)
     assert not bad, "Regressed against the baseline: " + "; ".join(
@@ -180,7 +181,7 @@ def test_check_catches_model_independent_explainer(model, sanity_results):
     assert emprt == "fail", (
         f"eMPRT did not catch the model-independent edge map: its complexity rose by "
         f"{rise:.3f} after full randomization against {thr:.3f} (p = {comp.p_value:.2g}).")
-    from leg.harness.sanity import matrix_verdicts
+    from leg.harness.checks.randomization.suite import matrix_verdicts
 
     smprt = [v for v in matrix_verdicts(res) if v.model == model and v.method == "edge"
              and v.check == "smprt"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from leg.harness.checks.verdicts import Verdict, rank
 from leg.harness.report import Report
-from leg.harness.verdicts import Verdict, rank
 
 SANITY = ("leg", "leg-tv", "gradient", "random", "edge")
 PERTURBATION = ("leg", "leg-tv", "lime", "kernel-shap", "occlusion", "rise", "grad-cam",

@@ -1,10 +1,10 @@
-"""leg.harness.agreement: Kendall's W across images, agreement between metrics."""
+"""leg.harness.checks.agreement: Kendall's W across images, agreement between metrics."""
 
 import numpy as np
 import pytest
 from scipy.stats import friedmanchisquare, spearmanr
 
-from leg.harness.agreement import (
+from leg.harness.checks.agreement import (
     agreement_matrix,
     kendalls_w,
     metric_agreement,

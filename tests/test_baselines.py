@@ -1,4 +1,4 @@
-"""Contract and known-answer tests of the baseline saliency methods (leg.harness.baselines)."""
+"""Contract and known-answer tests of the baseline saliency methods (leg.harness.methods)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from scipy.special import expit
 
-import leg.harness.baselines  # noqa: F401  (registers the baselines)
+import leg.harness.methods  # noqa: F401  (registers the baselines)
 from leg.explainers import EXPLAINERS, Explanation, make_explainer
-from leg.harness.baselines import BASELINES
+from leg.harness.methods import BASELINES
 
 H = W = 16
 GRADIENT_METHODS = ("gradient", "smoothgrad", "integrated-gradients", "grad-cam")
@@ -180,7 +180,7 @@ def test_budgets_set_the_number_of_evaluations(image):
 
 
 def test_occlusion_patch_size_fits_the_budget():
-    from leg.harness.baselines.occlusion import Occlusion, n_patches
+    from leg.harness.methods.occlusion import Occlusion, n_patches
 
     for budget in (1, 10, 50, 256, 1000):
         patch, stride = Occlusion(lambda x: x, budget=budget).geometry((H, W))
@@ -217,7 +217,7 @@ def test_grad_cam_options_and_refusals(cnn, image):
 
 
 def test_grad_cam_skips_a_keras_1x1_pooling_and_flags_a_constant_map(keras, image):
-    from leg.harness.baselines.grad_cam import DegenerateMapWarning
+    from leg.harness.methods.grad_cam import DegenerateMapWarning
     from leg.models import KerasClassifier
 
     keras.utils.set_random_seed(0)

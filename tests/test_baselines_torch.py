@@ -12,8 +12,8 @@ torch = pytest.importorskip("torch")
 
 import leg  # noqa: E402
 from leg.explainers import make_explainer  # noqa: E402
-from leg.harness.baselines import BASELINES  # noqa: E402
-from leg.harness.baselines.grad_cam import DegenerateMapWarning  # noqa: E402
+from leg.harness.methods import BASELINES  # noqa: E402
+from leg.harness.methods.grad_cam import DegenerateMapWarning  # noqa: E402
 from tests.test_baselines import SMALL  # noqa: E402
 from tests.torch_nets import PATCHES, Colours, PooledHead, TinyBN, colour_patches  # noqa: E402
 

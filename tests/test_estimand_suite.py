@@ -5,14 +5,14 @@ import numpy as np
 import pytest
 
 import leg
-from leg.harness import estimand_suite
-from leg.harness.config import EstimandPlan, Profile
-from leg.harness.estimand_suite import (
+from leg.harness.checks import estimand as estimand_suite
+from leg.harness.checks.estimand import (
     check_accuracy,
     check_beats_moment,
     check_error_falls,
     run_estimand,
 )
+from leg.harness.profiles import EstimandPlan, Profile
 from leg.zoo.groundtruth import linear_region, smooth_region_means
 
 PLAN = EstimandPlan("groundtruth:smooth_region_means_28x28x3", n_images=1,
@@ -110,7 +110,7 @@ def test_suite_is_cached(results, tmp_path):
 
 
 def test_models_without_gradients_are_skipped(tmp_path, monkeypatch):
-    from leg.harness import inputs
+    from leg.harness.engine import inputs
 
     plan = EstimandPlan("tests.models:cli_model", n_images=1, budgets=(10, 20))
     monkeypatch.setitem(inputs._MODELS, plan.spec, smooth_region_means().__call__)
@@ -119,7 +119,7 @@ def test_models_without_gradients_are_skipped(tmp_path, monkeypatch):
 
 
 def test_matrix_verdicts_fold_the_synthetic_models(results):
-    from leg.harness.groundtruth_suite import SUITE
+    from leg.harness.checks.groundtruth import SUITE
 
     cells = {v.method: v for v in estimand_suite.matrix_verdicts(results)}
     assert {v.model for v in cells.values()} == {SUITE}

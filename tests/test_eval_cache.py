@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from leg.harness.cache import (
+from leg.harness.engine.cache import (
     CACHE_VERSION,
     CRASH_ENV,
     CacheDamageWarning,
@@ -21,8 +21,8 @@ from leg.harness.cache import (
     ExplanationCache,
     explanation_key,
 )
-from leg.harness.inputs import array_hash, model_fingerprint
-from leg.harness.jobs import ExplainItem, ExplainJob, compute_explanations
+from leg.harness.engine.inputs import array_hash, model_fingerprint
+from leg.harness.engine.jobs import ExplainItem, ExplainJob, compute_explanations
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -127,7 +127,7 @@ def _jobs(root: str) -> list:
 SCRIPT = textwrap.dedent("""
     import json, sys
     from tests.test_eval_cache import _jobs
-    from leg.harness.jobs import compute_explanations
+    from leg.harness.engine.jobs import compute_explanations
     status = compute_explanations(_jobs(sys.argv[1]))
     print(json.dumps({k: v[0] for k, v in status.items()}))
 """)

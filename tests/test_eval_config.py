@@ -3,8 +3,8 @@ profile plans for keeps the profile's choice of suites, any other model gets gen
 
 import pytest
 
-from leg.harness.config import ZOO_TWINS, get_profile
-from leg.harness.sanity import ZOO_GROUPS, image_ids, model_stages
+from leg.harness.checks.randomization.suite import ZOO_GROUPS, image_ids, model_stages
+from leg.harness.profiles import ZOO_TWINS, get_profile
 
 
 @pytest.mark.parametrize("name", ["smoke", "standard", "paper"])
@@ -55,7 +55,7 @@ def test_the_cascade_order_reaches_the_stages_the_cells_and_the_hash():
     """``--leg-cascade-order`` (``Profile.cascade_order``): bottom-up and both add the
     bottom-up cascade (from the input up, ending with every group randomized) beside the
     asserted top-down one; the default keeps the profile's parameters hash."""
-    from leg.harness.sanity import plan_cases, planned_cells
+    from leg.harness.checks.randomization.suite import plan_cases, planned_cells
 
     smoke = get_profile("smoke").with_overrides(model="digits")
     assert smoke.cascade_order == "top-down"
@@ -86,7 +86,7 @@ def test_the_plan_counts_the_smprt_copies(tmp_path):
     import numpy as np
     from PIL import Image
 
-    from leg.harness.plan import _sanity
+    from leg.harness.engine.plan import _sanity
 
     for i in range(3):
         Image.fromarray(np.zeros((32, 32), np.uint8)).save(tmp_path / f"d{i}.png")
@@ -100,14 +100,14 @@ def test_the_plan_counts_the_smprt_copies(tmp_path):
     assert len(smprt) == 1
     assert smprt[0].items == 2 * 3 * 3 * 2
     assert smprt[0].evaluations == 2 * 3 * 3 * (3000 // 4 + 1)
-    from leg.harness.sanity import smprt_options
+    from leg.harness.checks.randomization.suite import smprt_options
 
     assert smprt_options("leg", {"n_samples": 160}, 3)["n_samples"] == 52  # even: pairs
     assert smprt_options("gradient", {}, 3) == {}
 
 
 def test_a_background_is_scored_for_key_size_curves_or_both():
-    from leg.harness.config import PerturbationPlan
+    from leg.harness.profiles import PerturbationPlan
 
     plan = PerturbationPlan("digits", 4, 100, backgrounds=("mean", "black"),
                             curve_backgrounds=("mean", "road"))
@@ -119,8 +119,8 @@ def test_a_background_is_scored_for_key_size_curves_or_both():
 def _cases(plan):
     from dataclasses import replace
 
-    from leg.harness.config import get_profile
-    from leg.harness.perturbation_suite import plan_cases
+    from leg.harness.checks.faithfulness.suite import plan_cases
+    from leg.harness.profiles import get_profile
 
     profile = replace(get_profile("smoke"), perturbation=(plan,))
     return [c for c in plan_cases(profile) if c.image == "digit0" and c.method == "leg"]

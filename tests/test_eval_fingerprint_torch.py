@@ -7,7 +7,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import leg  # noqa: E402
-from leg.harness.inputs import model_fingerprint, zoo_images  # noqa: E402
+from leg.harness.engine.inputs import model_fingerprint, zoo_images  # noqa: E402
 from tests.torch_nets import TinyBN  # noqa: E402
 
 

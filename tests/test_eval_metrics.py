@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from leg.harness.metrics import (
+from leg.harness.checks.randomization.similarity import (
     SIMILARITIES,
     hog_pearson,
     normalize_abs,
@@ -78,7 +78,7 @@ def test_bad_inputs_are_refused():
 
 
 def test_constant_map_gives_a_degenerate_verdict_never_a_pass(smooth_map):
-    from leg.harness.sanity import is_degenerate, verdict
+    from leg.harness.checks.randomization.suite import is_degenerate, verdict
 
     assert is_degenerate(np.zeros((8, 8))) and is_degenerate(np.full((8, 8), 3.0))
     assert is_degenerate(np.full((4, 4), np.nan))

@@ -7,10 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from leg.harness.cache import ExplanationCache
-from leg.harness.executor import ProcessExecutor, SequentialExecutor
-from leg.harness.executors import make_executor, resolve_executor
-from leg.harness.jobs import compute_explanations
+from leg.harness.engine.cache import ExplanationCache
+from leg.harness.engine.executors import (
+    ProcessExecutor,
+    SequentialExecutor,
+    make_executor,
+    resolve_executor,
+)
+from leg.harness.engine.jobs import compute_explanations
 from tests.test_eval_cache import _jobs
 
 REPO = Path(__file__).resolve().parents[1]

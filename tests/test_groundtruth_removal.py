@@ -10,16 +10,16 @@ from math import factorial
 import numpy as np
 import pytest
 
-from leg.harness.baselines._base import fill_image
-from leg.harness.baselines.occlusion import Occlusion
-from leg.harness.config import GroundTruthPlan, get_profile
-from leg.harness.groundtruth_suite import (
+from leg.harness.checks.groundtruth import (
     GroundTruthResults,
     matrix_verdicts,
     removal_target,
     score_map,
     target_kind,
 )
+from leg.harness.methods._base import fill_image
+from leg.harness.methods.occlusion import Occlusion
+from leg.harness.profiles import GroundTruthPlan, get_profile
 from leg.zoo.groundtruth import linear_region, smooth_region_means, two_object_contrast
 
 FAMILIES = [linear_region, smooth_region_means, two_object_contrast]
@@ -99,7 +99,7 @@ def test_occlusion_target_is_occlusion_by_model_calls(family):
 def test_superpixel_targets_equal_model_calls(method):
     """LIME's target is each superpixel's removal effect under its own fill (each
     superpixel's mean colour); KernelSHAP's the Shapley values with the image mean."""
-    from leg.harness.baselines._superpixels import superpixels
+    from leg.harness.methods._superpixels import superpixels
 
     model = smooth_region_means(12, 12, 3)
     image = model.base_image(0)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from leg.harness.cache import INTERRUPT_ENV
+from leg.harness.engine.cache import INTERRUPT_ENV
 
 pytest.importorskip("tensorflow")
 

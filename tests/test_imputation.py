@@ -1,10 +1,11 @@
-"""leg.harness.imputation: ROAD's noisy linear imputation, MoRF/LeRF curves, cell removal."""
+"""leg.harness.checks.faithfulness.imputation: ROAD's noisy linear imputation, MoRF/LeRF curves,
+cell removal."""
 
 import numpy as np
 import pytest
 
 from leg.grid import Grid
-from leg.harness.imputation import (
+from leg.harness.checks.faithfulness.imputation import (
     NEIGHBOUR_WEIGHTS,
     NoisyLinearImputer,
     key_size_removal,
@@ -14,7 +15,7 @@ from leg.harness.imputation import (
     removal_masks,
     unit_ranks,
 )
-from leg.harness.perturbation import key_size, ranking
+from leg.harness.checks.faithfulness.removal import key_size, ranking
 
 
 def _dense_reference(image, mask):

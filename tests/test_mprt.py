@@ -1,10 +1,11 @@
-"""eMPRT and sMPRT primitives (leg.harness.mprt): definitions, verdicts, the edge control."""
+"""eMPRT and sMPRT primitives (leg.harness.checks.randomization.mprt): definitions, verdicts, the
+edge control."""
 
 import numpy as np
 import pytest
 from scipy.stats import entropy
 
-from leg.harness.mprt import (
+from leg.harness.checks.randomization.mprt import (
     complexity,
     emprt,
     emprt_threshold,
@@ -77,9 +78,9 @@ def test_emprt_rise_matches_quantus_formula_and_passes_a_model_dependent_map():
 def test_edge_control_fails_emprt():
     """The Sobel edge map ignores the model: its complexity cannot rise under randomization."""
     keras = pytest.importorskip("keras")
-    import leg.harness.baselines  # noqa: F401  (registers "edge")
+    import leg.harness.methods  # noqa: F401  (registers "edge")
     from leg.explainers import make_explainer
-    from leg.harness.randomization import layer_groups, randomized
+    from leg.harness.checks.randomization.layers import layer_groups, randomized
     from leg.models import KerasClassifier
     from leg.zoo.digits import _build_model, digits_data
 

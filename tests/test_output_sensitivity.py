@@ -1,11 +1,12 @@
-"""leg.harness.output_sensitivity: logits, agreement, and a residual block bypassed."""
+"""leg.harness.checks.randomization.output_sensitivity: logits, agreement, and a residual block
+bypassed."""
 
 import numpy as np
 import pytest
 
 keras = pytest.importorskip("keras")
 
-from leg.harness.output_sensitivity import (  # noqa: E402
+from leg.harness.checks.randomization.output_sensitivity import (  # noqa: E402
     logit_agreement,
     model_logits,
     output_change,

@@ -1,4 +1,4 @@
-"""Tests of the perturbation-size metrics (leg.harness.perturbation)."""
+"""Tests of the perturbation-size metrics (leg.harness.checks.faithfulness.removal)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from leg.harness.metric import Metric
-from leg.harness.perturbation import (
+from leg.harness.checks.faithfulness.removal import (
     BACKGROUNDS,
     DEFAULT_ALPHAS,
     PERTURBATION_METRICS,
@@ -22,6 +21,7 @@ from leg.harness.perturbation import (
     pixel_counts,
     ranking,
 )
+from leg.harness.checks.metrics import Metric
 
 
 class RandomLinear:

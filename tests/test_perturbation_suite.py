@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from leg.harness import perturbation_suite as ps
-from leg.harness.cache import CRASH_ENV, CacheDamageWarning, ResultCache, result_key
-from leg.harness.config import GroundTruthPlan, PerturbationPlan, get_profile
+from leg.harness.checks.faithfulness import suite as ps
+from leg.harness.engine.cache import CRASH_ENV, CacheDamageWarning, ResultCache, result_key
+from leg.harness.profiles import GroundTruthPlan, PerturbationPlan, get_profile
 from leg.harness.report import Report
-from leg.harness.runs import GROUNDTRUTH_KEY, compare
+from leg.harness.report.baseline import GROUNDTRUTH_KEY, compare
 from leg.zoo.groundtruth import linear_region
 
 REPO = Path(__file__).resolve().parents[1]
@@ -127,7 +127,7 @@ SCRIPT = textwrap.dedent("""
     import json, sys
     sys.path.insert(0, {tests!r})
     from test_perturbation_suite import _items, SPEC
-    from leg.harness import perturbation_suite as ps
+    from leg.harness.checks.faithfulness import suite as ps
     job = ps.ScoreJob(SPEC, _items(), sys.argv[1])
     print(json.dumps(dict(ps.run_score_job(job))))
 """)
@@ -203,7 +203,7 @@ def test_keysize_statistics_count_nan_apart():
 def test_perturbation_and_groundtruth_report_sections(tmp_path):
     from dataclasses import replace
 
-    from leg.harness import groundtruth_suite as gs
+    from leg.harness.checks import groundtruth as gs
 
     res = _fake_results()
     res.profile = replace(res.profile, perturbation=(PerturbationPlan("m", 2, 10),))
@@ -334,7 +334,7 @@ def test_scores_match_the_reference_key_size_and_curves_and_dedupe():
     """The suite's scan equals perturbation.key_size and the curves at pixel granularity;
     at matched granularity it needs at most one evaluation per cell, and a job's second
     identical map costs nothing."""
-    from leg.harness.perturbation import deletion_curve, insertion_curve, key_size
+    from leg.harness.checks.faithfulness.removal import deletion_curve, insertion_curve, key_size
 
     model = linear_region()
     for i in range(3):
@@ -376,7 +376,7 @@ def test_road_gap_near_zero_for_an_unrelated_map_and_positive_for_the_true_map()
 
 
 def test_true_map_needs_a_ground_truth_model():
-    import leg.harness.baselines  # noqa: F401
+    import leg.harness.methods  # noqa: F401
     from leg.explainers import EXPLAINERS
 
     model = linear_region()

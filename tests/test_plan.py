@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from leg.harness.config import get_profile
-from leg.harness.plan import Plan, Probe, Work, _price, make_plan, probe_model
+from leg.harness.engine.plan import Plan, Probe, Work, _price, make_plan, probe_model
+from leg.harness.profiles import get_profile
 
 
 class _Slow:
@@ -62,7 +62,7 @@ def test_the_perturbation_plan_prices_roads_imputations():
     overhead seconds; a plan without ROAD adds none."""
     from dataclasses import replace
 
-    from leg.harness.plan import _perturbation
+    from leg.harness.engine.plan import _perturbation
     from leg.zoo.groundtruth import linear_region
 
     spec = "groundtruth:linear_region_28x28x3"
@@ -70,7 +70,7 @@ def test_the_perturbation_plan_prices_roads_imputations():
     models = {spec: linear_region()}
 
     def scans(**plan):
-        from leg.harness.config import PerturbationPlan
+        from leg.harness.profiles import PerturbationPlan
 
         prof = replace(base, perturbation=(PerturbationPlan(spec, 2, 100, matched_cell=4,
                                                             **plan),))

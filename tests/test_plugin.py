@@ -8,7 +8,7 @@ import pytest
 
 from leg.harness.api import Evaluation
 from leg.harness.cli import pytest_arguments
-from leg.harness.methods import UserExplainer, load_factory, make_user_explainer, parse_methods
+from leg.harness.methods.user import UserExplainer, load_factory, make_user_explainer, parse_methods
 
 BUILTIN = {"leg", "leg-tv", "edge"}
 
@@ -18,7 +18,7 @@ def test_an_unrelated_suite_imports_nothing_and_writes_nothing(pytester):
         import sys
 
         def test_plain():
-            heavy = {"tensorflow", "torch", "keras", "numpy", "leg.harness.config",
+            heavy = {"tensorflow", "torch", "keras", "numpy", "leg.harness.profiles",
                      "leg.harness.report"}
             assert not heavy & set(sys.modules), heavy & set(sys.modules)
         """)
@@ -119,10 +119,10 @@ def not_an_explainer(classifier):
 
 def test_leg_evaluate_runs_the_installed_suites_from_here(tmp_path):
     args = pytest_arguments(["-m", "sanity", "--leg-profile", "smoke"], tmp_path)
-    assert args[:2] == ["--pyargs", "leg.harness.suites"]
+    assert args[:2] == ["--pyargs", "leg.harness.evaluation"]
     assert f"--rootdir={tmp_path.resolve()}" in args
     assert args[-3:] == ["sanity", "--leg-profile", "smoke"]
-    import leg.harness.suites as suites
+    import leg.harness.evaluation as suites
 
     assert {"test_sanity.py", "test_perturbation.py"} <= {
         p.name for p in __import__("pathlib").Path(suites.__file__).parent.iterdir()}

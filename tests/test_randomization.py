@@ -5,7 +5,7 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from leg.harness.randomization import (  # noqa: E402
+from leg.harness.checks.randomization.layers import (  # noqa: E402
     cascading_stages,
     independent_stages,
     layer_groups,

@@ -1,5 +1,6 @@
 """Parameter randomization of PyTorch models through the harness's one interface
-(:mod:`leg.harness.randomization`): groups, seeding, batch-norm re-estimation, restoring."""
+(:mod:`leg.harness.checks.randomization.layers`): groups, seeding, batch-norm re-estimation,
+restoring."""
 
 import numpy as np
 import pytest
@@ -7,7 +8,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import leg  # noqa: E402
-from leg.harness.randomization import (  # noqa: E402
+from leg.harness.checks.randomization.layers import (  # noqa: E402
     layer_groups,
     randomization_scheme,
     randomize_groups,
@@ -50,7 +51,7 @@ def test_groups_from_output_down_with_containers_opened(net):
 
 
 def test_lite0_torch_has_the_keras_lite0_groups():
-    from leg.harness.sanity import ZOO_GROUPS
+    from leg.harness.checks.randomization.suite import ZOO_GROUPS
     from leg.zoo.lite0_torch import build_lite0_torch
 
     lite0 = build_lite0_torch(weights=None)
@@ -206,7 +207,7 @@ def test_randomize_groups_without_context_changes_weights(net):
 
 
 def test_bottom_up_cascade_starts_at_the_input_module(net, images):
-    from leg.harness.randomization import cascading_stages
+    from leg.harness.checks.randomization.layers import cascading_stages
 
     assert [g for g, _ in layer_groups(net, order="bottom-up")] == GROUPS[::-1]
     first = cascading_stages(GROUPS, order="bottom-up")[0]

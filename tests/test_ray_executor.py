@@ -17,18 +17,18 @@ from PIL import Image
 
 ray = pytest.importorskip("ray", reason='Ray is not installed (pip install -e ".[ray]")')
 
-from leg.harness.cache import CRASH_ENV, CacheDamageWarning, ExplanationCache  # noqa: E402
-from leg.harness.config import GroundTruthPlan, PerturbationPlan, get_profile  # noqa: E402
-from leg.harness.groundtruth_suite import run_groundtruth  # noqa: E402
-from leg.harness.jobs import (  # noqa: E402
+from leg.harness.checks.faithfulness.suite import run_perturbation  # noqa: E402
+from leg.harness.checks.groundtruth import run_groundtruth  # noqa: E402
+from leg.harness.engine.cache import CRASH_ENV, CacheDamageWarning, ExplanationCache  # noqa: E402
+from leg.harness.engine.executors.ray import RayExecutor, _local_copy  # noqa: E402
+from leg.harness.engine.jobs import (  # noqa: E402
     ExplainItem,
     ExplainJob,
     compute_explanations,
     explain_job,
     run_jobs,
 )
-from leg.harness.perturbation_suite import run_perturbation  # noqa: E402
-from leg.harness.ray_executor import RayExecutor, _local_copy  # noqa: E402
+from leg.harness.profiles import GroundTruthPlan, PerturbationPlan, get_profile  # noqa: E402
 from leg.zoo.groundtruth import linear_region  # noqa: E402
 from tests.test_eval_cache import _jobs  # noqa: E402
 
@@ -103,8 +103,8 @@ def test_ray_gives_the_same_rows_and_maps_as_this_process(tmp_path, executor):
 SCRIPT = textwrap.dedent("""
     import json, sys
     from tests.test_eval_cache import _jobs
-    from leg.harness.jobs import compute_explanations
-    from leg.harness.ray_executor import RayExecutor
+    from leg.harness.engine.jobs import compute_explanations
+    from leg.harness.engine.executors.ray import RayExecutor
     status = compute_explanations(_jobs(sys.argv[1]), RayExecutor(address=sys.argv[2]))
     print(json.dumps({k: v[0] for k, v in status.items()}))
 """)

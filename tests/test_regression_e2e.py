@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from leg.harness.runs import KEY
+from leg.harness.report.baseline import KEY
 
 pytest.importorskip("tensorflow")
 

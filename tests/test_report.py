@@ -11,7 +11,7 @@ import pytest
 from leg._files import write_text
 from leg.harness import report as report_mod
 from leg.harness.report import Report
-from leg.harness.runs import (
+from leg.harness.report.baseline import (
     IncompatibleBaseline,
     check_compatible,
     compare,

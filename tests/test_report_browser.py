@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from leg.harness.compare import compare_runs, load_run, write_comparison
+from leg.harness.report.compare import compare_runs, load_run, write_comparison
 from tests.reports import synthetic_report
 from tests.test_report_pages import _degraded_pair
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from leg.cli import main
-from leg.harness.compare import NotARun, compare_runs, load_run, write_comparison
-from leg.harness.runs import IncompatibleBaseline
-from leg.harness.verdicts import Verdict, flip_status, rank, verdicts_from_rows
+from leg.harness.checks.verdicts import Verdict, flip_status, rank, verdicts_from_rows
+from leg.harness.report.baseline import IncompatibleBaseline
+from leg.harness.report.compare import NotARun, compare_runs, load_run, write_comparison
 from tests.reports import IDENTITY, synthetic_report, synthetic_verdicts
 
 REPO = Path(__file__).resolve().parents[1]
@@ -161,7 +161,7 @@ SUITE = textwrap.dedent("""
 
     import pytest
 
-    from leg.harness.verdicts import Verdict
+    from leg.harness.checks.verdicts import Verdict
 
     @pytest.mark.sanity
     def test_suite(leg_report):
@@ -176,7 +176,7 @@ SUITE = textwrap.dedent("""
 
 
 def test_regression_mode_writes_the_comparison_next_to_the_run(pytester, monkeypatch):
-    from leg.harness.config import get_profile
+    from leg.harness.profiles import get_profile
     from leg.harness.report import Report
 
     profile = get_profile("smoke")

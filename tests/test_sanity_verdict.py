@@ -3,7 +3,8 @@
 A method whose maps are noise passes a randomization check trivially (its maps are
 unrelated to anything). The harness explains the original model a second time with another
 seed and requires the two maps to be more similar than unrelated maps
-(:mod:`leg.harness.sanity`, "Informativeness"). Here, end to end on a tiny Keras CNN:
+(:mod:`leg.harness.checks.randomization.suite`, "Informativeness"). Here, end to end on a tiny
+Keras CNN:
 
 ``noise``        pure estimation noise (like LEG with far too few samples): a different
                  uniform map per image, seed and model state, carrying no information. It
@@ -25,7 +26,7 @@ import types
 import numpy as np
 import pytest
 
-from leg.harness.sanity import RESEEDED, informativeness, summary_rows, verdict
+from leg.harness.checks.randomization.suite import RESEEDED, informativeness, summary_rows, verdict
 
 SPEC = "tests.test_sanity_verdict:tiny_classifier"
 
@@ -100,10 +101,10 @@ def results(tmp_path_factory):
     pytest.importorskip("keras")
     from PIL import Image
 
-    import leg.harness.baselines  # noqa: F401  (registers edge and random)
+    import leg.harness.methods  # noqa: F401  (registers edge and random)
     from leg.explainers import EXPLAINERS
-    from leg.harness.config import ModelPlan, Profile
-    from leg.harness.sanity import run_sanity
+    from leg.harness.checks.randomization.suite import run_sanity
+    from leg.harness.profiles import ModelPlan, Profile
 
     images = tmp_path_factory.mktemp("images")
     rng = np.random.default_rng(0)
@@ -195,7 +196,7 @@ def test_matrix_verdicts_judge_as_the_tests_do(results):
     """One matrix cell per model, method and check: the noise explainer is uninformative
     everywhere, the fingerprint passes, the edge control fails the randomization checks but
     is informative; each cell carries the number that decided it."""
-    from leg.harness.sanity import matrix_verdicts
+    from leg.harness.checks.randomization.suite import matrix_verdicts
 
     cells = {(v.method, v.check): v for v in matrix_verdicts(results)}
     checks = {c for _, c in cells}
@@ -230,7 +231,7 @@ def test_smprt_fails_a_model_independent_map_and_passes_a_model_dependent_one(re
     which changes completely with the model, passes; the noise map falls but is
     uninformative. The noisy copies were explained under both states, the clean copy is
     the ordinary map."""
-    from leg.harness.sanity import matrix_verdicts
+    from leg.harness.checks.randomization.suite import matrix_verdicts
 
     res = results
     assert not res.errors
@@ -252,7 +253,7 @@ def test_smprt_fails_a_model_independent_map_and_passes_a_model_dependent_one(re
 @pytest.mark.parametrize("n", [1, 2, 3, 4])
 def test_few_images_are_never_significant(n):
     """With 1-4 images no paired test reaches p < 0.05: neither pass nor fail."""
-    from leg.harness.sanity import not_significant_reason, paired_verdict
+    from leg.harness.checks.randomization.suite import not_significant_reason, paired_verdict
 
     dropped = paired_verdict(np.zeros(n), np.full(n, 0.5))
     unchanged = paired_verdict(np.ones(n), np.full(n, 0.5))
@@ -265,7 +266,7 @@ def test_statistics_fail_an_unchanged_map_and_pass_a_clear_drop():
     """Six images: a model-independent map (similarity 1 after randomization, references
     ~0.3) fails; six clear drops pass (p = 1/64), unless the original maps are
     uninformative; a constant map is degenerate; eMPRT's direction is "higher"."""
-    from leg.harness.sanity import paired_verdict
+    from leg.harness.checks.randomization.suite import paired_verdict
 
     refs = np.array([0.3, 0.25, 0.35, 0.28, 0.32, 0.3])
     fail, comp = paired_verdict(np.ones(6), refs)

@@ -1,4 +1,5 @@
-"""leg.harness.statistics: paired comparisons over images, their CIs, p-values and verdicts."""
+"""leg.harness.checks.statistics: paired comparisons over images, their CIs, p-values and
+verdicts."""
 
 import numpy as np
 import pytest
@@ -6,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import binomtest, wilcoxon
 
-from leg.harness.statistics import (
+from leg.harness.checks.statistics import (
     STATISTICS_VERDICTS,
     compare_paired,
     images_for_power,

@@ -16,8 +16,8 @@ HARNESS = ("leg.harness", "evaluation")
 def _module_name(path: Path) -> str:
     rel = path.relative_to(REPO).with_suffix("")
     parts = list(rel.parts)
-    if parts[0] == "evaluation":  # installed as leg.harness.suites
-        parts = ["leg", "harness", "suites", *parts[1:]]
+    if parts[0] == "evaluation":  # installed as leg.harness.evaluation
+        parts = ["leg", "harness", "evaluation", *parts[1:]]
     if parts[-1] == "__init__":
         parts = parts[:-1]
     return ".".join(parts)
@@ -92,7 +92,7 @@ def test_the_cycle_check_can_fail(tmp_path):
 
 
 def test_every_package_folder_is_installed():
-    """pyproject lists its packages by hand (evaluation/ is installed as leg.harness.suites):
+    """pyproject lists its packages by hand (evaluation/ is installed as leg.harness.evaluation):
     a new sub-package that is not listed would be missing from the wheel."""
     import tomllib
 
@@ -102,4 +102,4 @@ def test_every_package_folder_is_installed():
                [*REPO.glob("leg/**/*.py"), *REPO.glob("evaluation/**/*.py")]}
     folders |= {"leg.data"}
     assert folders == listed
-    assert config["package-dir"] == {"leg.harness.suites": "evaluation"}
+    assert config["package-dir"] == {"leg.harness.evaluation": "evaluation"}

@@ -1,5 +1,5 @@
 """The evaluation harness: sanity checks, perturbation-size comparisons, ground-truth and
-estimand accuracy of saliency methods, as pytest suites (:mod:`leg.harness.suites`, the
+estimand accuracy of saliency methods, as pytest suites (:mod:`leg.harness.evaluation`, the
 repository's ``evaluation/`` folder) run by the plugin :mod:`leg.harness.plugin`.
 
 Run it with ``leg evaluate [pytest arguments]`` from any folder, or call

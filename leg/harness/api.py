@@ -136,7 +136,7 @@ def evaluate(*, model: str | None = None, images: str | os.PathLike | None = Non
     if done.returncode >= 2:
         tail = "\n".join(output.strip().splitlines()[-15:])
         raise EvaluationError(f"leg evaluate exited with status {done.returncode}:\n{tail}")
-    from leg.harness.runs import IncompatibleBaseline, load_baseline
+    from leg.harness.report.baseline import IncompatibleBaseline, load_baseline
 
     latest = report_dir / "latest"
     try:  # the run's folder and its tables, as regression mode reads a stored run

@@ -1,7 +1,7 @@
 """The harness's commands: ``leg evaluate`` and ``leg report compare`` (entry points in the
 group ``leg.commands``, run by :func:`leg.cli.main`).
 
-``leg evaluate [pytest arguments]`` runs the installed suites (:mod:`leg.harness.suites`) from
+``leg evaluate [pytest arguments]`` runs the installed suites (:mod:`leg.harness.evaluation`) from
 whatever folder it is called in, with this folder as pytest's root and on the import path
 (for ``--leg-methods NAME=module:attribute``). A project's own pytest configuration does not
 apply to the suites: they run with the harness's ``pytest.ini``. Exit status: pytest's.
@@ -22,7 +22,7 @@ from leg.cli import _float_in
 
 __all__ = ["evaluate", "pytest_arguments", "report"]
 
-SUITES_PACKAGE = "leg.harness.suites"
+SUITES_PACKAGE = "leg.harness.evaluation"
 INI = Path(__file__).with_name("pytest.ini")
 
 
@@ -99,8 +99,8 @@ def report(argv: list[str]) -> int:
 
 def run_report_compare(args) -> int:
     """``leg report compare RUN_A RUN_B``: write the comparison, print its summary."""
-    from leg.harness.compare import NotARun, compare_runs, load_run, write_comparison
-    from leg.harness.runs import IncompatibleBaseline
+    from leg.harness.report.baseline import IncompatibleBaseline
+    from leg.harness.report.compare import NotARun, compare_runs, load_run, write_comparison
 
     try:
         before = load_run(args.run_a, "RUN_A")

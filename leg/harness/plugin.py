@@ -9,20 +9,20 @@ suite's tests were collected. Disable it with ``-p no:leg``.
 Options (``leg evaluate -m sanity --leg-profile smoke``, or ``pytest evaluation ...`` in a
 clone):
 
-``--leg-profile smoke|standard|paper``  profile of :mod:`leg.harness.config` (default standard)
+``--leg-profile smoke|standard|paper``  profile of :mod:`leg.harness.profiles` (default standard)
 ``--leg-report-dir DIR``   where reports and the explanation cache go (default ``reports/``)
-``--leg-model SPEC``       run on one model (see :mod:`leg.harness.inputs`)
+``--leg-model SPEC``       run on one model (see :mod:`leg.harness.engine.inputs`)
 ``--leg-images DIR``       the model's images
 ``--leg-methods a,b``      methods: built-in names, ``NAME=package.module:attribute`` (your
-                           own, :mod:`leg.harness.methods`) or ``leg.explainers`` entry points
+                           own, :mod:`leg.harness.methods.user`) or ``leg.explainers`` entry points
 ``--leg-seed N``           base seed of the explanations
-``--leg-baseline PATH``    a stored run to compare with (see :mod:`leg.harness.runs`)
+``--leg-baseline PATH``    a stored run to compare with (see :mod:`leg.harness.report.baseline`)
 ``--leg-workers N``, ``--leg-executor KIND``, ``--leg-ray-address A``  where jobs run
-                           (:mod:`leg.harness.executors`)
+                           (:mod:`leg.harness.engine.executors`)
 ``--leg-debug``            show TensorFlow's C++ start-up lines
 
 Markers: ``sanity``, ``perturbation`` (key sizes, curves and ground truth), ``estimand``.
-The suites are :data:`leg.harness.engine.SUITES`; each is computed once per session (its
+The suites are :data:`leg.harness.engine.suite.SUITES`; each is computed once per session (its
 ``<name>_results`` fixture), cached under ``<report dir>/.cache/``, and the report is written
 in ``pytest_sessionfinish`` — also when tests fail — whenever a suite's tests ran.
 """
@@ -35,8 +35,8 @@ from pathlib import Path
 
 import pytest
 
-from leg.harness.engine import SUITES, SuiteState
-from leg.harness.engine import suite as suite_of
+from leg.harness.engine.suite import SUITES, SuiteState
+from leg.harness.engine.suite import suite as suite_of
 
 MARKERS = {
     "sanity": "sanity-check suites (model and label randomization)",
@@ -120,7 +120,7 @@ class LegSession:
     suites: dict = field(default_factory=dict)  # suite name -> engine.SuiteState
     collected: int = 0  # the harness's tests collected
     planned: tuple = ()  # the suites whose tests were collected
-    plan: object = None  # leg.harness.plan.Plan of the run
+    plan: object = None  # leg.harness.engine.plan.Plan of the run
 
     @property
     def cache_root(self) -> Path:
@@ -145,7 +145,7 @@ class LegSession:
     def executor_now(self):
         """The run's executor, made on first use and shut down at the session's end (a
         process pool or Ray instance is started once and keeps its workers' models)."""
-        from leg.harness.executors import make_executor
+        from leg.harness.engine.executors import make_executor
 
         if self.executor is None:
             self.executor = make_executor(self.workers, self.executor_kind, self.ray_address)
@@ -177,7 +177,12 @@ class LegSession:
     def _compare(self, spec, st) -> None:
         if self.baseline is None:
             return
-        from leg.harness.runs import METRIC_TABLES, IncompatibleBaseline, check_compatible, compare
+        from leg.harness.report.baseline import (
+            METRIC_TABLES,
+            IncompatibleBaseline,
+            check_compatible,
+            compare,
+        )
 
         if spec.fingerprinted:
             try:
@@ -220,8 +225,8 @@ def pytest_configure(config):
 
 def _make_session(config) -> LegSession:
     from leg._tf_allocator import use_bfc_cpu_allocator
-    from leg.harness.config import METHODS, get_profile
-    from leg.harness.executors import resolve_executor
+    from leg.harness.engine.executors import resolve_executor
+    from leg.harness.profiles import METHODS, get_profile
     from leg.harness.report import Report, package_versions
 
     opt = config.getoption
@@ -233,8 +238,8 @@ def _make_session(config) -> LegSession:
     methods, users = opt("--leg-methods"), []
     try:
         if methods:
-            from leg.harness.config import GROUNDTRUTH_METHODS, PERTURBATION_METHODS
-            from leg.harness.methods import parse_methods
+            from leg.harness.methods.user import parse_methods
+            from leg.harness.profiles import GROUNDTRUTH_METHODS, PERTURBATION_METHODS
 
             builtin = set(METHODS) | set(PERTURBATION_METHODS) | set(GROUNDTRUTH_METHODS)
             methods, users = parse_methods(methods, builtin)
@@ -260,7 +265,7 @@ def _make_session(config) -> LegSession:
     if kind == "ray":
         import importlib.util
 
-        from leg.harness.ray_executor import INSTALL_HINT
+        from leg.harness.engine.executors.ray import INSTALL_HINT
 
         if importlib.util.find_spec("ray") is None:
             raise pytest.UsageError(f"--leg-executor ray needs {INSTALL_HINT}")
@@ -268,7 +273,7 @@ def _make_session(config) -> LegSession:
     if images is not None:
         if not Path(images).is_dir():
             raise pytest.UsageError(f"--leg-images {images!r} is not a folder.")
-        from leg.harness.inputs import image_folder_names
+        from leg.harness.engine.inputs import image_folder_names
 
         try:  # reads every file once: an unreadable one is skipped with one warning
             image_folder_names(images)
@@ -285,7 +290,11 @@ def _make_session(config) -> LegSession:
     sess.report.set_info("seeds", {"explanations": profile.seed, "repeats": profile.repeats,
                                    "randomization": profile.randomization_seed})
     if opt("--leg-baseline"):
-        from leg.harness.runs import IncompatibleBaseline, check_compatible, load_baseline
+        from leg.harness.report.baseline import (
+            IncompatibleBaseline,
+            check_compatible,
+            load_baseline,
+        )
 
         try:
             sess.baseline = load_baseline(opt("--leg-baseline"))
@@ -316,7 +325,7 @@ def _uses_keras(profile) -> bool:
 def _model_options(opt) -> None:
     """``--leg-input-size``, ``--leg-preprocessing``, ``--leg-softmax``: checked now (the
     model is loaded with them), and carried to every process that loads it."""
-    from leg.harness.inputs import load_model_once, set_model_options
+    from leg.harness.engine.inputs import load_model_once, set_model_options
 
     given = {"input_size": opt("--leg-input-size"), "preprocessing": opt("--leg-preprocessing"),
              "softmax": opt("--leg-softmax")}
@@ -350,9 +359,9 @@ def pytest_collection_finish(session):
 
 
 def _print_plan(session, sess: LegSession) -> None:
-    """Price the run (:mod:`leg.harness.plan`), print it, and keep it for the report."""
+    """Price the run (:mod:`leg.harness.engine.plan`), print it, and keep it for the report."""
     from leg._quiet import quiet_tensorflow
-    from leg.harness.plan import make_plan
+    from leg.harness.engine.plan import make_plan
 
     planned = [s for s in sess.planned if not suite_of(s).unplanned(sess.profile)]
     quiet_tensorflow(debug=sess.debug, load=any(suite_of(s).uses_keras for s in planned))
@@ -416,7 +425,7 @@ def pytest_sessionfinish(session, exitstatus):
     if tr is not None:
         tr.write_line(f"leg report: {path}")
     if comparison is not None:
-        from leg.harness.compare import write_comparison
+        from leg.harness.report.compare import write_comparison
 
         page = write_comparison(comparison, path)
         if tr is not None:
@@ -462,7 +471,7 @@ def write_report(sess: LegSession, exit_status: int):
     if sess.images_dir is not None:
         _skipped_images_section(sess, rep)
     rep.set_info("interrupted", rep.interrupted)
-    from leg.harness.inputs import model_records, saturated_digits
+    from leg.harness.engine.inputs import model_records, saturated_digits
 
     rep.set_info("model_inputs", model_records())
     rep.set_info("saturated_digits", saturated_digits())
@@ -474,7 +483,7 @@ def write_report(sess: LegSession, exit_status: int):
 def _not_run_cells(sess: LegSession, rep) -> None:
     """A "not run" cell in the verdict matrix for every cell of a collected suite that has no
     result (interrupted before it, or failed), saying why."""
-    from leg.harness.verdicts import Verdict
+    from leg.harness.checks.verdicts import Verdict
 
     have = {(v.model, v.method, v.check) for v in rep.verdicts}
     for spec in SUITES:
@@ -504,7 +513,7 @@ def _plan_section(sess: LegSession, rep) -> None:
 
 
 def _skipped_images_section(sess: LegSession, rep) -> None:
-    from leg.harness.inputs import skipped_images
+    from leg.harness.engine.inputs import skipped_images
 
     try:
         skipped = skipped_images(sess.images_dir)
@@ -521,7 +530,7 @@ def _skipped_images_section(sess: LegSession, rep) -> None:
 def _compare_runs(sess: LegSession, rep):
     """Regression mode: this run against the baseline (announced on the report's first
     screen; the page is written next to the run)."""
-    from leg.harness.compare import compare_runs
+    from leg.harness.report.compare import compare_runs
 
     try:
         comparison = compare_runs(sess.baseline, rep.as_run())
@@ -535,7 +544,7 @@ def _compare_runs(sess: LegSession, rep):
 
 class _TerminalStream:
     """A file writing to the terminal around pytest's output capture: the progress bars of
-    :func:`leg.harness.jobs.run_jobs` show as jobs finish (on a terminal only)."""
+    :func:`leg.harness.engine.jobs.run_jobs` show as jobs finish (on a terminal only)."""
 
     def __init__(self, capture):
         self._capture = capture

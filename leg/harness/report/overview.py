@@ -1,0 +1,205 @@
+"""The first screen of a report, as HTML and as Markdown: the verdict matrix (methods x
+checks, one column group per model) and the leaderboards (methods ranked on each
+comparison, one rank table per group of comparisons). Built from
+:class:`leg.harness.checks.verdicts.Verdict` and :class:`leg.harness.checks.verdicts.Leaderboard`
+only."""
+
+from __future__ import annotations
+
+import html
+import math
+
+from leg.harness.checks.verdicts import CHECKS, MARKED, VERDICTS, Leaderboard, Verdict
+from leg.harness.profiles import METHODS
+
+__all__ = ["fmt", "leaderboards_html", "leaderboards_markdown", "legend_html",
+           "matrix_html", "matrix_markdown", "statistics_text"]
+
+
+def fmt(v) -> str:
+    """A number for a cell: 3 significant digits, ``n/a`` for None or NaN."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "n/a"
+    return f"{v:.3g}"
+
+
+def _models(verdicts: list[Verdict]) -> list[str]:
+    """Models in the order of their first check (sanity models first), then of appearance."""
+    order = list(CHECKS)
+    first = {}
+    for v in verdicts:
+        first[v.model] = min(first.get(v.model, len(order)), order.index(v.check))
+    return sorted(first, key=lambda m: first[m])  # stable: appearance order within a tie
+
+
+def _checks(verdicts: list[Verdict], model: str) -> list[str]:
+    present = {v.check for v in verdicts if v.model == model}
+    return [c for c in CHECKS if c in present]
+
+
+def _methods(verdicts: list[Verdict]) -> list[str]:
+    seen = list(dict.fromkeys(v.method for v in verdicts))
+    return [m for m in MARKED if m in seen] + [m for m in seen if m not in MARKED]
+
+
+def _role(method: str) -> str:
+    return " (control: must fail)" if METHODS.get(method) == "control" else ""
+
+
+def _cell_text(v: Verdict | None) -> str:
+    if v is None:
+        return VERDICTS["not-run"][0]
+    sym = VERDICTS[v.verdict][0]
+    text = sym if v.value is None else f"{sym} {fmt(v.value)}"
+    return text if v.n_images is None else f"{text} n{v.n_images}"
+
+
+def statistics_text(v: Verdict) -> str:
+    """``"n = 8, 95% CI of the difference [-0.2, -0.05], p = 0.004"`` for a verdict over
+    images, ``""`` for any other."""
+    if v.n_images is None:
+        return ""
+    ci = ("" if v.ci_low is None else
+          f", 95% CI of the median difference [{fmt(v.ci_low)}, {fmt(v.ci_high)}]")
+    p = "" if v.p_value is None else f", p = {v.p_value:.2g}"
+    return f"n = {v.n_images}{ci}{p}"
+
+
+def _title(v: Verdict | None) -> str:
+    if v is None:
+        return "not run"
+    text = f"{v.verdict.replace('-', ' ')}: {VERDICTS[v.verdict][1]}"
+    stats = statistics_text(v)
+    return (text + (f" — {v.detail}" if v.detail else "") + (f" ({stats})" if stats else "")
+            + (" [asserted]" if v.asserted else ""))
+
+
+#: Column headers that may break inside a word (soft hyphens), keeping the matrix narrow.
+_HEADERS = {"cascading": "cas&shy;cading", "independent": "inde&shy;pendent",
+            "informativeness": "infor&shy;mative", "deletion": "dele&shy;tion",
+            "estimand": "esti&shy;mand"}
+
+
+def _wrap_name(name: str) -> str:
+    return html.escape(name).replace(":", ":<wbr>").replace("_", "_<wbr>")
+
+
+def legend_html() -> str:
+    items = "".join(f'<span class="v-{k}" title="{html.escape(m)}">{s} {k.replace("-", " ")}'
+                    "</span>" for k, (s, m) in VERDICTS.items())
+    return (f'<p class="legend">{items} <span class="asserted-key">bold</span>: asserted by a '
+            "test; hover a cell for the rule and the numbers.</p>")
+
+
+def matrix_html(verdicts: list[Verdict]) -> str:
+    """The verdict matrix: rows are methods, one group of check columns per model."""
+    if not verdicts:
+        return "<p>No verdicts: no suite ran to completion.</p>"
+    index = {(v.model, v.method, v.check): v for v in verdicts}
+    models = _models(verdicts)
+    cols = [(m, c) for m in models for c in _checks(verdicts, m)]
+    top = "".join(f'<th colspan="{len(_checks(verdicts, m))}" class="model">{_wrap_name(m)}'
+                  "</th>" for m in models)
+    sub = "".join(f'<th title="{html.escape(CHECKS[c][1])}">'
+                  f"{_HEADERS.get(c, html.escape(CHECKS[c][0]))}</th>" for _, c in cols)
+    body = []
+    for method in _methods(verdicts):
+        cells = []
+        for m, c in cols:
+            v = index.get((m, method, c))
+            cls = f"v-{v.verdict if v else 'not-run'}" + (" asserted" if v and v.asserted
+                                                            else "")
+            cells.append(f'<td class="{cls}" title="{html.escape(_title(v))}">'
+                         f"{html.escape(_cell_text(v))}</td>")
+        mark = ' class="marked"' if method in MARKED else ""
+        body.append(f"<tr><th{mark}>{html.escape(method)}<small>{_role(method)}</small></th>"
+                    + "".join(cells) + "</tr>")
+    return ('<div class="scroll"><table class="matrix" id="verdict-matrix"><thead>'
+            f'<tr><th rowspan="2">method</th>{top}</tr><tr>{sub}</tr></thead>'
+            f"<tbody>{''.join(body)}</tbody></table></div>")
+
+
+def matrix_markdown(verdicts: list[Verdict]) -> str:
+    """One Markdown table per model (methods x checks); asserted cells in bold."""
+    if not verdicts:
+        return "No verdicts: no suite ran to completion."
+    index = {(v.model, v.method, v.check): v for v in verdicts}
+    legend = ", ".join(f"{s} {k.replace('-', ' ')}" for k, (s, _) in VERDICTS.items())
+    out = [f"Legend: {legend}; **bold**: asserted by a test."]
+    for model in _models(verdicts):
+        checks = _checks(verdicts, model)
+        methods = [m for m in _methods(verdicts)
+                   if any((model, m, c) in index for c in checks)]
+        out += ["", f"**{model}**", "", "| method | " + " | ".join(CHECKS[c][0] for c in checks)
+                + " |", "|---" * (len(checks) + 1) + "|"]
+        for method in methods:
+            cells = []
+            for c in checks:
+                v = index.get((model, method, c))
+                text = _cell_text(v)
+                cells.append(f"**{text}**" if v is not None and v.asserted else text)
+            out.append(f"| {method}{_role(method)} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+def _rank_tables(boards: list[Leaderboard]):
+    """``(group, columns, rows)`` per group of leaderboards: ``rows[i]`` holds the entry
+    ranked ``i + 1`` in each column (None where a column is shorter)."""
+    groups: dict[str, list[Leaderboard]] = {}
+    for b in boards:
+        groups.setdefault(b.group, []).append(b)
+    for group, cols in groups.items():
+        depth = max(len(b.entries) for b in cols)
+        yield group, cols, [[b.entries[i] if i < len(b.entries) else None for b in cols]
+                            for i in range(depth)]
+
+
+def _ci(e) -> str:
+    """`` [lo, hi]`` for a standing with a confidence interval, else ``""``."""
+    return "" if e.ci_low is None else f" [{fmt(e.ci_low)}, {fmt(e.ci_high)}]"
+
+
+def leaderboards_html(boards: list[Leaderboard]) -> str:
+    """One rank table per group: rows are ranks, columns the group's comparisons; LEG and
+    LEG-TV (``Standing.marked``) highlighted."""
+    def cell(e) -> str:
+        if e is None:
+            return "<td></td>"
+        note = f" <small>{html.escape(e.note)}</small>" if e.note else ""
+        return (f'<td{" class=marked" if e.marked else ""}>{html.escape(e.method)} '
+                f'<span class="num">{fmt(e.value)}</span>{_ci(e)}{note}</td>')
+
+    parts = []
+    for group, cols, rows in _rank_tables(boards):
+        head = "".join(f"<th>{html.escape(b.column)}</th>" for b in cols)
+        body = "".join(f"<tr><th>{i}</th>{''.join(cell(e) for e in row)}</tr>"
+                       for i, row in enumerate(rows, start=1))
+        if any(b.reliability for b in cols):
+            body += ('<tr class="reliability"><th title="how consistently the images rank '
+                     'the methods">W</th>' + "".join(
+                         f"<td><small>{html.escape(b.reliability)}</small></td>" for b in cols)
+                     + "</tr>")
+        parts.append(f'<div class="board"><h3>{html.escape(group)}</h3><div class="scroll">'
+                     f'<table class="rank"><thead><tr><th>#</th>{head}</tr></thead><tbody>'
+                     f"{body}</tbody></table></div></div>")
+    return f'<div class="boards">{"".join(parts)}</div>' if parts else ""
+
+
+def leaderboards_markdown(boards: list[Leaderboard]) -> str:
+    """The same rank tables in Markdown (marked methods in bold)."""
+    def cell(e) -> str:
+        if e is None:
+            return ""
+        name = f"**{e.method}**" if e.marked else e.method
+        return f"{name} {fmt(e.value)}{_ci(e)}" + (f" ({e.note})" if e.note else "")
+
+    out = []
+    for group, cols, rows in _rank_tables(boards):
+        out += [f"**{group}**", "", "| # | " + " | ".join(b.column for b in cols) + " |",
+                "|---" * (len(cols) + 1) + "|"]
+        out += [f"| {i} | " + " | ".join(cell(e) for e in row) + " |"
+                for i, row in enumerate(rows, start=1)]
+        if any(b.reliability for b in cols):
+            out.append("| W | " + " | ".join(b.reliability for b in cols) + " |")
+        out.append("")
+    return "\n".join(out).rstrip()
