@@ -20,8 +20,10 @@ from leg.harness.checks.estimand import (
     check_error_falls,
     design_budgets,
 )
+from leg.harness.plugin import results_fixture
 
 pytestmark = pytest.mark.estimand
+estimand_results = results_fixture("estimand")
 
 
 def pytest_generate_tests(metafunc):

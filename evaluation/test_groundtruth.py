@@ -9,7 +9,7 @@ Each method is judged against its own target (``gradient`` or the closed-form
 ``removal`` effect of its own fill and granularity). Asserted: LEG-TV's cell-level
 correlation with the gradient beats the random map's on every model and budget; at the
 largest budget it exceeds the plan's ``min_leg_tv_corr`` (0.9) on every model; LEG,
-occlusion and KernelSHAP (the plan's ``asserted_own``) exceed ``min_own_corr`` (0.9)
+occlusion and KernelSHAP (their records assert ``ground-truth``) exceed ``min_own_corr`` (0.9)
 against their own target at the largest budget on every model (an expected failure, with
 its reason, where the plan lists one); LEG's relative error falls with the number of
 evaluations (negative fitted slope on every model). Other methods are reported.
@@ -21,14 +21,16 @@ import numpy as np
 import pytest
 
 from leg.harness.checks.groundtruth import (
-    NOT_APPLICABLE,
     error_slopes,
     model_names,
     own_threshold,
     target_kind,
 )
+from leg.harness.methods import METHODS
+from leg.harness.plugin import results_fixture
 
 pytestmark = pytest.mark.perturbation
+groundtruth_results = results_fixture("groundtruth")
 
 
 def pytest_generate_tests(metafunc):
@@ -49,12 +51,12 @@ def test_every_correlation_is_computed(groundtruth_results):
     problems = []
     for model in model_names(res.profile):
         for method in plan.methods:
-            if method in NOT_APPLICABLE:
+            if method in res.skipped:
                 continue
             for budget in plan.budgets:
                 err = res.errors.get((model, method, str(budget)))
                 if err:
-                    if method in ("leg", "leg-tv"):
+                    if METHODS[method].ours:
                         problems.append(f"{model}/{method}/n={budget} failed: {err}")
                     continue
                 for metric in ("pearson_cell", "pearson_pixel", "pearson_removal",
@@ -110,15 +112,15 @@ def test_leg_error_falls_with_evaluations(gt_model, groundtruth_results):
     assert slopes[gt_model] < 0, f"LEG's relative error does not fall: slope {slopes[gt_model]}"
 
 
-@pytest.mark.parametrize("method", ["leg", "occlusion", "kernel-shap"])
+@pytest.mark.parametrize("method", [m for m, r in METHODS.items() if "ground-truth" in r.asserted])
 def test_correlation_with_own_target_at_the_largest_budget(method, gt_model,
                                                           groundtruth_results):
     """LEG against the gradient; occlusion and KernelSHAP against their exact removal
     effect (their own fill, patches or superpixels), at the largest budget."""
     res = groundtruth_results
     plan = res.profile.groundtruth
-    if method not in plan.asserted_own:
-        pytest.skip(f"{method} is not asserted by the profile")
+    if method not in plan.methods:
+        pytest.skip(f"{method} is not run (--leg-methods)")
     b = max(plan.budgets)
     v = res.value(gt_model, method, b, "pearson_own")
     if v is None:

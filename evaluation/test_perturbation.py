@@ -40,10 +40,14 @@ from leg.harness.checks.faithfulness.suite import (
     paired_comparison,
     plan_cases,
 )
+from leg.harness.methods import METHODS
+from leg.harness.plugin import results_fixture
 
 pytestmark = pytest.mark.perturbation
+perturbation_results = results_fixture("perturbation")
 
-ASSERTED = ("leg", "leg-tv")
+#: The methods whose key size and deletion are asserted (their records say so).
+ASSERTED = tuple(name for name, m in METHODS.items() if "key-size" in m.asserted)
 
 
 def pytest_generate_tests(metafunc):

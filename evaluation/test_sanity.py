@@ -23,30 +23,37 @@ import pytest
 from leg.harness.checks.randomization.suite import (
     ALL_IMAGES,
     RESEEDED,
+    SUITE,
     SanityCase,
     not_significant_reason,
     plan_cases,
 )
 from leg.harness.checks.statistics import min_images_for
+from leg.harness.plugin import results_fixture
 
 pytestmark = pytest.mark.sanity
+sanity_results = results_fixture("sanity")
 
 
 def pytest_generate_tests(metafunc):
-    from leg.harness.plugin import leg_session
+    from leg.harness.plugin import leg_session, parametrize_or_skip
 
     sess = leg_session(metafunc.config)
+    unplanned = sess.unplanned(SUITE)
     if "case" in metafunc.fixturenames:
-        try:
-            cases = plan_cases(sess.profile, sess.images_dir)
-        except (ValueError, OSError) as exc:
-            raise pytest.UsageError(f"Cannot plan the sanity checks: {exc}") from exc
+        cases = []
+        if not unplanned:
+            try:
+                cases = plan_cases(sess.profile, sess.images_dir)
+            except (ValueError, OSError) as exc:
+                raise pytest.UsageError(f"Cannot plan the sanity checks: {exc}") from exc
         # only what is asserted is a test; every other number is in the report
         cases = [c for c in cases if c.decisive and sess.profile.role(c.method) == "asserted"]
-        metafunc.parametrize("case", cases, ids=[c.id for c in cases])
+        parametrize_or_skip(metafunc, "case", cases, [c.id for c in cases],
+                            unplanned or "no asserted method among the methods")
     if "model" in metafunc.fixturenames:
-        models = [p.spec for p in sess.profile.models]
-        metafunc.parametrize("model", models, ids=models)
+        models = [] if unplanned else [p.spec for p in sess.profile.models]
+        parametrize_or_skip(metafunc, "model", models, models, unplanned)
 
 
 def _informative_reported(res, case: SanityCase) -> str | None:

@@ -14,8 +14,6 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from leg.estimator import LEG, LEGTV
-
 
 @dataclass
 class Explanation:
@@ -52,8 +50,14 @@ def register(name: str):
     return wrap
 
 
-def _leg_factory(cls):
+def _leg_factory(name: str):
+    """LEG's or LEG-TV's factory (the estimator is imported on first use: registering the
+    explainers costs nothing)."""
+
     def make(classifier, *, budget: int | None = None, channels: int = 3, **options):
+        from leg.estimator import LEG, LEGTV
+
+        cls = LEG if name == "leg" else LEGTV
         if budget is not None:
             sets = channels if options.get("mode", "per_channel") == "per_channel" else 1
             per_set = max(2, (int(budget) - 1) // sets)
@@ -63,8 +67,8 @@ def _leg_factory(cls):
     return make
 
 
-register("leg")(_leg_factory(LEG))
-register("leg-tv")(_leg_factory(LEGTV))
+register("leg")(_leg_factory("leg"))
+register("leg-tv")(_leg_factory("leg-tv"))
 
 
 def make_explainer(name: str, classifier, **options) -> Explainer:

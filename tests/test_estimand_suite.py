@@ -119,7 +119,7 @@ def test_models_without_gradients_are_skipped(tmp_path, monkeypatch):
 
 
 def test_matrix_verdicts_fold_the_synthetic_models(results):
-    from leg.harness.checks.groundtruth import SUITE
+    from leg.harness.checks.verdicts import SYNTHETIC as SUITE
 
     cells = {v.method: v for v in estimand_suite.matrix_verdicts(results)}
     assert {v.model for v in cells.values()} == {SUITE}

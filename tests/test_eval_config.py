@@ -3,8 +3,10 @@ profile plans for keeps the profile's choice of suites, any other model gets gen
 
 import pytest
 
-from leg.harness.checks.randomization.suite import ZOO_GROUPS, image_ids, model_stages
-from leg.harness.profiles import ZOO_TWINS, get_profile
+from leg.harness.checks.randomization.suite import ZOO_GROUPS, model_stages
+from leg.harness.engine.pipeline import image_ids
+from leg.harness.profiles import get_profile
+from leg.zoo import TWINS
 
 
 @pytest.mark.parametrize("name", ["smoke", "standard", "paper"])
@@ -22,11 +24,12 @@ def test_lite0_torch_gets_lite0s_plans_with_its_own_spec(name):
     plan = torch.models[0]
     assert [s.name for s in model_stages(plan)] == [
         s.name for s in model_stages(keras.models[0])]
-    assert image_ids(plan, None) == image_ids(keras.models[0], None)
+    assert image_ids(plan.spec, plan.n_images, None) == image_ids(
+        keras.models[0].spec, keras.models[0].n_images, None)
 
 
 def test_twins_share_groups():
-    assert ZOO_TWINS == {"lite0-torch": "lite0"}
+    assert TWINS == {"lite0-torch": "lite0"}
     assert ZOO_GROUPS["lite0-torch"] == ZOO_GROUPS["lite0"]
 
 
@@ -86,7 +89,7 @@ def test_the_plan_counts_the_smprt_copies(tmp_path):
     import numpy as np
     from PIL import Image
 
-    from leg.harness.engine.plan import _sanity
+    from leg.harness.checks.randomization.suite import price as _sanity
 
     for i in range(3):
         Image.fromarray(np.zeros((32, 32), np.uint8)).save(tmp_path / f"d{i}.png")

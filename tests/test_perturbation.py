@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 from leg.harness.checks.faithfulness.removal import (
     BACKGROUNDS,
     DEFAULT_ALPHAS,
-    PERTURBATION_METRICS,
     area_under_curve,
     background,
     deletion_curve,
@@ -21,7 +20,7 @@ from leg.harness.checks.faithfulness.removal import (
     pixel_counts,
     ranking,
 )
-from leg.harness.checks.metrics import Metric
+from leg.harness.checks.metrics import Metric, metric, register
 
 
 class RandomLinear:
@@ -48,14 +47,24 @@ class Pixel00:
 
 
 def test_metric_metadata():
-    assert PERTURBATION_METRICS["key_size"] == Metric(
-        "key_size", False, PERTURBATION_METRICS["key_size"].description)
-    assert not PERTURBATION_METRICS["deletion_auc"].higher_is_better
-    assert PERTURBATION_METRICS["insertion_auc"].higher_is_better
-    for name, metric in PERTURBATION_METRICS.items():
-        assert metric.name == name and metric.description
+    key_size = metric("key_size")
+    assert (key_size.name, key_size.higher_is_better, key_size.family) == (
+        "key_size", False, "faithfulness")
+    assert (key_size.low, key_size.high) == (0.0, 1.0) and key_size.reference
+    assert not metric("deletion_auc").higher_is_better
+    assert metric("insertion_auc").higher_is_better and metric("road_gap").higher_is_better
+    for name in ("key_size", "deletion_auc", "insertion_auc", "lerf_auc", "road_gap"):
+        assert metric(name).name == name and metric(name).description
     with pytest.raises(AttributeError):
-        PERTURBATION_METRICS["key_size"].name = "other"
+        key_size.name = "other"
+
+
+def test_the_metric_registry_refuses_two_metrics_of_one_name():
+    with pytest.raises(ValueError, match="Two metrics are named 'key_size'"):
+        register(Metric("key_size", True, "another"))
+    assert register(metric("key_size")) is metric("key_size")  # the same again: a no-op
+    with pytest.raises(KeyError, match="No metric 'nope'"):
+        metric("nope")
 
 
 def test_ranking_is_by_magnitude_with_stable_ties():

@@ -14,10 +14,11 @@ import numpy as np
 import pytest
 
 from leg.harness.checks.faithfulness import suite as ps
+from leg.harness.checks.groundtruth import SUITE as GROUNDTRUTH
 from leg.harness.engine.cache import CRASH_ENV, CacheDamageWarning, ResultCache, result_key
 from leg.harness.profiles import GroundTruthPlan, PerturbationPlan, get_profile
 from leg.harness.report import Report
-from leg.harness.report.baseline import GROUNDTRUTH_KEY, compare
+from leg.harness.report.baseline import compare
 from leg.zoo.groundtruth import linear_region
 
 REPO = Path(__file__).resolve().parents[1]
@@ -398,7 +399,7 @@ def test_regression_rows_for_key_sizes_and_ground_truth():
     gt = {"model": "x", "method": "leg-tv", "budget": 100, "metric": "pearson_cell",
           "value": 0.9, "higher_is_better": True}
     stored = [{k: str(v) for k, v in {**gt, "value": 0.99}.items()}]  # as read from a CSV
-    out = compare([gt], stored, tolerance=0.05, key=GROUNDTRUTH_KEY)
+    out = compare([gt], stored, tolerance=0.05, key=GROUNDTRUTH.key)
     assert out[0]["status"] == "regressed"
 
 

@@ -62,7 +62,7 @@ def test_the_perturbation_plan_prices_roads_imputations():
     overhead seconds; a plan without ROAD adds none."""
     from dataclasses import replace
 
-    from leg.harness.engine.plan import _perturbation
+    from leg.harness.checks.faithfulness.suite import price as _perturbation
     from leg.zoo.groundtruth import linear_region
 
     spec = "groundtruth:linear_region_28x28x3"

@@ -9,6 +9,7 @@ import pytest
 
 from leg.cli import main
 from leg.harness.checks.verdicts import Verdict, flip_status, rank, verdicts_from_rows
+from leg.harness.methods import ours
 from leg.harness.report.baseline import IncompatibleBaseline
 from leg.harness.report.compare import NotARun, compare_runs, load_run, write_comparison
 from tests.reports import IDENTITY, synthetic_report, synthetic_verdicts
@@ -46,17 +47,22 @@ def test_verdicts_and_leaderboards_are_written_and_read_back(tmp_path):
 
 def test_rank_puts_missing_values_last_and_marks_leg():
     board = rank("g", "c", "m", True, {"a": 0.2, "leg": float("nan"), "b": (0.9, "note"),
-                                       "leg-tv": 0.5})
+                                       "leg-tv": 0.5}, marked=ours())
     assert [e.method for e in board.entries] == ["b", "leg-tv", "a", "leg"]
     assert [e.marked for e in board.entries] == [False, True, False, True]
     assert board.entries[0].note == "note"
 
 
 def test_unknown_verdict_or_check_is_refused():
+    from leg.harness.engine.suite import suite
+    from leg.harness.plugin import _checked_verdicts
+
     with pytest.raises(ValueError, match="Unknown verdict 'passed'"):
         Verdict("m", "leg", "cascading", "passed")
-    with pytest.raises(ValueError, match="Unknown check"):
-        Verdict("m", "leg", "speed", "pass")
+    sanity = suite("sanity")  # a suite's verdicts must be on the checks it declares
+    assert _checked_verdicts(sanity, [Verdict("m", "leg", "cascading", "pass")])
+    with pytest.raises(RuntimeError, match=r"checks it does not declare: \['speed'\]"):
+        _checked_verdicts(sanity, [Verdict("m", "leg", "speed", "pass")])
 
 
 @pytest.mark.parametrize("before,after,status", [

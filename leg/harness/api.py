@@ -28,10 +28,14 @@ from pathlib import Path
 
 __all__ = ["Evaluation", "EvaluationError", "evaluate"]
 
-#: Suite -> the pytest marker that selects it (the ground-truth suite runs under
-#: ``perturbation``).
-_MARKERS = {"sanity": "sanity", "perturbation": "perturbation", "groundtruth": "perturbation",
-            "estimand": "estimand"}
+
+
+def _markers() -> dict[str, str]:
+    """Suite -> the pytest marker that selects it (the ground-truth suite runs under
+    ``perturbation``)."""
+    from leg.harness.engine.suite import suites
+
+    return {s.name: s.marker for s in suites()}
 
 
 class EvaluationError(RuntimeError):
@@ -114,15 +118,16 @@ def evaluate(*, model: str | None = None, images: str | os.PathLike | None = Non
     failing checks are not an error: read them from the result.
     """
     suites = tuple(suites)
-    unknown = [s for s in suites if s not in _MARKERS]
+    markers = _markers()
+    unknown = [s for s in suites if s not in markers]
     if unknown or not suites:
-        raise ValueError(f"Unknown suites {unknown}; choose from {', '.join(_MARKERS)}.")
+        raise ValueError(f"Unknown suites {unknown}; choose from {', '.join(markers)}.")
     cwd = Path(cwd or os.getcwd())
     report_dir = Path(report_dir)
     if not report_dir.is_absolute():
         report_dir = cwd / report_dir
     cmd = [sys.executable, "-m", "leg", "evaluate", "-q",
-           "-m", " or ".join(sorted({_MARKERS[s] for s in suites})),
+           "-m", " or ".join(sorted({markers[s] for s in suites})),
            "--leg-profile", profile, "--leg-report-dir", str(report_dir)]
     for option, value in (("--leg-model", model), ("--leg-images", images),
                           ("--leg-methods", _methods_option(methods)),

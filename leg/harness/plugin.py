@@ -21,23 +21,26 @@ clone):
                            (:mod:`leg.harness.engine.executors`)
 ``--leg-debug``            show TensorFlow's C++ start-up lines
 
-Markers: ``sanity``, ``perturbation`` (key sizes, curves and ground truth), ``estimand``.
-The suites are :data:`leg.harness.engine.suite.SUITES`; each is computed once per session (its
-``<name>_results`` fixture), cached under ``<report dir>/.cache/``, and the report is written
-in ``pytest_sessionfinish`` — also when tests fail — whenever a suite's tests ran.
+``--leg-checks a,b``       run only these checks (and the suites they belong to)
+
+Markers: one per suite (:func:`leg.harness.engine.suite.suites`: ``sanity``, ``perturbation``
+— key sizes, curves and ground truth — ``estimand``, and those of installed suites). Each
+suite is computed once per session (its ``<name>_results`` fixture), cached under
+``<report dir>/.cache/``, and the report is written in ``pytest_sessionfinish`` — also when
+tests fail — whenever a suite's tests ran.
 """
 
 from __future__ import annotations
 
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from leg.harness.engine.suite import SUITES, SuiteState
-from leg.harness.engine.suite import suite as suite_of
-
+#: The built-in suites' markers (registered at start-up without loading any suite; an
+#: installed suite's marker is registered when the harness is used).
 MARKERS = {
     "sanity": "sanity-check suites (model and label randomization)",
     "perturbation": "perturbation-size and ground-truth suites",
@@ -48,7 +51,45 @@ OPTIONS = ("--leg-profile", "--leg-report-dir", "--leg-model", "--leg-images",
            "--leg-methods", "--leg-seed", "--leg-baseline", "--leg-workers", "--leg-executor",
            "--leg-ray-address", "--leg-n-images", "--leg-stages", "--leg-budget",
            "--leg-backgrounds", "--leg-input-size", "--leg-preprocessing", "--leg-softmax",
-           "--leg-grad-cam-layer", "--leg-cascade-order")
+           "--leg-grad-cam-layer", "--leg-cascade-order", "--leg-checks")
+
+
+def _suites():
+    from leg.harness.engine.suite import suites
+
+    return suites()
+
+
+def _suite(name: str):
+    from leg.harness.engine.suite import suite
+
+    return suite(name)
+
+
+@dataclass
+class SuiteState:
+    """One suite's outcome in a session: its ``result`` (or the ``error`` that stopped it),
+    its verdicts and leaderboards, its ``comparison`` rows against the baseline, and why the
+    baseline could not be used."""
+
+    result: object = None
+    error: str | None = None
+    verdicts: list = field(default_factory=list)
+    leaderboards: list = field(default_factory=list)
+    comparison: list | None = None
+    baseline_error: str | None = None
+    seconds: float | None = None
+
+    def timed(self, compute):
+        t0 = time.perf_counter()
+        try:
+            self.result = compute()
+        except Exception as exc:
+            self.error = f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            self.seconds = time.perf_counter() - t0
+        return self.result
 
 
 def pytest_addoption(parser):
@@ -99,6 +140,9 @@ def pytest_addoption(parser):
     g.addoption("--leg-grad-cam-layer", default=None,
                 help="the layer Grad-CAM explains (default: the last one with an output "
                      "larger than 1x1)")
+    g.addoption("--leg-checks", default=None,
+                help="comma-separated checks to run (default: every check of the collected "
+                     "suites; an installed suite's checks by their names too)")
 
 
 @dataclass
@@ -121,6 +165,7 @@ class LegSession:
     collected: int = 0  # the harness's tests collected
     planned: tuple = ()  # the suites whose tests were collected
     plan: object = None  # leg.harness.engine.plan.Plan of the run
+    checks: frozenset | None = None  # --leg-checks (None: every check)
 
     @property
     def cache_root(self) -> Path:
@@ -157,9 +202,10 @@ class LegSession:
         """The suite's result, computed on first use (a failure is remembered, so later tests
         fail fast with the same message)."""
         from leg._quiet import quiet_tensorflow
+        from leg.harness.engine.pipeline import Pipeline
 
-        spec = suite_of(name)
-        reason = spec.unplanned(self.profile)
+        spec = _suite(name)
+        reason = self.unplanned(spec)
         if reason:
             pytest.skip(reason)
         st = self.state(name)
@@ -168,21 +214,34 @@ class LegSession:
         if st.error:
             pytest.fail(f"The {name} computation failed earlier: {st.error}")
         quiet_tensorflow(debug=self.debug, load=spec.uses_keras)
-        st.timed(lambda: spec.compute(self.profile, cache_root=str(self.cache_root),
-                                      images_dir=self.images_dir,
-                                      executor=self.executor_now()))
+        st.timed(lambda: spec.run(Pipeline(
+            self.profile, spec.result_type(profile=self.profile), cache_root=self.cache_root,
+            images_dir=self.images_dir, executor=self.executor_now())))
+        st.verdicts = [v for v in _checked_verdicts(spec, spec.verdicts(st.result))
+                       if self.selected(v.check)]
+        st.leaderboards = list(spec.leaderboards(st.result))
         self._compare(spec, st)
         return st.result
 
+    def unplanned(self, spec) -> str | None:
+        """Why ``spec`` runs nothing in this session (its tests are skipped)."""
+        if self.checks is not None and not any(c.name in self.checks for c in spec.checks):
+            return f"none of the {spec.name} suite's checks is among --leg-checks"
+        return spec.unplanned(self.profile)
+
+    def selected(self, check: str) -> bool:
+        """Whether ``check`` is among ``--leg-checks`` (every check without the option)."""
+        return self.checks is None or check in self.checks
+
+    def verdicts(self, name: str) -> list:
+        """The suite's verdicts (computing its results first)."""
+        self.results(name)
+        return self.state(name).verdicts
+
     def _compare(self, spec, st) -> None:
-        if self.baseline is None:
+        if self.baseline is None or not spec.table:
             return
-        from leg.harness.report.baseline import (
-            METRIC_TABLES,
-            IncompatibleBaseline,
-            check_compatible,
-            compare,
-        )
+        from leg.harness.report.baseline import IncompatibleBaseline, check_compatible, compare
 
         if spec.fingerprinted:
             try:
@@ -190,10 +249,9 @@ class LegSession:
             except IncompatibleBaseline as exc:
                 st.baseline_error = str(exc)
                 return
-        st.comparison = compare(getattr(st.result, spec.rows),
+        st.comparison = compare(spec.metric_rows(st.result),
                                 self.baseline.tables.get(spec.table, []),
-                                tolerance=self.profile.regression_tolerance,
-                                key=METRIC_TABLES[spec.table])
+                                tolerance=self.profile.regression_tolerance, key=spec.key)
 
 
 LEG_KEY = pytest.StashKey[LegSession]()
@@ -216,9 +274,23 @@ def parametrize_or_skip(metafunc, name: str, values: list, ids: list, reason: st
                              ids=["none"])
 
 
+def _checked_verdicts(spec, verdicts) -> list:
+    """``verdicts`` of ``spec``, each on one of its declared checks (a suite that reports
+    another check is a bug of that suite, said in one line)."""
+    declared = {c.name for c in spec.checks}
+    out = list(verdicts)
+    stray = sorted({v.check for v in out} - declared)
+    if stray:
+        raise RuntimeError(f"The {spec.name} suite gave verdicts on checks it does not "
+                           f"declare: {stray} (declared: {sorted(declared)}).")
+    return out
+
+
 def pytest_configure(config):
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
+    config.addinivalue_line("markers", f"{SUITE_MARKER}(name): a generic test of the suite "
+                            "name (leg.harness.evaluation.test_checks)")
     if any(str(a).startswith("--leg-") for a in config.invocation_params.args):
         leg_session(config)  # the harness is asked for: check its options now (usage errors)
 
@@ -226,7 +298,7 @@ def pytest_configure(config):
 def _make_session(config) -> LegSession:
     from leg._tf_allocator import use_bfc_cpu_allocator
     from leg.harness.engine.executors import resolve_executor
-    from leg.harness.profiles import METHODS, get_profile
+    from leg.harness.profiles import get_profile
     from leg.harness.report import Report, package_versions
 
     opt = config.getoption
@@ -238,11 +310,10 @@ def _make_session(config) -> LegSession:
     methods, users = opt("--leg-methods"), []
     try:
         if methods:
+            from leg.harness.methods import METHODS
             from leg.harness.methods.user import parse_methods
-            from leg.harness.profiles import GROUNDTRUTH_METHODS, PERTURBATION_METHODS
 
-            builtin = set(METHODS) | set(PERTURBATION_METHODS) | set(GROUNDTRUTH_METHODS)
-            methods, users = parse_methods(methods, builtin)
+            methods, users = parse_methods(methods, set(METHODS))
         for name, low in (("--leg-n-images", 0), ("--leg-stages", 1), ("--leg-budget", 2)):
             if opt(name) is not None and opt(name) < low:
                 raise ValueError(f"{name} must be at least {low}; got {opt(name)}.")
@@ -254,6 +325,7 @@ def _make_session(config) -> LegSession:
             cascade_order=opt("--leg-cascade-order"),
             backgrounds=None if backgrounds is None else tuple(
                 b.strip() for b in backgrounds.split(",") if b.strip()))
+        checks = _parse_checks(opt("--leg-checks"))
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from exc
     try:
@@ -282,7 +354,9 @@ def _make_session(config) -> LegSession:
     sess = LegSession(profile=profile, report_dir=Path(opt("--leg-report-dir")),
                       images_dir=images, workers=opt("--leg-workers"), executor_kind=kind,
                       ray_address=opt("--leg-ray-address"), debug=opt("--leg-debug"),
-                      capture=config.pluginmanager.getplugin("capturemanager"))
+                      capture=config.pluginmanager.getplugin("capturemanager"), checks=checks)
+    for s in _suites():  # an installed suite's marker
+        config.addinivalue_line("markers", f"{s.marker}: {s.description or s.title}")
     sess.report = Report(sess.report_dir, info={"profile": profile.name})
     sess.report.set_info("configuration", profile.identity())
     sess.report.set_info("options", {k: opt(k) for k in OPTIONS})
@@ -313,12 +387,27 @@ def _make_session(config) -> LegSession:
     return sess
 
 
+def _parse_checks(text: str | None) -> frozenset | None:
+    """``--leg-checks`` as a set of check names (``None``: every check); ``ValueError``
+    naming the known checks for an unknown one."""
+    if text is None:
+        return None
+    from leg.harness.engine.suite import checks
+
+    chosen = [c.strip() for c in text.split(",") if c.strip()]
+    known = checks()
+    unknown = [c for c in chosen if c not in known]
+    if unknown or not chosen:
+        raise ValueError(f"--leg-checks: unknown checks {unknown}; choose from "
+                         f"{', '.join(known)}.")
+    return frozenset(chosen)
+
+
 def _uses_keras(profile) -> bool:
     from leg.zoo import uses_tensorflow
 
-    specs = {p.spec for p in profile.models} | {p.label_twin for p in profile.models
-                                                if p.label_twin}
-    specs |= {p.spec for p in profile.perturbation} | {p.spec for p in profile.estimand}
+    specs = {spec for s in _suites() if s.uses_keras for spec in s.models(profile)}
+    specs |= {p.label_twin for p in profile.models if p.label_twin}
     return any(uses_tensorflow(s) for s in specs)
 
 
@@ -339,8 +428,27 @@ def _model_options(opt) -> None:
     load_model_once(opt("--leg-model"))  # refused options fail here, with one line
 
 
+#: The marker of the generic tests of a suite without a pytest module of its own
+#: (``leg.harness.evaluation.test_checks``): its argument is the suite's name.
+SUITE_MARKER = "leg_suite"
+
+
 def _harness_items(items) -> bool:
-    return any(item.get_closest_marker(m) for item in items for m in MARKERS)
+    return any(item.get_closest_marker(m) for item in items
+               for m in (*MARKERS, SUITE_MARKER))
+
+
+def _planned(items) -> tuple[str, ...]:
+    """The suites whose tests were collected: their results fixture is asked for, or the
+    generic tests name them."""
+    names = set()
+    for item in items:
+        names |= {f.removesuffix("_results") for f in getattr(item, "fixturenames", ())
+                  if f.endswith("_results")}
+        marker = item.get_closest_marker(SUITE_MARKER)
+        if marker is not None:
+            names.add(marker.args[0])
+    return tuple(s.name for s in _suites() if s.name in names)
 
 
 def pytest_collection_finish(session):
@@ -349,8 +457,7 @@ def pytest_collection_finish(session):
     sess = leg_session(session.config)
     sess.active = True
     sess.collected = len(session.items)
-    sess.planned = tuple(s.name for s in SUITES if any(
-        f"{s.name}_results" in getattr(item, "fixturenames", ()) for item in session.items))
+    sess.planned = _planned(session.items)
     _print_plan(session, sess)
     if session.config.getoption("--leg-plan"):
         sess.active = False
@@ -363,8 +470,8 @@ def _print_plan(session, sess: LegSession) -> None:
     from leg._quiet import quiet_tensorflow
     from leg.harness.engine.plan import make_plan
 
-    planned = [s for s in sess.planned if not suite_of(s).unplanned(sess.profile)]
-    quiet_tensorflow(debug=sess.debug, load=any(suite_of(s).uses_keras for s in planned))
+    planned = [_suite(s) for s in sess.planned if not sess.unplanned(_suite(s))]
+    quiet_tensorflow(debug=sess.debug, load=any(s.uses_keras for s in planned))
     try:
         sess.plan = make_plan(sess.profile, sess.images_dir, planned)
     except Exception as exc:  # never a reason not to run
@@ -440,7 +547,7 @@ def write_report(sess: LegSession, exit_status: int):
     rep.set_info("timings", {f"{name}_total": st.seconds for name, st in sess.suites.items()
                              if st.seconds is not None})
     fingerprints = None
-    for spec in SUITES:
+    for spec in _suites():
         st = sess.suites.get(spec.name)
         if st is None:
             continue
@@ -452,15 +559,11 @@ def write_report(sess: LegSession, exit_status: int):
             continue
         if fingerprints is None or spec.fingerprinted:  # the sanity suite's, else the first
             fingerprints = getattr(res, "fingerprints", None) or fingerprints
-        info = {"timings": res.timings, "cache": res.cache_stats,
-                "skipped": {"/".join(k) if isinstance(k, tuple) else k: v
-                            for k, v in res.skipped.items()},
-                "errors": {"/".join(k): v for k, v in res.errors.items()}}
-        if spec.name == "sanity":
-            info["models"] = res.model_info
-        rep.set_info(spec.name, info)
+        rep.set_info(spec.name, spec.info(res))
+        rep.add_verdicts(st.verdicts)
+        rep.add_leaderboards(st.leaderboards)
         try:
-            spec.implementation().add_to_report(rep, res, st.comparison)
+            spec.report(rep, res, st.comparison)
         except Exception as exc:  # the report must still be written
             rep.add_section("Report errors",
                             f"Could not render the {spec.name} section: {exc!r}",
@@ -486,19 +589,19 @@ def _not_run_cells(sess: LegSession, rep) -> None:
     from leg.harness.checks.verdicts import Verdict
 
     have = {(v.model, v.method, v.check) for v in rep.verdicts}
-    for spec in SUITES:
+    for spec in _suites():
         st = sess.suites.get(spec.name)
         if spec.name not in sess.planned or (st is not None and st.result is not None):
             continue
-        if spec.unplanned(sess.profile):
+        if sess.unplanned(spec):
             continue
         why = (f"the {spec.name} suite failed: {st.error}" if st is not None and st.error
                else f"the run stopped before the {spec.name} suite finished" if rep.interrupted
                else f"the {spec.name} suite did not run")
-        rep.add_verdicts([Verdict(model, method, check, "not-run", detail=why)
-                          for model, method, check
-                          in spec.implementation().planned_cells(sess.profile)
-                          if (model, method, check) not in have])
+        rep.add_verdicts([Verdict(c.model, c.method, c.check, "not-run", detail=why)
+                          for c in spec.planned_cells(sess.profile, sess.images_dir)
+                          if (c.model, c.method, c.check) not in have
+                          and sess.selected(c.check)])
 
 
 def _plan_section(sess: LegSession, rep) -> None:
@@ -583,14 +686,14 @@ def leg_evaluate():
     return evaluate
 
 
-def _results_fixture(name: str):
+def results_fixture(name: str):
+    """A session fixture ``<name>_results``: the suite ``name``'s results, computed once per
+    session (cached). A suite's pytest module declares its own:
+    ``sanity_results = results_fixture("sanity")``."""
+
     @pytest.fixture(scope="session", name=f"{name}_results")
     def results(leg):
         return leg.results(name)
 
     results.__doc__ = f"The {name} suite's results, computed once per session (cached)."
     return results
-
-
-for _suite in SUITES:  # sanity_results, perturbation_results, ...
-    globals()[f"{_suite.name}_results"] = _results_fixture(_suite.name)

@@ -63,21 +63,19 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field, replace
 
-__all__ = ["CASCADE_ORDERS", "GROUNDTRUTH_METHODS", "PERTURBATION_METHODS", "PROFILES",
-           "METHODS", "ZOO_TWINS",
+from leg.harness import methods as records
+from leg.zoo import TWINS
+
+__all__ = ["CASCADE_ORDERS", "PROFILES",
            "EstimandPlan", "GroundTruthPlan", "ModelPlan", "PerturbationPlan", "Profile",
            "Thresholds", "get_profile"]
 
-#: Zoo models that are another zoo model in another framework, ``twin -> original``: the
-#: same weights and images, so a profile's plans for the original apply to the twin (with
-#: the spec replaced; see :meth:`Profile.model_plan`).
-ZOO_TWINS = {"lite0-torch": "lite0"}
 
 
 def _plan_for(plans, spec: str):
-    """The plan of ``plans`` for ``spec``, or its :data:`ZOO_TWINS` original's plan with the
+    """The plan of ``plans`` for ``spec``, or its :data:`leg.zoo.TWINS` original's plan with the
     spec replaced, or ``None``."""
-    for name in (spec, ZOO_TWINS.get(spec)):
+    for name in (spec, TWINS.get(spec)):
         for plan in plans:
             if name is not None and plan.spec == name:
                 return replace(plan, spec=spec)
@@ -95,14 +93,6 @@ def cell_size_for(value, shape) -> int:
 #: ``Profile.cascade_order`` values (``--leg-cascade-order``).
 CASCADE_ORDERS = ("top-down", "bottom-up", "both")
 
-#: Methods in the sanity suites, and their role.
-METHODS = {
-    "leg": "asserted",
-    "leg-tv": "asserted",
-    "gradient": "reported",
-    "random": "reported",
-    "edge": "control",  # model-independent: the check must catch it
-}
 
 
 @dataclass(frozen=True)
@@ -174,14 +164,12 @@ def _digits_options(n: int, sigma: float = 0.02) -> dict:
     # 4 px cells (an 8x8 grid on the 32x32 digits): with 2 px cells (256 cells) even 200-400
     # samples gave maps that do not reproduce under another seed (uninformative)
     leg = {"cell_size": 4, "n_samples": n, "sigma": sigma}
-    return {"leg": leg, "leg-tv": {**leg, "lam": 0.075}, "gradient": {}, "random": {},
-            "edge": {}}
+    return {"leg": leg, "leg-tv": {**leg, "lam": 0.075}}
 
 
 def _lite0_options(cell: int, n: int, mode: str) -> dict:
     leg = {"cell_size": cell, "n_samples": n, "mode": mode, "batch_size": 32}
-    return {"leg": leg, "leg-tv": {**leg, "lam": 0.075}, "gradient": {}, "random": {},
-            "edge": {}}
+    return {"leg": leg, "leg-tv": {**leg, "lam": 0.075}}
 
 
 #: Lite0 at the smoke budget (7x7 cells from 160 joint samples, sigma 0.0025, ridge):
@@ -193,25 +181,15 @@ def _lite0_options(cell: int, n: int, mode: str) -> dict:
 _LITE0_SMOKE = {
     m: "Lite0 LEG maps at the smoke budget (7x7 cells, 160 samples) reproduce on some photos "
        "only: measured Spearman |map| 0.87 (chelsea) and 0.35 (coffee) vs threshold ~0.2-0.3"
-    for m in ("leg", "leg-tv")}
-
-#: Methods compared by the perturbation-size suites (black-box ones at LEG's budget).
-#: ``true-map`` (the model's exact gradient) runs on ground-truth models only (the oracle).
-PERTURBATION_METHODS = ("leg", "leg-tv", "lime", "kernel-shap", "occlusion", "rise", "grad-cam",
-                        "integrated-gradients", "smoothgrad", "gradient", "random",
-                        "random-cells", "true-map")
-#: Methods whose ``budget`` is a number of model evaluations (compared at LEG's budget).
-BLACK_BOX = ("leg", "leg-tv", "lime", "kernel-shap", "occlusion", "rise")
-#: Methods run on the ground-truth models (grad-cam has no convolution to look at there).
-GROUNDTRUTH_METHODS = ("leg", "leg-tv", "lime", "kernel-shap", "occlusion", "rise",
-                       "integrated-gradients", "smoothgrad", "gradient", "random", "grad-cam")
+    for m in records.ours()}
 
 
 @dataclass(frozen=True)
 class PerturbationPlan:
     """Perturbation-size comparison on one model.
 
-    ``budget``: model evaluations of every black-box method (:data:`BLACK_BOX`), LEG's
+    ``budget``: model evaluations of every black-box method (its record's ``budget``
+    counts model evaluations), LEG's
     included; ``options``: further per-method options (``cell_size="auto"`` as in
     :class:`ModelPlan`); ``backgrounds``: key size; ``curve_backgrounds``: deletion and
     insertion curves (a background may be in either or both: ROAD's protocol is its curves,
@@ -271,17 +249,17 @@ class GroundTruthPlan:
     evaluations) x ``repeats`` seeds, explained at ``base_image(0)``. ``min_leg_tv_corr``:
     LEG-TV's cell-level correlation with the gradient required at the largest budget;
     ``min_own_corr``: every other method's with its own target (gradient or closed-form
-    removal effect, :mod:`leg.harness.checks.groundtruth`), asserted for ``asserted_own``;
+    removal effect, :mod:`leg.harness.checks.groundtruth`), asserted for the methods
+    whose record asserts ``ground-truth``;
     ``expected_failures``: method -> why it is expected to miss ``min_own_corr``."""
 
     models: tuple[str, ...]
     budgets: tuple[int, ...]
-    methods: tuple[str, ...] = GROUNDTRUTH_METHODS
+    methods: tuple[str, ...] = records.defaults("groundtruth")
     repeats: int = 1
     lam: float = 0.075
     min_leg_tv_corr: float = 0.9
     min_own_corr: float = 0.9
-    asserted_own: tuple[str, ...] = ("leg", "occlusion", "kernel-shap")
     expected_failures: dict = field(default_factory=dict)
     #: Further per-method options (the user's methods' factories).
     options: dict = field(default_factory=dict)
@@ -348,8 +326,7 @@ class GenericSizes:
         leg = {"cell_size": f"grid:{self.grid}", "n_samples": self.samples, "mode": "joint",
                "batch_size": 32}
         return ModelPlan(spec, n_images=self.n_images, cascade_at=self.cascade_stages,
-                         options={"leg": leg, "leg-tv": {**leg, "lam": 0.075},
-                                  "gradient": {}, "random": {}, "edge": {}},
+                         options={"leg": leg, "leg-tv": {**leg, "lam": 0.075}},
                          smprt_copies=self.smprt_copies)
 
     def perturbation_plan(self, spec: str) -> PerturbationPlan:
@@ -398,7 +375,7 @@ class Profile:
     name: str
     description: str
     models: tuple[ModelPlan, ...]
-    methods: tuple[str, ...] = tuple(METHODS)
+    methods: tuple[str, ...] = records.defaults("sanity")
     repeats: int = 1
     seed: int = 0
     randomization_seed: int = 0
@@ -409,7 +386,7 @@ class Profile:
     regression_tolerance: float = 0.1
     generic: GenericSizes = field(default_factory=lambda: GENERIC["smoke"])
     perturbation: tuple[PerturbationPlan, ...] = ()
-    perturbation_methods: tuple[str, ...] = PERTURBATION_METHODS
+    perturbation_methods: tuple[str, ...] = records.defaults("perturbation")
     groundtruth: GroundTruthPlan | None = None
     estimand: tuple[EstimandPlan, ...] = ()
     #: The user's own methods (``--leg-methods NAME=module:attribute``,
@@ -424,19 +401,18 @@ class Profile:
                              f"{list(CASCADE_ORDERS)}.")
 
     def role(self, method: str) -> str:
-        """``"asserted"``, ``"reported"`` or ``"control"`` in the sanity suites (a user's method
-        is asserted: it is the method under test)."""
-        if any(u.name == method for u in self.user_methods):
-            return "asserted"
-        return METHODS.get(method, "reported")
+        """``"asserted"``, ``"reported"`` or ``"control"`` in the sanity suites: its record's
+        (a user's method is asserted: it is the method under test)."""
+        return records.record(method, self.user_methods).role
 
     @property
     def black_box(self) -> tuple[str, ...]:
         """Methods whose ``budget`` is a number of model evaluations (compared at LEG's)."""
-        return BLACK_BOX + tuple(u.name for u in self.user_methods if u.black_box)
+        return tuple(name for name, m in records.METHODS.items() if m.black_box) + tuple(
+            u.name for u in self.user_methods if u.black_box)
 
     def model_plan(self, spec: str) -> ModelPlan:
-        """This profile's plan for ``spec`` (a :data:`ZOO_TWINS` twin gets its original's
+        """This profile's plan for ``spec`` (a :data:`leg.zoo.TWINS` twin gets its original's
         plan); a user model gets a generic plan."""
         return _plan_for(self.models, spec) or self.generic.sanity_plan(spec)
 
@@ -447,15 +423,15 @@ class Profile:
                        grad_cam_layer: str | None = None,
                        cascade_order: str | None = None) -> Profile:
         """A copy with command-line overrides applied (one model, a method subset, a seed,
-        the user's methods: :class:`leg.harness.methods.user.UserMethod`, also named in
-        ``methods``, go through every suite).
+        the user's methods: their :class:`leg.harness.methods.record.Method` records, also
+        named in ``methods``, go through every suite).
 
         One model: the profile's sanity, perturbation and estimand plans for it (a
-        :data:`ZOO_TWINS` twin gets its original's). A model the profile plans sanity checks
+        :data:`leg.zoo.TWINS` twin gets its original's). A model the profile plans sanity checks
         for keeps the profile's choice of suites: where it has no perturbation or estimand
         plan for it, that suite is not run (smoke leaves Lite0's to standard, see
         :meth:`unplanned`). Any other model gets generic plans for every suite."""
-        p = self
+        p, chosen = self, methods
         if model is not None:
             known = _plan_for(p.models, model) is not None
             pert = _plan_for(p.perturbation, model) or (
@@ -466,20 +442,25 @@ class Profile:
                         perturbation=(pert,) if pert else (), estimand=(est,) if est else ())
         if user_methods:
             p = p._with_user_methods(tuple(user_methods))
-        if methods is not None:
+        if chosen is not None:
             mine = {u.name for u in p.user_methods}
-            known = set(METHODS) | set(PERTURBATION_METHODS) | set(GROUNDTRUTH_METHODS) | mine
-            unknown = [m for m in methods if m not in known]
+            known = set(records.METHODS) | mine
+            unknown = [m for m in chosen if m not in known]
             if unknown:
                 raise ValueError(f"Unknown methods {unknown}; choose from {sorted(known)}.")
-            compared = tuple(m for m in methods if m in PERTURBATION_METHODS or m in mine)
-            if compared and "random-cells" not in compared:  # the floor every verdict needs
-                compared += ("random-cells",)
-            p = replace(p, methods=tuple(m for m in methods if m in METHODS or m in mine),
-                        perturbation_methods=compared)
+
+            def runs_in(suite: str) -> tuple[str, ...]:
+                return tuple(m for m in chosen if m in mine
+                             or suite in records.METHODS[m].suites)
+
+            compared = runs_in("perturbation")
+            floor = next(n for n, m in records.METHODS.items() if m.floor)
+            if compared and floor not in compared:  # the floor every verdict needs
+                compared += (floor,)
+            p = replace(p, methods=runs_in("sanity"), perturbation_methods=compared)
             if p.groundtruth is not None:
-                p = replace(p, groundtruth=replace(p.groundtruth, methods=tuple(
-                    m for m in methods if m in GROUNDTRUTH_METHODS or m in mine)))
+                p = replace(p, groundtruth=replace(p.groundtruth,
+                                                   methods=runs_in("groundtruth")))
         if seed is not None:
             p = replace(p, seed=int(seed))
         if cascade_order is not None:

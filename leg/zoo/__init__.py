@@ -21,6 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 ZOO_MODELS = ("lite0", "lite0-torch", "digits", "digits-permuted")
+#: Zoo models that are another zoo model in another framework, ``twin -> original``: the
+#: same weights and images.
+TWINS = {"lite0-torch": "lite0"}
 
 
 def uses_tensorflow(spec: str) -> bool:

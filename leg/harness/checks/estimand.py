@@ -28,32 +28,23 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from leg.harness.checks.groundtruth import SUITE, _pearson
-from leg.harness.checks.metrics import Metric
-from leg.harness.checks.statistics import median_ci
-from leg.harness.checks.verdicts import Leaderboard, Verdict, rank
+from leg.harness.checks.metrics import Metric, register
+from leg.harness.checks.metrics import metric as metric_of
+from leg.harness.checks.statistics import median_ci, pearson
+from leg.harness.checks.verdicts import SYNTHETIC, Leaderboard, Verdict, rank
 from leg.harness.engine.cache import ExplanationCache, explanation_key
-from leg.harness.engine.inputs import (
-    array_hash,
-    load_image_folder,
-    load_model_once,
-    model_fingerprint,
-    model_input_shape,
-    zoo_images,
-)
-from leg.harness.engine.jobs import run_jobs
+from leg.harness.engine.inputs import array_hash, load_model_once
+from leg.harness.engine.pipeline import Pipeline
+from leg.harness.engine.suite import Cell, Check, Suite, SuiteResult
 from leg.harness.profiles import EstimandPlan, Profile, cell_size_for
 
-__all__ = ["ESTIMAND_METRICS", "VARIANTS", "EstimandResults", "add_to_report",
+__all__ = ["VARIANTS", "EstimandResults", "add_to_report",
            "check_accuracy", "check_beats_moment", "check_design", "check_error_falls",
            "error_slopes",
            "leaderboards", "matrix_verdicts", "run_estimand"]
 
-ESTIMAND_METRICS = {
-    "pearson": Metric("pearson", True, "Pearson correlation of the cell map with LEG's "
-                      "exact estimand."),
-    "rel_error": Metric("rel_error", False, "Relative L2 error against the estimand."),
-}
+register(Metric("pearson", True, "Pearson correlation of the cell map with LEG's exact "
+                "estimand.", "estimand", -1.0, 1.0, "Luo et al., ICCV 2021"))
 
 
 def _leg(estimator: str):
@@ -92,14 +83,9 @@ def design_variant(design: str) -> str:
 
 
 @dataclass
-class EstimandResults:
-    profile: Profile
+class EstimandResults(SuiteResult):
     rows: list[dict] = field(default_factory=list)  # model, image, variant, budget, metric, value
     precision: list[dict] = field(default_factory=list)  # model, image, half_correlation
-    errors: dict = field(default_factory=dict)
-    skipped: dict = field(default_factory=dict)
-    timings: dict = field(default_factory=dict)
-    cache_stats: dict = field(default_factory=dict)
     maps: dict = field(default_factory=dict)  # (model, image) -> estimand (S, ph, pw)
 
     def values(self, model: str, variant: str, budget: int, metric: str) -> list[float]:
@@ -109,14 +95,6 @@ class EstimandResults:
     def median(self, model: str, variant: str, budget: int, metric: str) -> float | None:
         v = self.values(model, variant, budget, metric)
         return float(np.median(v)) if v else None
-
-
-def _images(plan: EstimandPlan, model, images_dir: str | None) -> list[tuple[str, np.ndarray]]:
-    if plan.spec.startswith("groundtruth:"):
-        return [(f"base{i}", model.base_image(i)) for i in range(plan.n_images)]
-    if images_dir is not None:
-        return load_image_folder(images_dir, model_input_shape(model))[:plan.n_images]
-    return zoo_images(plan.spec, plan.n_images)
 
 
 def _leg_options(plan: EstimandPlan, shape) -> dict:
@@ -211,22 +189,27 @@ def run_estimand(profile: Profile, *, cache_root: str, images_dir: str | None = 
                  executor=None) -> EstimandResults:
     """Plan every estimand and estimate of ``profile``, compute the missing ones through
     ``executor`` (default: in this process), read them back and score them."""
+    res = EstimandResults(profile=profile)
+    return SUITE.run(Pipeline(profile, res, cache_root=cache_root, images_dir=images_dir,
+                              executor=executor))
+
+
+def _run(pipe: Pipeline) -> EstimandResults:
     import leg
 
-    res = EstimandResults(profile=profile)
-    cache = ExplanationCache(cache_root)
+    res, profile = pipe.result, pipe.profile
     t_start = time.perf_counter()
-    jobs, planned = [], []
+    jobs, planned, index = [], [], {}
     for plan in profile.estimand:
-        model = load_model_once(plan.spec)
+        model = pipe.model(plan.spec)
         if not callable(getattr(model, "gradient", None)):
             res.skipped[plan.spec] = ("the model has no .gradient(images, target) method, so "
                                       "its estimand cannot be computed")
             continue
-        fp = model_fingerprint(model)
+        fp = res.fingerprints[plan.spec]
         budgets = sorted(plan.budgets)
         items = []
-        for name, image in _images(plan, model, images_dir):
+        for name, image in pipe.images(plan.spec, plan.n_images, model):
             opts = _leg_options(plan, image.shape)
             grid = leg.Grid.from_cell_size(*image.shape[:2], opts["cell_size"])
             try:
@@ -243,55 +226,49 @@ def run_estimand(profile: Profile, *, cache_root: str, images_dir: str | None = 
                                                 "variants": list(VARIANTS), "lam": plan.lam})
             items += [EstimandItem(truth, "estimand", name, image, target, opts),
                       EstimandItem(variants, "variants", name, image, target, opts)]
+            index[(plan.spec, name)] = truth
+            index[(plan.spec, f"{name}:variants")] = variants
             designs = {d: explanation_key(**common, method="estimand-design",
                                           options={**opts, "budgets": budgets, "design": d})
                        for d in plan.designs}
             items += [EstimandItem(k, "design", name, image, target, {**opts, "design": d})
                       for d, k in designs.items()]
-            planned.append((plan, name, opts, grid, truth, variants, designs))
+            index.update({(plan.spec, f"{name}:{d}"): k for d, k in designs.items()})
+            planned.append((plan, name, opts, grid, designs))
         if items:
             jobs.append(EstimandJob(plan.spec, plan, profile.seed, tuple(items),
-                                    str(cache_root)))
-    status = run_jobs(jobs, estimand_job, executor, desc="estimands")
-    for st, _ in status.values():
-        kind = "error" if st.startswith("error") else st
-        res.cache_stats[kind] = res.cache_stats.get(kind, 0) + 1
-    for plan, name, opts, grid, truth_key, variants_key, designs in planned:
-        entries = [cache.get(k) for k in (truth_key, variants_key)]
-        if any(e is None for e in entries):
-            st = next(status.get(k, ("missing", 0.0))[0] for k, e
-                      in zip((truth_key, variants_key), entries, strict=True) if e is None)
-            res.errors[(plan.spec, name)] = (st[len("error: "):] if st.startswith("error: ")
-                                            else "missing from the cache after computing it")
+                                    pipe.cache_root))
+    entries = pipe.run(jobs, index, produce=estimand_job, desc="estimands")
+    for plan, name, opts, grid, designs in planned:
+        truth, variants = (entries.get((plan.spec, name)),
+                           entries.get((plan.spec, f"{name}:variants")))
+        if truth is None or variants is None:
             continue
-        estimand, precision = entries[0]["saliency"], entries[0]["meta"].get("value")
-        maps = entries[1]["saliency"]
+        estimand, precision = truth["saliency"], truth["meta"].get("value")
+        maps = variants["saliency"]
         budgets = sorted(plan.budgets)
         res.maps[(plan.spec, name)] = estimand
         res.precision.append({"model": plan.spec, "image": name,
                               "half_correlation": precision, "gradients": plan.gradients,
                               "grid": "x".join(map(str, grid.shape)), **opts})
         scored = [(variant, maps[i]) for i, variant in enumerate(VARIANTS)]
-        for design, key in designs.items():
-            entry = cache.get(key)
-            if entry is None:
-                st = status.get(key, ("missing", 0.0))[0]
-                res.errors[(plan.spec, f"{name}:{design}")] = st.removeprefix("error: ")
-                continue
-            scored.append((design_variant(design), entry["saliency"][0]))
+        for design in designs:
+            entry = entries.get((plan.spec, f"{name}:{design}"))
+            if entry is not None:
+                scored.append((design_variant(design), entry["saliency"][0]))
         for variant, by_budget in scored:
             for j, n in enumerate(budgets):
                 est = by_budget[j]
                 if not np.all(np.isfinite(est)):
                     continue
                 for metric, value in (
-                        ("pearson", _pearson(est, estimand)),
+                        ("pearson", pearson(est, estimand)),
                         ("rel_error", float(np.linalg.norm(est - estimand)
                                             / np.linalg.norm(estimand)))):
                     res.rows.append({
                         "model": plan.spec, "image": name, "variant": variant,
                         "budget": n, "metric": metric, "value": value,
-                        "higher_is_better": ESTIMAND_METRICS[metric].higher_is_better})
+                        "higher_is_better": metric_of(metric).higher_is_better})
     res.timings["total"] = time.perf_counter() - t_start
     return res
 
@@ -453,7 +430,7 @@ def _plan_verdict(res: EstimandResults, plan: EstimandPlan, method: str) -> Verd
 def planned_cells(profile: Profile) -> list[tuple[str, str, str]]:
     """``(model, method, check)`` of every matrix cell this suite would fill for ``profile``
     (shown as "not run" when the suite did not run)."""
-    models = dict.fromkeys(SUITE if p.spec.startswith("groundtruth:") else p.spec
+    models = dict.fromkeys(SYNTHETIC if p.spec.startswith("groundtruth:") else p.spec
                            for p in profile.estimand)
     return [(model, method, "estimand") for model in models for method in MATRIX_VARIANTS]
 
@@ -463,10 +440,10 @@ def matrix_verdicts(res: EstimandResults) -> list[Verdict]:
     :mod:`leg.harness.evaluation.test_estimand`) and LEG-TV (reported: the same correlation rule).
     The
     synthetic models' verdicts are folded into one, under the ground-truth suite's name
-    (:data:`leg.harness.checks.groundtruth.SUITE`): the worst of them decides."""
+    (:data:`leg.harness.checks.verdicts.SYNTHETIC`): the worst of them decides."""
     groups: dict = {}
     for plan in res.profile.estimand:
-        model = SUITE if plan.spec.startswith("groundtruth:") else plan.spec
+        model = SYNTHETIC if plan.spec.startswith("groundtruth:") else plan.spec
         for method in MATRIX_VARIANTS:
             groups.setdefault((model, method), []).append(_plan_verdict(res, plan, method))
     order = ("fail", "not-run", "pass")
@@ -529,8 +506,6 @@ def add_to_report(report, res: EstimandResults, comparison: list[dict] | None = 
     report.add_table("estimand_summary", summary_rows(res, "pearson"))
     report.add_table("estimand_error_summary", summary_rows(res, "rel_error"))
     report.add_table("estimand_precision", res.precision)
-    report.add_verdicts(matrix_verdicts(res))
-    report.add_leaderboards(leaderboards(res))
     slopes = error_slopes(res)
     report.add_table("estimand_slopes", slopes)
     plans = "; ".join(f"{p.spec}: {p.n_images} image(s), {p.gradients} gradients, budgets "
@@ -556,3 +531,76 @@ def add_to_report(report, res: EstimandResults, comparison: list[dict] | None = 
         add_comparison_section(report, "estimand_vs_baseline",
                                "Estimand accuracy: comparison with the baseline", comparison,
                                36)
+
+
+def price(profile: Profile, images_dir: str | None, models: dict) -> list:
+    """The estimand suite's work: per image the estimand's gradients and every design's
+    samples at the largest budget."""
+    from leg.harness.engine.plan import Work
+
+    out = []
+    for plan in profile.estimand:
+        clf = models.get(plan.spec)
+        if clf is None or not callable(getattr(clf, "gradient", None)):
+            continue
+        n_img = plan.n_images
+        if images_dir and not plan.spec.startswith("groundtruth:"):
+            from leg.harness.engine.inputs import image_folder_names
+
+            n_img = min(n_img, len(image_folder_names(images_dir)))
+        sets = 1 + len(plan.designs)  # the default design's samples, then each other's
+        out.append(Work("estimand", plan.spec, f"estimands and variants ({n_img} images, "
+                        f"{sets} designs)", (1 + sets) * n_img,
+                        n_img * sets * max(plan.budgets), n_img * plan.gradients))
+    return out
+
+
+class EstimandSuite(Suite):
+    """LEG's estimators against their exact estimand (see the module docstring)."""
+
+    name = "estimand"
+    title = "Estimand accuracy"
+    order = 35
+    description = ("LEG's estimators against their exact estimand (autodiff) on "
+                   "differentiable models")
+    result_type = EstimandResults
+    checks = (Check("estimand", "estimand",
+                    "median correlation with LEG's exact estimand at the largest budget, above "
+                    "the plan's minimum (LEG: its error must also fall with n and it must not "
+                    "be worse than the published estimator)",
+                    "Luo et al., ICCV 2021 (Stein's identity)", "estimand"),)
+    table = "estimand"
+    key = ("model", "image", "variant", "budget", "metric")
+    tests = "test_estimand"
+
+    def unplanned(self, profile) -> str | None:
+        if not profile.estimand:
+            return f"The profile {profile.name!r} has no estimand plan."
+        return None
+
+    def models(self, profile) -> list[str]:
+        return [p.spec for p in profile.estimand]
+
+    def price(self, profile, images_dir, models) -> list:
+        return price(profile, images_dir, models)
+
+    def run(self, pipeline: Pipeline) -> EstimandResults:
+        return _run(pipeline)
+
+    def verdicts(self, result) -> list[Verdict]:
+        return matrix_verdicts(result)
+
+    def leaderboards(self, result) -> list[Leaderboard]:
+        return leaderboards(result)
+
+    def metric_rows(self, result) -> list[dict]:
+        return result.rows
+
+    def planned_cells(self, profile, images_dir=None) -> list[Cell]:
+        return [Cell(*c) for c in planned_cells(profile)]
+
+    def report(self, report, result, comparison=None) -> None:
+        add_to_report(report, result, comparison)
+
+
+SUITE = EstimandSuite()

@@ -5,7 +5,7 @@ Each ground-truth model (``p = sigmoid(g(region means))``) is explained at
 (model evaluations for the black-box methods; gradient evaluations for smoothgrad and
 integrated-gradients; gradient and random ignore the budget), with ``repeats`` seeds.
 
-Metrics (:data:`GROUNDTRUTH_METRICS`; averaged over seeds)
+Metrics (registered in :mod:`leg.harness.checks.metrics`; averaged over seeds)
     ``pearson_cell``: Pearson correlation between the method's map and the true map
     (:meth:`GroundTruthModel.true_map`), both *pooled to LEG's grid* (cells of 2 px, 4 px
     from 56 px up; means over each cell). This is the fair comparison for every method:
@@ -19,7 +19,7 @@ Metrics (:data:`GROUNDTRUTH_METRICS`; averaged over seeds)
     ``n^(-1/2)`` in the number of model evaluations: the report fits the slope on
     log-log axes (:func:`error_slopes`).
 
-Two targets, and each method judged against its own (:data:`METHOD_TARGETS`, the
+Two targets, and each method judged against its own (what its record estimates, the
 ``target`` column):
     ``gradient``: the local gradient of the target probability at the base image — what LEG
     (``E[grad f(x0 + eps)]``, the gradient for these smooth models), LEG-TV, the gradient,
@@ -58,16 +58,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from leg.harness.checks.metrics import Metric
-from leg.harness.checks.verdicts import Leaderboard, Verdict, rank
-from leg.harness.engine.cache import ExplanationCache, explanation_key
+from leg.harness.checks.metrics import Metric, register
+from leg.harness.checks.metrics import metric as metric_of
+from leg.harness.checks.statistics import pearson
+from leg.harness.checks.verdicts import SYNTHETIC, Leaderboard, Verdict, rank
+from leg.harness.engine.cache import explanation_key
 from leg.harness.engine.inputs import array_hash, model_fingerprint
-from leg.harness.engine.jobs import ExplainItem, ExplainJob, compute_explanations
+from leg.harness.engine.jobs import ExplainItem, ExplainJob
+from leg.harness.engine.pipeline import Pipeline
+from leg.harness.engine.suite import Cell, Check, Suite, SuiteResult
+from leg.harness.methods import ours, record
 from leg.harness.profiles import GroundTruthPlan, Profile
 
 __all__ = [
-    "GROUNDTRUTH_METRICS",
-    "NOT_APPLICABLE",
     "GroundTruthResults",
     "add_to_report",
     "cell_size_for",
@@ -77,35 +80,23 @@ __all__ = [
     "run_groundtruth",
 ]
 
-GROUNDTRUTH_METRICS = {
-    "pearson_cell": Metric("pearson_cell", True, "Pearson correlation with the true map, "
-                           "both pooled to LEG's grid."),
-    "pearson_pixel": Metric("pearson_pixel", True, "Pearson correlation with the true map at "
-                            "pixel resolution."),
-    "pearson_removal": Metric("pearson_removal", True, "Pearson correlation with the exact "
-                              "removal target, both pooled to LEG's grid."),
-    "pearson_own": Metric("pearson_own", True, "Pearson correlation with the method's own "
-                          "target (gradient or removal), both pooled to LEG's grid."),
-    "rel_error": Metric("rel_error", False, "LEG's relative L2 error against the true map "
-                        "summed over each cell (what LEG estimates)."),
-}
-
-NOT_APPLICABLE = {"grad-cam": "Grad-CAM needs a convolutional layer; the ground-truth "
-                              "models have none"}
-_NO_BUDGET = ("gradient", "random")
-
-#: What each method estimates: ``"gradient"`` (the local gradient) or ``"removal"`` (the
-#: effect of removing parts of the image relative to a fill). Methods not listed (the
-#: user's) are compared with the gradient.
-METHOD_TARGETS = {"leg": "gradient", "leg-tv": "gradient", "gradient": "gradient",
-                  "smoothgrad": "gradient", "random": "gradient", "grad-cam": "gradient",
-                  "occlusion": "removal", "kernel-shap": "removal", "lime": "removal",
-                  "integrated-gradients": "removal", "rise": "removal"}
+for _m in (
+    Metric("pearson_cell", True, "Pearson correlation with the true map, both pooled to LEG's "
+           "grid.", "ground truth", -1.0, 1.0),
+    Metric("pearson_pixel", True, "Pearson correlation with the true map at pixel "
+           "resolution.", "ground truth", -1.0, 1.0),
+    Metric("pearson_removal", True, "Pearson correlation with the exact removal target, both "
+           "pooled to LEG's grid.", "ground truth", -1.0, 1.0),
+    Metric("pearson_own", True, "Pearson correlation with the method's own target (gradient "
+           "or removal), both pooled to LEG's grid.", "ground truth", -1.0, 1.0),
+):
+    register(_m)
 
 
-def target_kind(method: str) -> str:
-    """``"gradient"`` or ``"removal"``: the target ``method`` is judged against."""
-    return METHOD_TARGETS.get(method, "gradient")
+def target_kind(method: str, users=()) -> str:
+    """``"gradient"`` or ``"removal"``: the target ``method`` is judged against (what its
+    record says it estimates)."""
+    return record(method, users).estimates
 
 
 def _segment_means(image: np.ndarray, segments: np.ndarray) -> np.ndarray:
@@ -118,6 +109,81 @@ def _segment_means(image: np.ndarray, segments: np.ndarray) -> np.ndarray:
     return means[segments]
 
 
+def _occlusion_target(model, opts: dict, image: np.ndarray) -> np.ndarray:
+    """Each of occlusion's patches filled, the drop spread and averaged as occlusion does."""
+    from leg.harness.methods._base import fill_image
+    from leg.harness.methods.occlusion import Occlusion, patch_starts
+
+    h, w = image.shape[:2]
+    occ = Occlusion(model, **opts)
+    patch, stride = occ.geometry((h, w))
+    ph, pw = min(patch, h), min(patch, w)
+    corners = [(i, j) for i in patch_starts(h, ph, stride) for j in patch_starts(w, pw, stride)]
+    masks = np.zeros((len(corners), h, w), dtype=bool)
+    for k, (i, j) in enumerate(corners):
+        masks[k, i:i + ph, j:j + pw] = True
+    drops = model.removal_effects(image, fill_image(image, occ.fill), masks)
+    total = np.tensordot(drops / (ph * pw), masks.astype(np.float64), axes=1)
+    return total / np.maximum(masks.sum(axis=0), 1)
+
+
+def _superpixel_fill(explainer, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(segments, fill image)`` of a superpixel explainer (KernelSHAP, LIME)."""
+    from leg.harness.methods._base import fill_image
+    from leg.harness.methods._superpixels import superpixels
+
+    segments = superpixels(image, explainer.segmentation, n_segments=explainer.n_segments)
+    if explainer.fill == "superpixel-mean":
+        return segments, _segment_means(image, segments)
+    return segments, fill_image(image, explainer.fill)
+
+
+def _shapley_target(model, opts: dict, image: np.ndarray) -> np.ndarray:
+    """The Shapley values of KernelSHAP's superpixels with its fill."""
+    from leg.harness.methods.kernel_shap import KernelSHAP
+
+    segments, fill = _superpixel_fill(KernelSHAP(model, **opts), image)
+    return model.shapley_values(image, fill, segments)[0][segments]
+
+
+def _lime_target(model, opts: dict, image: np.ndarray) -> np.ndarray:
+    """Each of LIME's superpixels' removal effect under LIME's fill."""
+    from leg.harness.methods.lime import LIME
+
+    segments, fill = _superpixel_fill(LIME(model, **opts), image)
+    one_hot = segments[None] == np.arange(int(segments.max()) + 1)[:, None, None]
+    return model.removal_effects(image, fill, one_hot)[segments]
+
+
+def _path_target(fill_of):
+    """The path attribution from the fill ``fill_of(model, opts)`` names."""
+    def target(model, opts: dict, image: np.ndarray) -> np.ndarray:
+        from leg.harness.methods._base import fill_image
+
+        return model.path_attribution(image, fill_image(image, fill_of(model, opts)))
+
+    return target
+
+
+def _ig_baseline(model, opts):
+    from leg.harness.methods.integrated_gradients import IntegratedGradients
+
+    return IntegratedGradients(model, **opts).baseline
+
+
+def _rise_fill(model, opts):
+    from leg.harness.methods.rise import RISE
+
+    return RISE(model, **opts).fill
+
+
+#: The closed-form removal target of each removal method on a ground-truth model (any
+#: other method: the path attribution from the image's mean colour).
+_REMOVAL_TARGETS = {"occlusion": _occlusion_target, "kernel-shap": _shapley_target,
+                    "lime": _lime_target, "integrated-gradients": _path_target(_ig_baseline),
+                    "rise": _path_target(_rise_fill)}
+
+
 def removal_target(model, method: str, options: dict, image: np.ndarray) -> np.ndarray:
     """The exact removal effect ``method`` estimates on a ground-truth ``model``, ``(H, W)``.
 
@@ -127,49 +193,9 @@ def removal_target(model, method: str, options: dict, image: np.ndarray) -> np.n
     module docstring); any other method gets the path attribution from the image's mean
     colour.
     """
-    from leg.harness.methods._base import fill_image
-    from leg.harness.methods._superpixels import superpixels
-
     image = np.asarray(image, dtype=np.float64)
-    h, w = image.shape[:2]
-    opts = dict(options)
-    if method == "occlusion":
-        from leg.harness.methods.occlusion import Occlusion, patch_starts
-
-        occ = Occlusion(model, **opts)
-        patch, stride = occ.geometry((h, w))
-        ph, pw = min(patch, h), min(patch, w)
-        corners = [(i, j) for i in patch_starts(h, ph, stride)
-                   for j in patch_starts(w, pw, stride)]
-        masks = np.zeros((len(corners), h, w), dtype=bool)
-        for k, (i, j) in enumerate(corners):
-            masks[k, i:i + ph, j:j + pw] = True
-        drops = model.removal_effects(image, fill_image(image, occ.fill), masks)
-        total = np.tensordot(drops / (ph * pw), masks.astype(np.float64), axes=1)
-        return total / np.maximum(masks.sum(axis=0), 1)
-    if method in ("kernel-shap", "lime"):
-        from leg.harness.methods.kernel_shap import KernelSHAP
-        from leg.harness.methods.lime import LIME
-
-        explainer = (KernelSHAP if method == "kernel-shap" else LIME)(model, **opts)
-        segments = superpixels(image, explainer.segmentation,
-                               n_segments=explainer.n_segments)
-        if explainer.fill == "superpixel-mean":
-            fill = _segment_means(image, segments)
-        else:
-            fill = fill_image(image, explainer.fill)
-        if method == "kernel-shap":
-            return model.shapley_values(image, fill, segments)[0][segments]
-        one_hot = segments[None] == np.arange(int(segments.max()) + 1)[:, None, None]
-        return model.removal_effects(image, fill, one_hot)[segments]
-    if method in ("integrated-gradients", "rise"):
-        from leg.harness.methods.integrated_gradients import IntegratedGradients
-        from leg.harness.methods.rise import RISE
-
-        fill = (IntegratedGradients(model, **opts).baseline if method == "integrated-gradients"
-                else RISE(model, **opts).fill)
-        return model.path_attribution(image, fill_image(image, fill))
-    return model.path_attribution(image, fill_image(image, "mean"))
+    target = _REMOVAL_TARGETS.get(method, _path_target(lambda model, opts: "mean"))
+    return target(model, dict(options), image)
 
 
 def score_map(saliency: np.ndarray, truth: np.ndarray, removal: np.ndarray, kind: str,
@@ -184,9 +210,9 @@ def score_map(saliency: np.ndarray, truth: np.ndarray, removal: np.ndarray, kind
         raise ValueError(f"The 'kind' parameter must be 'gradient' or 'removal'; got {kind!r}.")
     grid = leg.Grid.from_cell_size(*np.shape(truth), cell_size)
     cells = grid.pool(saliency)
-    out = {"pearson_cell": _pearson(cells, grid.pool(truth)),
-           "pearson_pixel": _pearson(saliency, truth),
-           "pearson_removal": _pearson(cells, grid.pool(removal))}
+    out = {"pearson_cell": pearson(cells, grid.pool(truth)),
+           "pearson_pixel": pearson(saliency, truth),
+           "pearson_removal": pearson(cells, grid.pool(removal))}
     out["pearson_own"] = out["pearson_cell" if kind == "gradient" else "pearson_removal"]
     return out
 
@@ -213,36 +239,24 @@ def model_names(profile: Profile) -> list[str]:
     return [m.name for m in _models(profile.groundtruth)] if profile.groundtruth else []
 
 
-def _options(method: str, budget: int, shape, plan: GroundTruthPlan,
-             black_box: tuple[str, ...] = ()) -> dict:
+def _options(method: str, budget: int, shape, plan: GroundTruthPlan, users=()) -> dict:
+    m = record(method, users)
     if method in plan.options:  # the user's own method: its factory, at the budget if it has one
-        return {**plan.options[method], **({"budget": budget} if method in black_box else {})}
-    if method in ("leg", "leg-tv"):
+        return {**plan.options[method], **({"budget": budget} if m.black_box else {})}
+    if m.sampled:  # LEG, LEG-TV: on their grid, joint
         opts = {"cell_size": cell_size_for(shape), "mode": "joint", "budget": budget}
         if method == "leg-tv":
             opts["lam"] = plan.lam
         return opts
-    if method in _NO_BUDGET:
+    if m.budget is None:
         return {}
     return {"budget": budget}
 
 
-def _pearson(a, b) -> float:
-    a, b = np.ravel(a), np.ravel(b)
-    if np.ptp(a) == 0 or np.ptp(b) == 0:
-        return 0.0
-    return float(np.corrcoef(a, b)[0, 1])
-
-
 @dataclass
-class GroundTruthResults:
-    profile: Profile
+class GroundTruthResults(SuiteResult):
     rows: list[dict] = field(default_factory=list)  # model, method, budget, metric, value
     n_evaluations: dict = field(default_factory=dict)  # (model, method, budget) -> mean
-    skipped: dict = field(default_factory=lambda: dict(NOT_APPLICABLE))
-    errors: dict = field(default_factory=dict)
-    timings: dict = field(default_factory=dict)
-    cache_stats: dict = field(default_factory=dict)
     maps: dict = field(default_factory=dict)  # (model, method, budget, seed) -> map
     truths: dict = field(default_factory=dict)  # model -> (image, true map)
     removals: dict = field(default_factory=dict)  # (model, method, budget) -> removal target
@@ -259,23 +273,31 @@ def run_groundtruth(profile: Profile, *, cache_root: str, images_dir: str | None
                     executor=None) -> GroundTruthResults:
     """Compute (or read from the cache) every ground-truth map of ``profile``, then score
     (``images_dir`` is not used: the ground-truth models make their own images)."""
-    import leg
-
-    plan = profile.groundtruth
     res = GroundTruthResults(profile=profile)
-    methods = [m for m in plan.methods if m not in NOT_APPLICABLE]
-    jobs, index = [], {}
+    return SUITE.run(Pipeline(profile, res, cache_root=cache_root, executor=executor))
+
+
+def _run(pipe: Pipeline) -> GroundTruthResults:
+    import leg
+    from leg.harness.methods import available
+
+    res, profile = pipe.result, pipe.profile
+    plan = profile.groundtruth
+    users = profile.user_methods
     models = _models(plan)
+    methods, skipped = (available(plan.methods, models[0], users) if models else ([], {}))
+    res.skipped.update(skipped)
+    jobs, index = [], {}
     for model in models:
         image = model.base_image(0)
         res.truths[model.name] = (image, model.true_map(image))
-        fp = model_fingerprint(model)
+        fp = res.fingerprints[f"groundtruth:{model.name}"] = model_fingerprint(model)
         groups: dict[tuple, list[ExplainItem]] = {}  # one job per budget and seed (the
         seen: set[str] = set()  # workers share them; LEG and LEG-TV still share samples)
         for method in methods:
             for budget in plan.budgets:
                 for r in range(plan.repeats):
-                    opts = _options(method, budget, model.image_shape, plan, profile.black_box)
+                    opts = _options(method, budget, model.image_shape, plan, users)
                     seed = profile.seed + r
                     key = explanation_key(model=fp, state={"stage": "original"},
                                           image=array_hash(image), method=method,
@@ -286,11 +308,9 @@ def run_groundtruth(profile: Profile, *, cache_root: str, images_dir: str | None
                         groups.setdefault((budget, r), []).append(ExplainItem(
                             key, "base0", image, method, opts, seed, model.target))
         jobs += [ExplainJob(f"groundtruth:{model.name}", "original", (), 0, tuple(items),
-                            str(cache_root)) for items in groups.values()]
-    t0 = time.perf_counter()
-    status = compute_explanations(jobs, executor)
-    res.timings["explain"] = time.perf_counter() - t0
-    cache = ExplanationCache(cache_root)
+                            pipe.cache_root) for items in groups.values()]
+    entries = pipe.run(jobs, index, timing="explain")
+    res.errors = {(m, method, str(b)): why for (m, method, b, _), why in res.errors.items()}
     t0 = time.perf_counter()
     for model in models:
         image, truth = res.truths[model.name]
@@ -298,22 +318,16 @@ def run_groundtruth(profile: Profile, *, cache_root: str, images_dir: str | None
         grid = leg.Grid.from_cell_size(h, w, cell_size_for(model.image_shape))
         truth_sum = grid.cell_sums(truth)
         for method in methods:
-            kind = target_kind(method)
+            kind = target_kind(method, users)
             for budget in plan.budgets:
-                opts = _options(method, budget, model.image_shape, plan, profile.black_box)
+                opts = _options(method, budget, model.image_shape, plan, users)
                 removal = removal_target(model, method, opts, image)
                 res.removals[(model.name, method, budget)] = removal
                 vals: dict[str, list[float]] = {}
                 evals = []
                 for r in range(plan.repeats):
-                    key = index[(model.name, method, budget, r)]
-                    st = status.get(key, ("cached", 0.0))[0]
-                    res.cache_stats[st.split(":")[0]] = res.cache_stats.get(
-                        st.split(":")[0], 0) + 1
-                    entry = cache.get(key)
+                    entry = entries.get((model.name, method, budget, r))
                     if entry is None:
-                        res.errors[(model.name, method, str(budget))] = (
-                            st if st.startswith("error") else "missing from the cache")
                         break
                     sal = entry["saliency"]
                     res.maps[(model.name, method, budget, r)] = sal
@@ -334,7 +348,7 @@ def run_groundtruth(profile: Profile, *, cache_root: str, images_dir: str | None
                             "model": model.name, "method": method, "budget": budget,
                             "metric": metric, "value": float(np.mean(v)), "target": kind,
                             "n_evaluations": res.n_evaluations[(model.name, method, budget)],
-                            "higher_is_better": GROUNDTRUTH_METRICS[metric].higher_is_better})
+                            "higher_is_better": metric_of(metric).higher_is_better})
     res.timings["score"] = time.perf_counter() - t0
     return res
 
@@ -382,8 +396,6 @@ def summary_rows(res: GroundTruthResults, metric: str = "pearson_cell") -> list[
     return out
 
 
-#: The model column of the ground-truth verdicts: the synthetic models taken together.
-SUITE = "ground-truth models"
 
 
 def _beats_random(res: GroundTruthResults, model: str, method: str, budget: int) -> bool:
@@ -395,7 +407,7 @@ def planned_cells(profile: Profile) -> list[tuple[str, str, str]]:
     """``(model, method, check)`` of every matrix cell this suite would fill for ``profile``
     (shown as "not run" when the suite did not run)."""
     plan = profile.groundtruth
-    return [(SUITE, method, "ground-truth") for method in (plan.methods if plan else ())]
+    return [(SYNTHETIC, method, "ground-truth") for method in (plan.methods if plan else ())]
 
 
 def own_threshold(plan: GroundTruthPlan, method: str) -> float:
@@ -406,24 +418,26 @@ def own_threshold(plan: GroundTruthPlan, method: str) -> float:
 def matrix_verdicts(res: GroundTruthResults) -> list[Verdict]:
     """Per method: the lowest cell-level correlation with *its own target*
     (:func:`target_kind`) over the models at the largest budget, above
-    :func:`own_threshold`. Asserted for LEG-TV (which must also beat the random map against
-    the gradient at every budget, as :mod:`evaluation.test_groundtruth` does) and the
-    plan's ``asserted_own`` methods; a method in the plan's ``expected_failures`` that does
-    not pass reads "expected-failure" with the reason."""
+    :func:`own_threshold`. Asserted for the methods whose record lists ``ground-truth``
+    among its asserted checks (LEG, LEG-TV, occlusion, KernelSHAP; LEG-TV must also beat
+    the random map against the gradient at every budget, as
+    :mod:`leg.harness.evaluation.test_groundtruth` does); a method in the plan's
+    ``expected_failures`` that does not pass reads "expected-failure" with the reason."""
     plan = res.profile.groundtruth
+    users = res.profile.user_methods
     top = max(plan.budgets)
     models = sorted({r["model"] for r in res.rows})
     out = []
     for method in plan.methods:
-        asserted = method == "leg-tv" or method in plan.asserted_own
-        kind = target_kind(method)
+        asserted = "ground-truth" in record(method, users).asserted
+        kind = target_kind(method, users)
         threshold = own_threshold(plan, method)
         vals = [(res.value(m, method, top, "pearson_own"), m) for m in models]
         vals = [(v, m) for v, m in vals if v is not None]
         if not vals:
             why = res.skipped.get(method) or next(
                 (e for k, e in res.errors.items() if k[1] == method), "not run")
-            out.append(Verdict(SUITE, method, "ground-truth", "not-run", asserted=asserted,
+            out.append(Verdict(SYNTHETIC, method, "ground-truth", "not-run", asserted=asserted,
                                detail=why))
             continue
         low, where = min(vals)
@@ -437,7 +451,7 @@ def matrix_verdicts(res: GroundTruthResults) -> list[Verdict]:
         if not ok and method in plan.expected_failures:
             verdict = "expected-failure"
             detail += f"; expected: {plan.expected_failures[method]}"
-        out.append(Verdict(SUITE, method, "ground-truth", verdict, low, threshold, True,
+        out.append(Verdict(SYNTHETIC, method, "ground-truth", verdict, low, threshold, True,
                            asserted, detail, n_images=len(vals)))
     return out
 
@@ -446,6 +460,7 @@ def leaderboards(res: GroundTruthResults) -> list[Leaderboard]:
     """The methods ranked by their median cell-level correlation over the models, per
     budget: against their own target (``own target``) and against the gradient
     (``gradient``)."""
+    users = res.profile.user_methods
     out = []
     for b in sorted({r["budget"] for r in res.rows}):
         for metric, column in (("pearson_own", "its own target"),
@@ -457,11 +472,12 @@ def leaderboards(res: GroundTruthResults) -> list[Leaderboard]:
                      and r["budget"] == b and r["metric"] == metric]
                 if v:
                     note = f"min {min(v):.2f}" + (
-                        f"; own target: {target_kind(method)}" if metric == "pearson_own"
+                        f"; own target: {target_kind(method, users)}"
+                        if metric == "pearson_own"
                         else "")
                     values[method] = (float(np.median(v)), note)
             out.append(rank(f"ground truth: correlation with {column} (higher is better)",
-                            f"n={b}", metric, True, values))
+                            f"n={b}", metric, True, values, marked=ours(users)))
     return out
 
 
@@ -469,9 +485,10 @@ def target_rows(res: GroundTruthResults) -> list[dict]:
     """Per method at the largest budget: its target and its median (and lowest) correlation
     over the models with its own target and with the gradient."""
     top = max(res.profile.groundtruth.budgets)
+    users = res.profile.user_methods
     out = []
     for method in sorted({r["method"] for r in res.rows}, key=lambda m: _order(res, m)):
-        row = {"method": method, "target": target_kind(method), "budget": top}
+        row = {"method": method, "target": target_kind(method, users), "budget": top}
         for metric, col in (("pearson_own", "own target"), ("pearson_cell", "gradient"),
                             ("pearson_removal", "removal")):
             v = [r["value"] for r in res.rows if r["method"] == method and r["budget"] == top
@@ -547,8 +564,6 @@ def add_to_report(report, res: GroundTruthResults, comparison: list[dict] | None
     report.add_table("groundtruth_summary_own", summary_rows(res, "pearson_own"))
     report.add_table("groundtruth_summary", summary_rows(res, "pearson_cell"))
     report.add_table("groundtruth_summary_pixel", summary_rows(res, "pearson_pixel"))
-    report.add_verdicts(matrix_verdicts(res))
-    report.add_leaderboards(leaderboards(res))
     slopes = error_slopes(res)
     report.add_table("groundtruth_slopes", [{"model": k, "slope": v} for k, v in slopes.items()])
     plan = res.profile.groundtruth
@@ -595,3 +610,76 @@ def add_to_report(report, res: GroundTruthResults, comparison: list[dict] | None
 
         add_comparison_section(report, "groundtruth_vs_baseline",
                                "Ground truth: comparison with the baseline", comparison, 34)
+
+
+def price(profile: Profile) -> list:
+    """The ground-truth suite's work: every map of every synthetic model."""
+    plan = profile.groundtruth
+    if plan is None:
+        return []
+    from leg.harness.engine.plan import Work, overhead
+
+    models = _models(plan)
+    maps = len(models) * len(plan.methods) * len(plan.budgets) * plan.repeats
+    evals = len(models) * len(plan.methods) * sum(plan.budgets) * plan.repeats
+    cost = len(models) * len(plan.budgets) * plan.repeats * overhead(plan.methods)
+    return [Work("groundtruth", SYNTHETIC, f"maps ({len(models)} synthetic models)", maps, evals,
+                 0, cost)]
+
+
+class GroundTruthSuite(Suite):
+    """Every method against its own exact target on the synthetic models."""
+
+    name = "groundtruth"
+    title = "Ground truth"
+    order = 30
+    description = "ground-truth accuracy on synthetic models with known saliency"
+    result_type = GroundTruthResults
+    checks = (Check("ground-truth", "ground truth",
+                    "the lowest correlation with the method's own target (the local gradient, "
+                    "or the exact removal effect for removal methods) over the synthetic "
+                    "models at the largest budget, above the plan's minimum", "",
+                    "ground truth"),)
+    table = "groundtruth"
+    key = ("model", "method", "budget", "metric")
+    uses_keras = False
+    tests = "test_groundtruth"
+    marker = "perturbation"
+
+    def unplanned(self, profile) -> str | None:
+        if profile.groundtruth is None:
+            return f"The profile {profile.name!r} has no ground-truth plan."
+        return None
+
+    def price(self, profile, images_dir, models) -> list:
+        return price(profile)
+
+    def probe(self, model: str):
+        if model != SYNTHETIC:  # priced by a probe of the first
+            return None
+        from leg.harness.engine.plan import probe_model
+        from leg.zoo.groundtruth import ground_truth_suite
+
+        first = ground_truth_suite()[0]
+        return probe_model(first, first.base_image(0))
+
+    def run(self, pipeline: Pipeline) -> GroundTruthResults:
+        return _run(pipeline)
+
+    def verdicts(self, result) -> list[Verdict]:
+        return matrix_verdicts(result)
+
+    def leaderboards(self, result) -> list[Leaderboard]:
+        return leaderboards(result)
+
+    def metric_rows(self, result) -> list[dict]:
+        return result.rows
+
+    def planned_cells(self, profile, images_dir=None) -> list[Cell]:
+        return [Cell(*c) for c in planned_cells(profile)]
+
+    def report(self, report, result, comparison=None) -> None:
+        add_to_report(report, result, comparison)
+
+
+SUITE = GroundTruthSuite()

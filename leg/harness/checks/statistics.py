@@ -49,7 +49,7 @@ from leg._validation import check_choice, check_float, check_int
 
 __all__ = ["EXACT_MAX", "RULES", "STATISTICS_VERDICTS", "TESTS", "PairedComparison",
            "compare_paired", "images_for_power", "median_ci", "min_images_for", "min_p_value",
-           "sign_test_power"]
+           "pearson", "sign_test_power"]
 
 #: The verdicts a comparison can give.
 STATISTICS_VERDICTS = ("pass", "fail", "not significant")
@@ -315,3 +315,12 @@ def compare_paired(values, reference, *, higher_is_better: bool, alpha: float = 
         reference_median=float(np.median(r)), n_better=n_better, n_worse=n_worse,
         n_tied=n - n_better - n_worse, higher_is_better=higher_is_better, test=used, rule=rule,
         alpha=alpha, confidence_level=confidence_level)
+
+
+def pearson(a, b) -> float:
+    """Pearson correlation of two arrays (flattened) in ``[-1, 1]``; 0 when either is
+    constant (no direction to correlate)."""
+    a, b = np.ravel(a), np.ravel(b)
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        return 0.0
+    return float(np.corrcoef(a, b)[0, 1])

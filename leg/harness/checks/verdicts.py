@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-__all__ = ["CHECKS", "MARKED", "SEVERITY", "VERDICTS", "Standing", "Leaderboard", "Verdict",
+__all__ = ["SEVERITY", "SYNTHETIC", "VERDICTS", "Standing", "Leaderboard", "Verdict",
            "flip_status", "leaderboard_rows", "rank", "verdict_rows", "verdicts_from_rows"]
 
 #: Verdict -> (symbol shown in a cell, meaning).
@@ -34,51 +34,8 @@ VERDICTS = {
     "not-run": ("–", "not run"),
 }
 
-#: Check -> (column header, what decides it). The order is the matrix's column order.
-CHECKS = {
-    "cascading": ("cascading", "full cascading randomization: the similarity of each image's "
-                  "original and randomized maps must fall below that image's unrelated-map "
-                  "reference, significantly over images (paired Wilcoxon, p < 0.05), on every "
-                  "decisive metric (shown: the metric closest to or furthest over it)"),
-    "cascading-bottom-up": ("bottom-up", "cascading randomization from the input up (Binder "
-                            "et al., 2023), judged like cascading at the last stage before "
-                            "full randomization (every group but the output end randomized: "
-                            "the forward signal is gone; reported)"),
-    "independent": ("independent", "each group randomized alone, judged like cascading "
-                    "(shown: the worst group)"),
-    "label": ("label", "label randomization (the twin trained on permuted labels), judged "
-              "like cascading"),
-    "informativeness": ("informative", "the original maps under two seeds agree more than "
-                        "unrelated maps (shown: the smallest similarity over images)"),
-    "emprt": ("eMPRT", "efficient MPRT (Hedström et al., 2024): the complexity (entropy of "
-              "|map|) must rise after full randomization by more than between two seeds of "
-              "the original model, significantly over images (paired; reported)"),
-    "smprt": ("sMPRT", "smooth MPRT (Hedström et al., 2024): each map averaged over noisy "
-              "copies of the image, then judged like cascading (reported)"),
-    "key-size": ("key size", "at the model's matched granularity (cells removed whole), "
-                 "per image the median key size over the backgrounds (a key set not found "
-                 "counts as worst), paired with random-cells' over the images (Wilcoxon): "
-                 "pass when significantly smaller (p < 0.05)"),
-    "deletion": ("deletion", "matched granularity: per image the median deletion area over "
-                 "the curve backgrounds, paired with random-cells' (Wilcoxon): pass when "
-                 "significantly smaller"),
-    "insertion": ("insertion", "matched granularity: per image the median insertion area "
-                  "over the curve backgrounds, paired with random-cells' (Wilcoxon): pass "
-                  "when significantly larger (reported)"),
-    "road-gap": ("ROAD gap", "matched granularity, ROAD's noisy linear imputation: per "
-                 "image LeRF area minus MoRF area, paired with random-cells' (Wilcoxon): "
-                 "pass when significantly larger (reported)"),
-    "ground-truth": ("ground truth", "the lowest correlation with the method's own target "
-                     "(the local gradient, or the exact removal effect for removal methods) "
-                     "over the synthetic models at the largest budget, above the plan's "
-                     "minimum"),
-    "estimand": ("estimand", "median correlation with LEG's exact estimand at the largest "
-                 "budget, above the plan's minimum (LEG: its error must also fall with n and "
-                 "it must not be worse than the published estimator)"),
-}
-
-#: Methods marked in the leaderboards.
-MARKED = ("leg", "leg-tv")
+#: The model column of the verdicts over the synthetic ground-truth models, taken together.
+SYNTHETIC = "ground-truth models"
 
 #: How bad a verdict is (flips between runs; higher is worse).
 SEVERITY = {"pass": 0, "reference": 0, "expected-failure": 1, "not-significant": 1,
@@ -114,8 +71,6 @@ class Verdict:
     p_value: float | None = None
 
     def __post_init__(self):
-        if self.check not in CHECKS:
-            raise ValueError(f"Unknown check {self.check!r}; choose from {list(CHECKS)}.")
         if self.verdict not in VERDICTS:
             raise ValueError(f"Unknown verdict {self.verdict!r}; choose from {list(VERDICTS)}.")
 
@@ -155,7 +110,7 @@ def _finite(v) -> bool:
 
 
 def rank(group: str, column: str, metric: str, higher_is_better: bool,
-         values: dict[str, float | tuple], *, marked=MARKED, reliability: str = ""
+         values: dict[str, float | tuple], *, marked=(), reliability: str = ""
          ) -> Leaderboard:
     """A :class:`Leaderboard` of ``values`` (method -> value, ``(value, note)`` or
     ``(value, note, ci_low, ci_high)``), best first; NaN and ``None`` last."""

@@ -23,9 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from leg.harness.profiles import ZOO_TWINS
 from leg.io import IMAGE_SUFFIXES, find_images, fit_to_model, read_image
-from leg.zoo import ZOO_MODELS
+from leg.zoo import TWINS, ZOO_MODELS
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -263,7 +262,7 @@ def zoo_images(spec: str, n: int) -> list[tuple[str, np.ndarray]]:
     :func:`saturated_digits`);
     ``lite0`` and ``lite0-torch``: the photos of :mod:`leg.zoo.photos` in their listed order.
     """
-    spec = ZOO_TWINS.get(spec, spec)
+    spec = TWINS.get(spec, spec)
     if spec.startswith("digits"):
         from leg.zoo.digits import choose_test_digits
 

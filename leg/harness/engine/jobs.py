@@ -70,18 +70,15 @@ class ExplainJob:
 
 
 def _make(method: str, clf, options: dict, channels: int):
-    # Importing the baselines registers them; absent baselines are reported by the caller.
-    try:
-        import leg.harness.methods  # noqa: F401
-    except ImportError:
-        pass
     from leg.explainers import make_explainer
+    from leg.harness.methods import METHODS  # importing the baselines registers them
     from leg.harness.methods.user import FACTORY_OPTION, make_user_explainer
 
     opts = dict(options)
     if FACTORY_OPTION in opts:  # the user's own method (leg.harness.methods.user)
         return make_user_explainer(method, opts.pop(FACTORY_OPTION), clf, **opts)
-    if method in ("leg", "leg-tv"):
+    rec = METHODS.get(method)  # an unknown one: make_explainer says so
+    if rec is not None and rec.sampled:  # LEG-style sampling: per channel or joint, quietly
         opts.setdefault("channels", channels)
         opts.setdefault("progress", False)
     return make_explainer(method, clf, **opts)

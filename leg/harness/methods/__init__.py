@@ -1,4 +1,9 @@
-"""Baseline saliency methods, registered in :data:`leg.explainers.EXPLAINERS` on import.
+"""The saliency methods the harness runs: one :class:`Method` record each (its facts, next to
+its code: ``METHOD`` or ``METHODS`` in each module here), gathered in :data:`METHODS`, and
+the baselines' explainers, registered in :data:`leg.explainers.EXPLAINERS` on import (LEG's
+and LEG-TV's are the library's). A new method is one module here with its explainer and its
+record, listed in :data:`_MODULES`; a user's method gets its record from its factory
+(:mod:`leg.harness.methods.user`).
 
 Every baseline is built as ``Baseline(classifier, *, budget=None, batch_size=64, **options)``
 and called as ``explain(image, target=None, *, seed=None)``, returning a
@@ -24,6 +29,24 @@ unperturbed image except for occlusion and Grad-CAM, whose own pass gives it;
 ``Explanation.n_evaluations`` counts every image the model saw, forward or backward.
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from leg.harness.methods import (
+    edge,
+    grad_cam,
+    gradient,
+    integrated_gradients,
+    kernel_shap,
+    leg,
+    lime,
+    occlusion,
+    random_map,
+    rise,
+    smoothgrad,
+    true_map,
+)
 from leg.harness.methods.edge import Edge
 from leg.harness.methods.grad_cam import GradCAM
 from leg.harness.methods.gradient import Gradient
@@ -32,16 +55,74 @@ from leg.harness.methods.kernel_shap import KernelSHAP
 from leg.harness.methods.lime import LIME
 from leg.harness.methods.occlusion import Occlusion
 from leg.harness.methods.random_map import RandomCells, RandomMap
+from leg.harness.methods.record import Method
 from leg.harness.methods.rise import RISE
 from leg.harness.methods.smoothgrad import SmoothGrad
 from leg.harness.methods.true_map import TrueMap
 
-BASELINES = (
-    "lime", "kernel-shap", "grad-cam", "integrated-gradients", "smoothgrad", "gradient",
-    "occlusion", "rise", "random", "random-cells", "edge",
-)  # + "true-map" (registered; ground-truth models only, so not among the generic baselines)
-
 __all__ = [
-    "BASELINES", "Edge", "GradCAM", "Gradient", "IntegratedGradients", "KernelSHAP", "LIME",
-    "Occlusion", "RISE", "RandomCells", "RandomMap", "SmoothGrad", "TrueMap",
+    "BASELINES", "METHODS", "Edge", "GradCAM", "Gradient", "IntegratedGradients", "KernelSHAP",
+    "LIME", "Method", "Occlusion", "RISE", "RandomCells", "RandomMap", "SmoothGrad", "TrueMap",
+    "available", "defaults", "ours", "record",
 ]
+
+#: The modules whose records make :data:`METHODS`, in the order the reports list methods.
+_MODULES = (leg, lime, kernel_shap, occlusion, rise, grad_cam, integrated_gradients,
+            smoothgrad, gradient, random_map, true_map, edge)
+
+#: Every built-in method's record, by name, in report order.
+METHODS: dict[str, Method] = {
+    m.name: m for module in _MODULES for m in getattr(module, "METHODS", None)
+    or (module.METHOD,)}
+
+#: The baselines (every built-in method but LEG's own and the ground-truth oracle).
+BASELINES = tuple(name for name, m in METHODS.items() if not m.ours and m.needs != "true-map")
+
+
+def record(name: str, users: Iterable[Method] = ()) -> Method:
+    """The record of ``name``: a built-in method's, one of the user's (``users``), or a
+    default one (reported) for an explainer registered with :func:`leg.explainers.register`
+    alone; ``KeyError`` naming the known methods otherwise."""
+    for m in users:
+        if m.name == name:
+            return m
+    if name in METHODS:
+        return METHODS[name]
+    from leg.explainers import EXPLAINERS
+
+    if name in EXPLAINERS:  # registered with the library's API, without a record: reported
+        return Method(name, "an explainer registered with leg.explainers.register",
+                      suites={"sanity", "perturbation", "groundtruth"})
+    raise KeyError(f"Unknown method {name!r}; choose from {', '.join(METHODS)}.")
+
+
+def ours(users: Iterable[Method] = ()) -> tuple[str, ...]:
+    """The methods under test that the reports mark (LEG, LEG-TV; a user's own method is
+    asserted, not marked)."""
+    return tuple(name for name, m in METHODS.items() if m.ours) + tuple(
+        m.name for m in users if m.ours)
+
+
+def defaults(suite: str) -> tuple[str, ...]:
+    """The built-in methods ``suite`` runs unless ``--leg-methods`` says otherwise."""
+    return tuple(name for name, m in METHODS.items() if suite in m.suites)
+
+
+def available(names: Iterable[str], classifier, users: Iterable[Method] = ()
+              ) -> tuple[list[str], dict[str, str]]:
+    """``(names that can explain classifier, {name: why not})``: the one rule every suite
+    applies (:meth:`Method.applies_to`; a built-in explainer that is not registered is
+    skipped too)."""
+    from leg.explainers import EXPLAINERS
+
+    users = tuple(users)
+    ok, skipped = [], {}
+    for name in names:
+        m = record(name, users)
+        why = None if m.target or name in EXPLAINERS else "not registered"
+        why = why or m.applies_to(classifier)
+        if why:
+            skipped[name] = why
+        else:
+            ok.append(name)
+    return ok, skipped

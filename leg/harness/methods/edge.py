@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from leg.explainers import register
 from leg.harness.methods._base import Baseline
+from leg.harness.methods.record import Method
 
 
 @register("edge")
@@ -26,3 +27,8 @@ class Edge(Baseline):
         target = model.resolve(image, target)
         grey = rgb2gray(image[..., :3]) if image.shape[2] >= 3 else image[..., 0]
         return sobel(grey), target
+
+
+METHOD = Method(
+    "edge", "A Sobel edge map of the image: ignores the model (a control the randomization "
+    "checks must catch)", suites={"sanity"}, role="control")

@@ -20,6 +20,7 @@ import numpy as np
 from leg._validation import check_choice
 from leg.explainers import register
 from leg.harness.methods._base import Baseline, check_target
+from leg.harness.methods.record import Method
 from leg.models import KerasClassifier
 from leg.torch_models import TorchClassifier
 
@@ -316,3 +317,9 @@ def torch_spatial_layers(classifier) -> list[str] | None:
         for h in handles:
             h.remove()
     return order
+
+
+METHOD = Method(
+    "grad-cam", "Grad-CAM: a convolutional layer's activations weighted by their mean "
+    "gradient (Selvaraju et al., 2017)", gradients=1, needs_gradient=True,
+    needs="convolution", suites={"perturbation", "groundtruth"})

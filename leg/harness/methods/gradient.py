@@ -5,6 +5,7 @@ from __future__ import annotations
 from leg._validation import check_choice
 from leg.explainers import register
 from leg.harness.methods._base import Baseline, check_gradient_classifier
+from leg.harness.methods.record import Method
 
 SCORES = ("probability", "logit")
 
@@ -44,3 +45,8 @@ class Gradient(Baseline):
         target = model.resolve(image, target)
         grad = model.gradient(image[None], target, **self.score_kwargs)[0]
         return grad.sum(axis=2), target
+
+
+METHOD = Method(
+    "gradient", "The gradient of the class score (Simonyan et al., 2014)", gradients=1,
+    needs_gradient=True, suites={"sanity", "perturbation", "groundtruth"})

@@ -8,6 +8,7 @@ from leg._validation import check_int
 from leg.explainers import register
 from leg.harness.methods._base import Baseline, check_fill, check_gradient_classifier, fill_image
 from leg.harness.methods.gradient import gradient_kwargs
+from leg.harness.methods.record import Method
 
 
 @register("integrated-gradients")
@@ -50,3 +51,9 @@ class IntegratedGradients(Baseline):
             path = reference + a * (image - reference)
             total += model.gradient(path, target, **self.score_kwargs).sum(axis=0)
         return ((image - reference) * total / self.steps).sum(axis=2), target
+
+
+METHOD = Method(
+    "integrated-gradients", "Integrated gradients: the gradient integrated along a path from "
+    "a fill (Sundararajan et al., 2017)", budget="gradient evaluations", gradients=50,
+    needs_gradient=True, estimates="removal", suites={"perturbation", "groundtruth"})

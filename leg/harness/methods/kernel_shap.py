@@ -8,6 +8,7 @@ from leg._validation import check_int
 from leg.explainers import register
 from leg.harness.methods._base import Baseline, check_fill, fill_image
 from leg.harness.methods._superpixels import check_segmentation, superpixels
+from leg.harness.methods.record import Method
 
 
 @register("kernel-shap")
@@ -75,3 +76,9 @@ class KernelSHAP(Baseline):
             np.random.set_state(state)
         values = np.asarray(values, dtype=np.float64).reshape(-1)
         return values[segments], target
+
+
+METHOD = Method(
+    "kernel-shap", "KernelSHAP: Shapley values of superpixels by weighted regression "
+    "(Lundberg & Lee, 2017)", budget="model evaluations", estimates="removal",
+    suites={"perturbation", "groundtruth"}, asserted={"ground-truth"})

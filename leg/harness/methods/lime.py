@@ -10,6 +10,7 @@ from leg._validation import check_float, check_int
 from leg.explainers import register
 from leg.harness.methods._base import Baseline, check_fill, fill_image
 from leg.harness.methods._superpixels import check_segmentation, superpixels
+from leg.harness.methods.record import Method
 
 
 @register("lime")
@@ -82,3 +83,9 @@ class LIME(Baseline):
         for feature, weight in explanation.local_exp[target]:
             weights[feature] = weight
         return weights[segments], target
+
+
+METHOD = Method(
+    "lime", "LIME: a sparse linear model of superpixels switched on and off (Ribeiro et al., "
+    "2016)", budget="model evaluations", estimates="removal",
+    suites={"perturbation", "groundtruth"}, figure=True)

@@ -7,6 +7,7 @@ import numpy as np
 from leg._validation import check_int
 from leg.explainers import register
 from leg.harness.methods._base import Baseline, check_fill, check_target, fill_image
+from leg.harness.methods.record import Method
 
 
 def patch_starts(size: int, patch: int, stride: int) -> np.ndarray:
@@ -93,3 +94,9 @@ class Occlusion(Baseline):
                 total[i:i + ph, j:j + pw] += drop / (ph * pw)
                 count[i:i + ph, j:j + pw] += 1
         return total / np.maximum(count, 1), target
+
+
+METHOD = Method(
+    "occlusion", "Occlusion: the score drop when a patch is filled (Zeiler & Fergus, 2014)",
+    budget="model evaluations", estimates="removal", suites={"perturbation", "groundtruth"},
+    asserted={"ground-truth"}, figure=True)

@@ -6,6 +6,7 @@ import numpy as np
 
 from leg.explainers import register
 from leg.harness.methods._base import Baseline
+from leg.harness.methods.record import Method
 
 
 @register("random")
@@ -52,3 +53,11 @@ class RandomCells(Baseline):
         grid = Grid.from_cell_size(h, w, self.cell_size)
         cells = np.random.default_rng(seed).uniform(size=grid.shape)
         return grid.upsample(cells, "nearest"), target
+
+
+METHODS = (
+    Method("random", "A random map: uniform noise per pixel, ignoring the model",
+           suites={"sanity", "perturbation", "groundtruth"}, figure=True),
+    Method("random-cells", "A random map at LEG's granularity (noise per cell): the floor of "
+           "the faithfulness comparisons", suites={"perturbation"}, floor=True),
+)

@@ -7,6 +7,7 @@ import numpy as np
 from leg._validation import check_float, check_int
 from leg.explainers import register
 from leg.harness.methods._base import Baseline, check_fill, fill_image
+from leg.harness.methods.record import Method
 
 
 def rise_masks(shape: tuple[int, int], n: int, cells: int, p: float,
@@ -75,3 +76,8 @@ class RISE(Baseline):
             scores = model.scores(m * image + (1.0 - m) * fill)
             total += np.tensordot(scores[:, model.check_target(target)], masks, axes=1)
         return total / (n * self.p), target
+
+
+METHOD = Method(
+    "rise", "RISE: the score under random masks, averaged per pixel (Petsiuk et al., 2018)",
+    budget="model evaluations", estimates="removal", suites={"perturbation", "groundtruth"})

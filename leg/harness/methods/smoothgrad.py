@@ -8,6 +8,7 @@ from leg._validation import check_float
 from leg.explainers import register
 from leg.harness.methods._base import Baseline, check_gradient_classifier
 from leg.harness.methods.gradient import gradient_kwargs
+from leg.harness.methods.record import Method
 
 
 @register("smoothgrad")
@@ -57,3 +58,9 @@ class SmoothGrad(Baseline):
             grads = model.gradient(noisy, target, **self.score_kwargs)
             total += (np.abs(grads) if self.absolute else grads).sum(axis=0)
         return (total / n).sum(axis=2), target
+
+
+METHOD = Method(
+    "smoothgrad", "SmoothGrad: the gradient averaged over noisy copies (Smilkov et al., 2017)",
+    budget="gradient evaluations", gradients=50, needs_gradient=True,
+    suites={"perturbation", "groundtruth"})

@@ -4,14 +4,7 @@ from __future__ import annotations
 
 from leg.explainers import register
 from leg.harness.methods._base import Baseline
-
-
-def has_true_map(classifier) -> bool:
-    """Whether ``classifier`` knows its true saliency (a ground-truth model of
-    :mod:`leg.zoo.groundtruth`)."""
-    from leg.zoo.groundtruth import GroundTruthModel
-
-    return isinstance(classifier, GroundTruthModel)
+from leg.harness.methods.record import Method, has_true_map
 
 
 @register("true-map")
@@ -37,3 +30,8 @@ class TrueMap(Baseline):
         target = model.resolve(image, target)
         true = self.classifier.true_map(image)
         return (true if target == self.classifier.target else -true), target
+
+
+METHOD = Method(
+    "true-map", "The oracle: a ground-truth model's exact gradient", needs="true-map",
+    suites={"perturbation"})

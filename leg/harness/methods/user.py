@@ -17,12 +17,13 @@ from __future__ import annotations
 import importlib
 import inspect
 import re
-from dataclasses import dataclass
 from importlib.metadata import entry_points
 
 import numpy as np
 
-__all__ = ["ENTRY_POINT_GROUP", "FACTORY_OPTION", "UserExplainer", "UserMethod",
+from leg.harness.methods.record import Method
+
+__all__ = ["ENTRY_POINT_GROUP", "FACTORY_OPTION", "UserExplainer", "user_method",
            "load_factory", "make_user_explainer", "parse_methods"]
 
 ENTRY_POINT_GROUP = "leg.explainers"
@@ -32,14 +33,19 @@ _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
 _TARGET = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
 
-@dataclass(frozen=True)
-class UserMethod:
-    """A user's saliency method: ``name`` in the reports, ``target`` ``module:attribute``,
-    ``black_box`` when its factory accepts ``budget`` (model evaluations)."""
-
-    name: str
-    target: str
-    black_box: bool
+def user_method(name: str, target: str, factory) -> Method:
+    """The record of a user's method: ``target`` (``module:attribute``) built in every
+    process from ``factory``. It is the method under test (asserted in the sanity checks)
+    and runs in every suite; its budget counts model evaluations when the factory names a
+    ``budget`` parameter (then it is compared at LEG's budget). The factory may say more
+    with attributes: ``estimates`` (``"gradient"`` or ``"removal"``: the ground-truth
+    target it is judged against) and ``needs_gradient``."""
+    return Method(name, f"your method ({target})",
+                  budget="model evaluations" if _accepts_budget(factory) else None,
+                  needs_gradient=bool(getattr(factory, "needs_gradient", False)),
+                  estimates=getattr(factory, "estimates", "gradient"),
+                  suites={"sanity", "perturbation", "groundtruth"}, role="asserted",
+                  target=target)
 
 
 def load_factory(target: str):
@@ -76,14 +82,14 @@ def _entry_point_targets() -> dict[str, str]:
     return {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
 
 
-def parse_methods(text: str, builtin) -> tuple[list[str], list[UserMethod]]:
+def parse_methods(text: str, builtin) -> tuple[list[str], list[Method]]:
     """``--leg-methods`` as ``(names in order, user methods)``.
 
     Each comma-separated part is a built-in name (``builtin``), ``NAME=module:attribute``, or
     the name of an entry point in :data:`ENTRY_POINT_GROUP`. ``ValueError`` for anything else.
     """
     names: list[str] = []
-    users: list[UserMethod] = []
+    users: list[Method] = []
     installed = None
     for part in (p.strip() for p in text.split(",")):
         if not part:
@@ -111,7 +117,7 @@ def parse_methods(text: str, builtin) -> tuple[list[str], list[UserMethod]]:
             raise ValueError(f"The method {name!r} is given twice.")
         factory = load_factory(target)
         names.append(name)
-        users.append(UserMethod(name, target, _accepts_budget(factory)))
+        users.append(user_method(name, target, factory))
     return names, users
 
 

@@ -10,9 +10,8 @@ compared.
 
 A row *regresses* when its metric moved in the bad direction by more than the tolerance
 (absolute): up for a metric with ``higher_is_better=False`` (the sanity similarities), down
-otherwise. Rows are matched on ``KEY`` columns (the sanity rows; the perturbation rows use
-the same columns with the background as ``stage``; the ground-truth and estimand rows are
-matched on :data:`GROUNDTRUTH_KEY` and :data:`ESTIMAND_KEY`; :data:`METRIC_TABLES`).
+otherwise. Rows are matched on the columns each suite names for its metric table
+(:attr:`leg.harness.engine.suite.Suite.key`, :func:`metric_tables`; ``KEY`` by default).
 A NaN value (a key size no alpha reached) counts as the worst value: NaN now and finite
 before regresses, the reverse improves. Two whole runs, verdicts included, are compared by
 :mod:`leg.harness.report.compare`.
@@ -27,16 +26,19 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["ESTIMAND_KEY", "GROUNDTRUTH_KEY", "KEY", "METRIC_TABLES", "Baseline",
+__all__ = ["KEY", "Baseline",
            "IncompatibleBaseline", "check_compatible", "compare", "load_baseline",
-           "regressions"]
+           "metric_tables", "regressions"]
 
 KEY = ("check", "model", "image", "method", "stage", "metric")
-GROUNDTRUTH_KEY = ("model", "method", "budget", "metric")
-ESTIMAND_KEY = ("model", "image", "variant", "budget", "metric")
-#: The metric tables of a run and the columns that identify their rows.
-METRIC_TABLES = {"sanity": KEY, "perturbation_scores": KEY, "groundtruth": GROUNDTRUTH_KEY,
-                 "estimand": ESTIMAND_KEY}
+
+
+def metric_tables() -> dict[str, tuple[str, ...]]:
+    """Every suite's metric table (compared with a stored run) and the columns that identify
+    its rows."""
+    from leg.harness.engine.suite import suites
+
+    return {s.table: s.key for s in suites() if s.table}
 
 
 class IncompatibleBaseline(ValueError):

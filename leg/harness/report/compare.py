@@ -5,8 +5,8 @@ tolerance between two harness runs.
 the full lists as ``comparison_verdicts.csv`` and ``comparison_metrics.csv``); in
 regression mode (``--leg-baseline``) the conftest writes the same files into the new run's
 folder. Metrics are compared row by row with :func:`leg.harness.report.baseline.compare` on
-every table of :data:`leg.harness.report.baseline.METRIC_TABLES` (a move in the bad direction
-beyond the tolerance regresses); verdicts (``verdicts.csv``) by
+every suite's metric table (:func:`leg.harness.report.baseline.metric_tables`; a move in
+the bad direction beyond the tolerance regresses); verdicts (``verdicts.csv``) by
 :func:`leg.harness.checks.verdicts.flip_status`. Something regressed when a verdict got worse or a
 metric regressed: the command then exits with status 1.
 """
@@ -27,12 +27,12 @@ from leg.harness.report import (
     page,
 )
 from leg.harness.report.baseline import (
-    METRIC_TABLES,
     Baseline,
     IncompatibleBaseline,
     check_compatible,
     compare,
     load_baseline,
+    metric_tables,
 )
 
 __all__ = ["NotARun", "RunComparison", "compare_runs", "load_run", "write_comparison"]
@@ -158,7 +158,7 @@ def compare_runs(before: Baseline, after: Baseline, *,
         which = "the earlier run" if "verdicts" not in before.tables else "the later run"
         res.notes.append(f"Verdicts not compared: {which} has no verdicts.csv (written by "
                          "the harness since the verdict matrix was added).")
-    for table, key in METRIC_TABLES.items():
+    for table, key in metric_tables().items():
         if table not in before.tables and table not in after.tables:
             continue
         if table not in before.tables or table not in after.tables:

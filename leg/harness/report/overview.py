@@ -9,8 +9,7 @@ from __future__ import annotations
 import html
 import math
 
-from leg.harness.checks.verdicts import CHECKS, MARKED, VERDICTS, Leaderboard, Verdict
-from leg.harness.profiles import METHODS
+from leg.harness.checks.verdicts import VERDICTS, Leaderboard, Verdict
 
 __all__ = ["fmt", "leaderboards_html", "leaderboards_markdown", "legend_html",
            "matrix_html", "matrix_markdown", "statistics_text"]
@@ -23,9 +22,33 @@ def fmt(v) -> str:
     return f"{v:.3g}"
 
 
+def _check_order(verdicts: list[Verdict]) -> list[str]:
+    """Every check of ``verdicts``: the suites' checks in their order, then any other (a
+    stored run's check whose suite is not installed here)."""
+    from leg.harness.engine.suite import checks
+
+    known = list(checks())
+    return known + list(dict.fromkeys(v.check for v in verdicts if v.check not in known))
+
+
+def _header(check: str) -> tuple[str, str]:
+    """``(column header, rule)`` of ``check``."""
+    from leg.harness.engine.suite import check as check_record
+
+    c = check_record(check)
+    return (c.header, c.rule) if c else (check, "")
+
+
+def _marked() -> tuple[str, ...]:
+    """The methods the matrix and leaderboards list first and mark (LEG's own)."""
+    from leg.harness.methods import METHODS
+
+    return tuple(name for name, m in METHODS.items() if m.ours)
+
+
 def _models(verdicts: list[Verdict]) -> list[str]:
     """Models in the order of their first check (sanity models first), then of appearance."""
-    order = list(CHECKS)
+    order = _check_order(verdicts)
     first = {}
     for v in verdicts:
         first[v.model] = min(first.get(v.model, len(order)), order.index(v.check))
@@ -34,16 +57,20 @@ def _models(verdicts: list[Verdict]) -> list[str]:
 
 def _checks(verdicts: list[Verdict], model: str) -> list[str]:
     present = {v.check for v in verdicts if v.model == model}
-    return [c for c in CHECKS if c in present]
+    return [c for c in _check_order(verdicts) if c in present]
 
 
 def _methods(verdicts: list[Verdict]) -> list[str]:
     seen = list(dict.fromkeys(v.method for v in verdicts))
-    return [m for m in MARKED if m in seen] + [m for m in seen if m not in MARKED]
+    marked = _marked()
+    return [m for m in marked if m in seen] + [m for m in seen if m not in marked]
 
 
 def _role(method: str) -> str:
-    return " (control: must fail)" if METHODS.get(method) == "control" else ""
+    from leg.harness.methods import METHODS
+
+    m = METHODS.get(method)
+    return " (control: must fail)" if m is not None and m.role == "control" else ""
 
 
 def _cell_text(v: Verdict | None) -> str:
@@ -100,8 +127,8 @@ def matrix_html(verdicts: list[Verdict]) -> str:
     cols = [(m, c) for m in models for c in _checks(verdicts, m)]
     top = "".join(f'<th colspan="{len(_checks(verdicts, m))}" class="model">{_wrap_name(m)}'
                   "</th>" for m in models)
-    sub = "".join(f'<th title="{html.escape(CHECKS[c][1])}">'
-                  f"{_HEADERS.get(c, html.escape(CHECKS[c][0]))}</th>" for _, c in cols)
+    sub = "".join(f'<th title="{html.escape(_header(c)[1])}">'
+                  f"{_HEADERS.get(c, html.escape(_header(c)[0]))}</th>" for _, c in cols)
     body = []
     for method in _methods(verdicts):
         cells = []
@@ -111,7 +138,7 @@ def matrix_html(verdicts: list[Verdict]) -> str:
                                                             else "")
             cells.append(f'<td class="{cls}" title="{html.escape(_title(v))}">'
                          f"{html.escape(_cell_text(v))}</td>")
-        mark = ' class="marked"' if method in MARKED else ""
+        mark = ' class="marked"' if method in _marked() else ""
         body.append(f"<tr><th{mark}>{html.escape(method)}<small>{_role(method)}</small></th>"
                     + "".join(cells) + "</tr>")
     return ('<div class="scroll"><table class="matrix" id="verdict-matrix"><thead>'
@@ -130,7 +157,7 @@ def matrix_markdown(verdicts: list[Verdict]) -> str:
         checks = _checks(verdicts, model)
         methods = [m for m in _methods(verdicts)
                    if any((model, m, c) in index for c in checks)]
-        out += ["", f"**{model}**", "", "| method | " + " | ".join(CHECKS[c][0] for c in checks)
+        out += ["", f"**{model}**", "", "| method | " + " | ".join(_header(c)[0] for c in checks)
                 + " |", "|---" * (len(checks) + 1) + "|"]
         for method in methods:
             cells = []

@@ -9,7 +9,7 @@ them are replaced by a background image (:func:`background`, :func:`masked_image
   target score as the top pixels are removed (lower area is better) or revealed from the
   background (higher area is better).
 
-:data:`PERTURBATION_METRICS` labels the numbers for reports.
+Its metrics are registered in :mod:`leg.harness.checks.metrics`.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from numbers import Integral
 import numpy as np
 
 from leg._validation import check_choice, check_image, check_int
-from leg.harness.checks.metrics import Metric
+from leg.harness.checks.metrics import Metric, register
 from leg.models import evaluate
 
 __all__ = [
-    "BACKGROUNDS", "DEFAULT_K", "PERTURBATION_METRICS", "SCORE_BACKGROUNDS", "area_under_curve",
+    "BACKGROUNDS", "DEFAULT_K", "SCORE_BACKGROUNDS", "area_under_curve",
     "background", "deletion_curve", "insertion_curve", "key_size", "key_size_linear_scan",
     "masked_images", "pixel_counts", "ranking",
 ]
@@ -37,28 +37,24 @@ SCORE_BACKGROUNDS = BACKGROUNDS + ("road",)
 DEFAULT_K = 32
 DEFAULT_ALPHAS = np.linspace(0.001, 1.0, 1000)
 
-PERTURBATION_METRICS = {
-    "key_size": Metric(
-        "key_size", higher_is_better=False,
-        description="Smallest fraction of the top-|saliency| pixels that, replaced by the "
-                    "background, changes the top-1 class (NaN when no fraction does)."),
-    "deletion_auc": Metric(
-        "deletion_auc", higher_is_better=False,
-        description="Area under the target score as the top-|saliency| pixels are replaced "
-                    "by the background, fraction 0 to 1."),
-    "insertion_auc": Metric(
-        "insertion_auc", higher_is_better=True,
-        description="Area under the target score as the top-|saliency| pixels are revealed "
-                    "on the background, fraction 0 to 1."),
-    "lerf_auc": Metric(
-        "lerf_auc", higher_is_better=True,
-        description="Area under the target score as the *least* relevant pixels are removed "
-                    "first (ROAD's LeRF), fraction 0 to 1."),
-    "road_gap": Metric(
-        "road_gap", higher_is_better=True,
-        description="LeRF area minus MoRF (deletion) area (ROAD): near 0 for a map unrelated "
-                    "to the model."),
-}
+_PETSIUK = "Petsiuk et al., BMVC 2018 (RISE: deletion and insertion)"
+_ROAD = "Rong et al., ICML 2022 (ROAD)"
+for _m in (
+    Metric("key_size", False, "Smallest fraction of the top-|saliency| pixels that, replaced "
+           "by the background, changes the top-1 class (NaN when no fraction does).",
+           "faithfulness", 0.0, 1.0, "Luo et al., ICCV 2021"),
+    Metric("deletion_auc", False, "Area under the target score as the top-|saliency| pixels "
+           "are replaced by the background, fraction 0 to 1.", "faithfulness", 0.0, 1.0,
+           _PETSIUK),
+    Metric("insertion_auc", True, "Area under the target score as the top-|saliency| pixels "
+           "are revealed on the background, fraction 0 to 1.", "faithfulness", 0.0, 1.0,
+           _PETSIUK),
+    Metric("lerf_auc", True, "Area under the target score as the *least* relevant pixels are "
+           "removed first (ROAD's LeRF), fraction 0 to 1.", "faithfulness", 0.0, 1.0, _ROAD),
+    Metric("road_gap", True, "LeRF area minus MoRF (deletion) area (ROAD): near 0 for a map "
+           "unrelated to the model.", "faithfulness", -1.0, 1.0, _ROAD),
+):
+    register(_m)
 
 
 def _check_saliency(saliency, shape: tuple[int, int]) -> np.ndarray:

@@ -35,24 +35,28 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from leg.harness.checks.faithfulness.imputation import ORDERS, NoisyLinearImputer, unit_ranks
+from leg.harness.checks.faithfulness.imputation import (
+    ORDERS,
+    NoisyLinearImputer,
+    noisy_linear_imputation,
+    unit_ranks,
+)
 from leg.harness.checks.faithfulness.removal import (
-    PERTURBATION_METRICS,
     area_under_curve,
     background,
     pixel_counts,
 )
+from leg.harness.checks.metrics import metric as metric_of
 from leg.harness.checks.verdicts import Leaderboard, Verdict, rank
-from leg.harness.engine.cache import ExplanationCache, ResultCache, explanation_key, result_key
-from leg.harness.engine.executors import JobOutput, SequentialExecutor
-from leg.harness.engine.inputs import (
-    array_hash,
-    load_model_once,
-    model_fingerprint,
-    model_input_shape,
-)
-from leg.harness.engine.jobs import ExplainItem, ExplainJob, compute_explanations, run_jobs
-from leg.harness.profiles import BLACK_BOX, PerturbationPlan, Profile, cell_size_for
+from leg.harness.engine.cache import ResultCache, result_key
+from leg.harness.engine.executors import JobOutput
+from leg.harness.engine.inputs import load_model_once
+from leg.harness.engine.jobs import run_jobs
+from leg.harness.engine.maps import MapResults, explain_plans, price_maps
+from leg.harness.engine.pipeline import Pipeline, image_ids, input_shape
+from leg.harness.engine.suite import Cell, Check, Suite
+from leg.harness.methods import METHODS, ours, record
+from leg.harness.profiles import PerturbationPlan, Profile, cell_size_for
 from leg.models import evaluate
 
 __all__ = [
@@ -100,37 +104,6 @@ class PerturbationCase:
         return f"{self.model}-{self.image}-{self.method}-{self.background}"
 
 
-def image_ids(plan: PerturbationPlan, images_dir: str | None) -> list[str]:
-    """The plan's image ids (a ground-truth model's: ``base0``, ``base1``, ...: its
-    :meth:`~leg.zoo.groundtruth.GroundTruthModel.base_image` seeds, whatever the folder)."""
-    from leg.harness.checks.randomization.suite import image_ids as sanity_ids
-    from leg.harness.profiles import ModelPlan
-
-    if plan.spec.startswith("groundtruth:"):
-        return [f"base{i}" for i in range(plan.n_images)]
-    return sanity_ids(ModelPlan(plan.spec, n_images=plan.n_images), images_dir)
-
-
-def plan_images(plan: PerturbationPlan, clf, images_dir: str | None
-                ) -> list[tuple[str, np.ndarray]]:
-    """``(id, image)`` of the plan: a ground-truth model's base images, the folder's or the
-    zoo's."""
-    from leg.harness.engine.inputs import load_image_folder, zoo_images
-
-    if plan.spec.startswith("groundtruth:"):
-        return [(f"base{i}", clf.base_image(i)) for i in range(plan.n_images)]
-    if images_dir:
-        return load_image_folder(images_dir, input_shape(clf))[:plan.n_images or None]
-    return zoo_images(plan.spec, plan.n_images)
-
-
-def input_shape(clf) -> tuple[int, int, int]:
-    """``(H, W, C)`` of the model's images (a ground-truth model's ``image_shape``)."""
-    from leg.harness.methods.true_map import has_true_map
-
-    return tuple(clf.image_shape) if has_true_map(clf) else model_input_shape(clf)
-
-
 def matched_cell(plan: PerturbationPlan, shape) -> int:
     """The plan's matched granularity in pixels per cell side for images of ``shape``."""
     return cell_size_for(plan.matched_cell, shape)
@@ -140,24 +113,13 @@ def plan_cases(profile: Profile, images_dir: str | None = None) -> list[Perturba
     """Every (model, image, method, background) case of ``profile`` (models not loaded)."""
     out = []
     for plan in profile.perturbation:
-        for img in image_ids(plan, images_dir):
+        for img in image_ids(plan.spec, plan.n_images, images_dir):
             for method in profile.perturbation_methods:
                 for bg in plan.scored():
                     out.append(PerturbationCase(plan.spec, img, method, bg,
                                                 bg in plan.curve_backgrounds,
                                                 bg in plan.backgrounds))
     return out
-
-
-def method_options(plan: PerturbationPlan, method: str, shape,
-                   black_box: tuple[str, ...] = BLACK_BOX) -> dict:
-    """The explainer options of ``method``: ``budget`` for the black-box ones, + the plan's."""
-    opts = dict(plan.options.get(method, {}))
-    if isinstance(opts.get("cell_size"), str):
-        opts["cell_size"] = cell_size_for(opts["cell_size"], shape)
-    if method in black_box:
-        opts["budget"] = int(plan.budget)
-    return opts
 
 
 def alpha_grid(steps: int) -> np.ndarray:
@@ -440,24 +402,13 @@ def run_score_job(job: ScoreJob) -> list[tuple[str, str]]:
 
 # ------------------------------------------------------------------------------ running
 @dataclass
-class PerturbationResults:
-    """Everything the perturbation tests assert on and the report shows."""
+class PerturbationResults(MapResults):
+    """Everything the perturbation tests assert on and the report shows: the maps
+    (:class:`~leg.harness.engine.maps.MapResults`) and their scores."""
 
-    profile: Profile
     keysize: list[dict] = field(default_factory=list)  # model, image, method, background, ...
     curves: list[dict] = field(default_factory=list)  # model, image, method, kind, alpha, ...
     scores: list[dict] = field(default_factory=list)  # metric rows (regression shape)
-    explanations: list[dict] = field(default_factory=list)  # n_evaluations, seconds
-    maps: dict = field(default_factory=dict)  # (model, image, method) -> map
-    images: dict = field(default_factory=dict)  # (model, image) -> array
-    targets: dict = field(default_factory=dict)  # (model, image) -> class
-    probabilities: dict = field(default_factory=dict)  # (model, image) -> top-1 probability
-    budgets: dict = field(default_factory=dict)  # model -> budget
-    skipped: dict = field(default_factory=dict)  # (model, method) -> reason
-    errors: dict = field(default_factory=dict)  # (model, image, method[, background]) -> msg
-    timings: dict = field(default_factory=dict)
-    cache_stats: dict = field(default_factory=dict)
-    fingerprints: dict = field(default_factory=dict)
     matched: dict = field(default_factory=dict)  # model -> "cells:<px>", its granularity
     score_evaluations: dict = field(default_factory=dict)  # (model, image, method, bg) -> n
 
@@ -477,91 +428,27 @@ class PerturbationResults:
         return [r for r in self.keysize if r["key_size"] is not None]
 
 
-def _available(methods, clf) -> tuple[list[str], dict]:
-    import leg.harness.methods  # noqa: F401  (registers the baselines)
-    from leg.explainers import EXPLAINERS
-    from leg.harness.methods.true_map import has_true_map
-
-    ok, skipped = [], {}
-    for m in methods:
-        if m not in EXPLAINERS:
-            skipped[m] = "not registered"
-        elif m == "true-map" and not has_true_map(clf):
-            skipped[m] = ("the model's true saliency is unknown (ground-truth models of "
-                          "leg.zoo.groundtruth only)")
-        elif m == "grad-cam" and has_true_map(clf):
-            skipped[m] = "a ground-truth model has no convolution for Grad-CAM to look at"
-        elif m in ("gradient", "smoothgrad", "integrated-gradients", "grad-cam") and not callable(
-                getattr(clf, "gradient", None)):
-            skipped[m] = "the model has no .gradient"
-        else:
-            ok.append(m)
-    return ok, skipped
-
-
 def run_perturbation(profile: Profile, *, cache_root: str, images_dir: str | None = None,
                      executor=None) -> PerturbationResults:
     """Compute (or read from the caches) every map and score of ``profile.perturbation``."""
-    executor = executor or SequentialExecutor()
     res = PerturbationResults(profile=profile)
-    jobs, index = [], {}
-    t0 = time.perf_counter()
-    plans = {}
-    for plan in profile.perturbation:
-        if images_dir is None and plan.n_images == 0:  # a generic plan for a zoo model
-            why = (f"no images: the {profile.name!r} profile has no perturbation plan for "
-                   f"{plan.spec!r}, and the generic plan compares the methods on the "
-                   "--leg-images folder; pass --leg-images DIR or use a profile with a plan "
-                   "for it (standard and paper have Lite0's)")
-            res.skipped.update({(plan.spec, m): why for m in profile.perturbation_methods})
-            continue
-        clf = load_model_once(plan.spec)
-        shape = input_shape(clf)
-        fp = res.fingerprints[plan.spec] = model_fingerprint(clf)
-        images = plan_images(plan, clf, images_dir)
-        res.matched[plan.spec] = granularity(matched_cell(plan, shape))
-        probs = np.asarray(clf(np.stack([img for _, img in images])))
-        methods, skipped = _available(profile.perturbation_methods, clf)
-        res.skipped.update({(plan.spec, m): r for m, r in skipped.items()})
-        res.budgets[plan.spec] = plan.budget
-        plans[plan.spec] = (plan, methods)
-        for (img_id, img), p in zip(images, probs, strict=True):
-            items = []  # one job per image, so that workers share a model's images
-            res.images[(plan.spec, img_id)] = img
-            res.targets[(plan.spec, img_id)] = int(np.argmax(p))
-            res.probabilities[(plan.spec, img_id)] = float(np.max(p))
-            for method in methods:
-                opts = method_options(plan, method, shape, profile.black_box)
-                key = explanation_key(model=fp, state={"stage": "original"},
-                                      image=array_hash(img), method=method, options=opts,
-                                      seed=profile.seed, target=int(np.argmax(p)))
-                index[(plan.spec, img_id, method)] = key
-                items.append(ExplainItem(key, img_id, img, method, opts, profile.seed,
-                                         int(np.argmax(p))))
-            jobs.append(ExplainJob(plan.spec, "original", (), 0, tuple(items),
-                                   str(cache_root)))
-    res.timings["plan"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    status = compute_explanations(jobs, executor)
-    res.timings["explain"] = time.perf_counter() - t0
-    cache = ExplanationCache(cache_root)
-    for (model, img_id, method), key in index.items():
-        st, secs = status.get(key, ("cached", 0.0))
-        entry = cache.get(key)
-        res.cache_stats[f"maps_{st.split(':')[0]}"] = res.cache_stats.get(
-            f"maps_{st.split(':')[0]}", 0) + 1
-        if entry is None:
-            res.errors[(model, img_id, method)] = (
-                st if st.startswith("error") else "missing from the cache after computing it")
-            continue
-        res.maps[(model, img_id, method)] = entry["saliency"]
-        meta = entry["meta"]
-        res.explanations.append({
-            "model": model, "image": img_id, "method": method,
-            "budget": res.budgets[model] if method in res.profile.black_box else None,
-            "n_evaluations": meta.get("n_evaluations"), "seconds": meta.get("seconds")})
+    return SUITE.run(Pipeline(profile, res, cache_root=cache_root, images_dir=images_dir,
+                              executor=executor))
 
-    # scores
+
+def _explain(pipe: Pipeline) -> tuple[dict, dict]:
+    """Every map of the plans (:func:`leg.harness.engine.maps.explain_plans`) and each
+    model's matched granularity: ``(spec -> (plan, methods), (model, image, method) ->
+    explanation key)``."""
+    ran, index = explain_plans(pipe)
+    for spec, (plan, _, shape) in ran.items():
+        pipe.result.matched[spec] = granularity(matched_cell(plan, shape))
+    return {spec: (plan, methods) for spec, (plan, methods, _) in ran.items()}, index
+
+
+def _score(pipe: Pipeline, plans: dict, index: dict) -> None:
+    """Every score of every map, through ``pipe``, read back into ``pipe.result``."""
+    res, profile = pipe.result, pipe.profile
     t0 = time.perf_counter()
     score_jobs, sindex = [], {}
     for spec, (plan, _) in plans.items():
@@ -585,20 +472,11 @@ def run_perturbation(profile: Profile, *, cache_root: str, images_dir: str | Non
                                        plan.alpha_steps, plan.curve_steps, plan.k,
                                        profile.seed, cell, bg in pixel_bgs,
                                        plan.pixel_alpha_steps, ks))
-        score_jobs += [ScoreJob(spec, tuple(its), str(cache_root)) for its in by_image.values()]
-    sstatus = {k: st for k, (st, _) in run_jobs(score_jobs, score_job, executor,
-                                                 desc="scores").items()}
-    rcache = ResultCache(cache_root)
+        score_jobs += [ScoreJob(spec, tuple(its), pipe.cache_root) for its in by_image.values()]
+    entries = pipe.run(score_jobs, sindex, produce=score_job, desc="scores",
+                       cache=ResultCache(pipe.cache_root), stats="scores")
     res.timings["score"] = time.perf_counter() - t0
-    for (model, img_id, method, bg), key in sindex.items():
-        st = sstatus.get(key, "cached")
-        res.cache_stats[f"scores_{st.split(':')[0]}"] = res.cache_stats.get(
-            f"scores_{st.split(':')[0]}", 0) + 1
-        entry = rcache.get(key)
-        if entry is None:
-            res.errors[(model, img_id, method, bg)] = (
-                st if st.startswith("error") else "missing from the cache after computing it")
-            continue
+    for (model, img_id, method, bg), entry in entries.items():
         res.score_evaluations[(model, img_id, method, bg)] = entry.get("evaluations")
         for level in ("pixel", "matched"):
             sc = entry.get(level)
@@ -629,13 +507,12 @@ def run_perturbation(profile: Profile, *, cache_root: str, images_dir: str | Non
             if sc.get("road_gap") is not None:
                 res.scores.append(_score_row("road-gap", model, img_id, method, stage,
                                              "road_gap", sc["road_gap"]))
-    return res
 
 
 def _score_row(check, model, image, method, bg, metric, value) -> dict:
     return {"check": check, "model": model, "image": image, "method": method, "stage": bg,
             "metric": metric, "value": float(value),
-            "higher_is_better": PERTURBATION_METRICS[metric].higher_is_better}
+            "higher_is_better": metric_of(metric).higher_is_better}
 
 
 # ---------------------------------------------------------------------------- statistics
@@ -728,7 +605,9 @@ def budget_summary(res: PerturbationResults) -> list[dict]:
 
 
 # ------------------------------------------------------------------------------ verdicts
-FLOOR = "random-cells"  # the random map at LEG's granularity
+#: The floor every comparison is paired with: the random map at LEG's granularity (the
+#: method whose record says ``floor``).
+FLOOR = next(name for name, m in METHODS.items() if m.floor)
 
 #: Matrix check -> (score column, higher is better, backgrounds it uses: "all" the key-size
 #: ones, "curves" the curve ones, "road" only ROAD's).
@@ -738,10 +617,6 @@ CHECK_METRICS = {
     "insertion": ("insertion_auc", True, "curves"),
     "road-gap": ("road_gap", True, "road"),
 }
-#: Matrix check -> the methods whose comparison with the floor a test asserts.
-_FLOOR_CHECKS = {"key-size": ("leg", "leg-tv"), "deletion": ("leg", "leg-tv"),
-                 "insertion": (), "road-gap": ()}
-
 
 def _shown(key_size: float) -> float:
     """A median key size for display: NaN where the median image found no key set."""
@@ -804,11 +679,13 @@ def matrix_verdicts(res: PerturbationResults) -> list[Verdict]:
     """Per model, method and check (key size, deletion, insertion, ROAD gap), at the model's
     matched granularity: a paired comparison with ``random-cells`` over the images
     (:func:`paired_comparison`): pass, fail or not significant, with ``n_images``, the CI of
-    the median paired difference and the p-value. LEG's and LEG-TV's key size and deletion
-    are asserted by :mod:`evaluation.test_perturbation` (a failure becomes an expected
-    failure where the plan says ``beats_floor=False``); the others are reported."""
+    the median paired difference and the p-value. The checks a method's record lists as
+    ``asserted`` (LEG's and LEG-TV's key size and deletion) are asserted by
+    :mod:`leg.harness.evaluation.test_perturbation` (a failure becomes an expected failure
+    where the plan says ``beats_floor=False``); the others are reported."""
     out = []
     methods = res.profile.perturbation_methods
+    users = res.profile.user_methods
     for plan in res.profile.perturbation:
         model = plan.spec
         if not any(m == model for m, _ in res.images):
@@ -819,7 +696,7 @@ def matrix_verdicts(res: PerturbationResults) -> list[Verdict]:
             shown = _shown if metric == "key_size" else (lambda v: v)
             floor_vals = per_image_values(res, model, FLOOR, check)
             for method in methods:
-                is_asserted = method in _FLOOR_CHECKS[check]
+                is_asserted = check in record(method, users).asserted
                 cmp = (paired_comparison(res, model, method, check) if floor_vals
                        else None)
                 if cmp is None:
@@ -918,7 +795,8 @@ def leaderboards(res: PerturbationResults) -> list[Leaderboard]:
                     values[method] = (med, f"n={len(vals)}", lo, hi)
             out.append(rank(f"{model}: {title}, {res.matched[model]} "
                             f"({'higher' if higher else 'lower'} is better)", bg, metric,
-                            higher, values, reliability=_w_text(
+                            higher, values, marked=ours(res.profile.user_methods),
+                            reliability=_w_text(
                                 concordance.get((model, _comparison(metric, bg))))))
     return out
 
@@ -946,9 +824,9 @@ def _curves_figure(res: PerturbationResults, model: str, bg: str):
             alphas = sorted({r["alpha"] for r in rows})
             mean = [np.mean([r["probability"] for r in rows if r["alpha"] == a])
                     for a in alphas]
-            style = "-" if method in ("leg", "leg-tv") else "--" if method == "random" else ":"
-            ax.plot(alphas, mean, style, color=f"C{i % 10}", label=method,
-                    lw=2 if method.startswith("leg") else 1)
+            ours = record(method, res.profile.user_methods).ours
+            style = "-" if ours else "--" if method == "random" else ":"
+            ax.plot(alphas, mean, style, color=f"C{i % 10}", label=method, lw=2 if ours else 1)
         end, how, better = titles[kind]
         ax.set_xlabel(f"fraction of {end}-|saliency| {res.matched.get(model, 'pixel')} {how}")
         ax.set_title(f"{_curve_label(kind)} ({better} area is better)",
@@ -972,8 +850,7 @@ def _masked_figure(res: PerturbationResults, model: str, alphas=(0.01, 0.05, 0.2
 
     img_id = sorted(i for (m, i) in res.images if m == model)[0]
     img = res.images[(model, img_id)]
-    methods = [m for m in ("leg-tv", "leg", "lime", "occlusion", "random")
-               if (model, img_id, m) in res.maps]
+    methods = [m for m, rec in METHODS.items() if rec.figure and (model, img_id, m) in res.maps]
     fig, axes = plt.subplots(len(methods), len(alphas) + 1, squeeze=False,
                              figsize=(1.6 * (len(alphas) + 1), 1.6 * len(methods)))
     grey = img.shape[2] == 1
@@ -1011,8 +888,6 @@ def add_to_report(report, res: PerturbationResults, comparison: list[dict] | Non
     report.add_table("keysize_statistics", stats)
     report.add_table("perturbation_auc", auc_summary(res))
     report.add_table("perturbation_budgets", budget_summary(res))
-    report.add_verdicts(matrix_verdicts(res))
-    report.add_leaderboards(leaderboards(res))
     concordance, agreement = reliability(res)
     report.add_table("perturbation_concordance", concordance)
     report.add_table("perturbation_agreement", agreement)
@@ -1093,3 +968,131 @@ def add_to_report(report, res: PerturbationResults, comparison: list[dict] | Non
 
         add_comparison_section(report, "perturbation_vs_baseline",
                                "Perturbation: comparison with the baseline", comparison, 25)
+
+
+def _scan_cost(steps: int, units: int) -> int:
+    """Expected model calls of one batched key-size scan: the distinct counts of a
+    ``steps`` grid over ``units`` pixels or cells (at most ``min(steps, units)``), the first
+    batch (:data:`SCAN_BATCH`) and half of the rest (the
+    scan stops at the class change)."""
+    distinct = min(int(steps), int(units))
+    first = min(distinct, SCAN_BATCH)
+    return first + (distinct - first) // 2
+
+
+@functools.lru_cache(maxsize=8)
+def _imputation_seconds(shape: tuple[int, int, int], cell: int) -> float:
+    """Seconds of one ROAD imputation of half the ``cell`` px cells of a ``shape`` image
+    (timed once per size and cell: the sparse solve grows with the removed area, half is
+    the middle)."""
+    h, w, c = shape
+    rng = np.random.default_rng(0)
+    cells = rng.random((-(-h // cell), -(-w // cell))) < 0.5
+    mask = np.kron(cells, np.ones((cell, cell), dtype=bool))[:h, :w]
+    image = rng.random((h, w, c))
+    noisy_linear_imputation(image, mask)  # warm-up: the elimination order is cached
+    t0 = time.perf_counter()
+    noisy_linear_imputation(image, mask)
+    return time.perf_counter() - t0
+
+
+def price(profile: Profile, images_dir: str | None, models: dict) -> list:
+    """The faithfulness suite's work: the maps, then the key-size scans and curves."""
+    from leg.harness.engine.plan import Work
+
+    out = []
+    methods = profile.perturbation_methods
+    maps = iter(price_maps(profile, images_dir, models, "perturbation"))
+    for plan in profile.perturbation:
+        shape = input_shape(models[plan.spec])
+        n_img = len(image_ids(plan.spec, plan.n_images, images_dir))
+        out.append(next(maps))
+        # matched granularity: every background, at most one call per cell and scan; pixel
+        # granularity: the plan's pixel backgrounds only, on their grid. Curves: two per
+        # background (deletion and insertion; ROAD: deletion and LeRF). Upper bounds:
+        # identical masked images are evaluated once per image
+        cell = matched_cell(plan, shape)
+        cells = -(-shape[0] // cell) * -(-shape[1] // cell)
+        pixel = plan.pixel_scored()
+        curves = [(b, g) for b in plan.curve_backgrounds
+                  for g in ("matched", "pixel") if g == "matched" or b in pixel]
+        per_map = (len(plan.backgrounds) * _scan_cost(plan.alpha_steps, cells)
+                   + len(pixel) * _scan_cost(plan.pixel_alpha_steps or plan.alpha_steps,
+                                             shape[0] * shape[1])
+                   + 2 * len(curves) * (plan.curve_steps + 1))
+        # ROAD imputes each of its masked images (a sparse solve, priced by timing one; a
+        # batch's imputations run on IMPUTATION_THREADS threads)
+        road = ((_scan_cost(plan.alpha_steps, cells) if "road" in plan.backgrounds else 0)
+                + (2 * (plan.curve_steps + 1) if "road" in plan.curve_backgrounds else 0))
+        units = n_img * len(methods) * (len(plan.scored()) + len(pixel))
+        out.append(Work("perturbation", plan.spec,
+                        f"key-size scans ({len(plan.backgrounds)} backgrounds at {cell} px "
+                        f"cells, {len(pixel)} at pixels) and curves", units,
+                        n_img * len(methods) * per_map,
+                        overhead=(n_img * len(methods) * road * _imputation_seconds(shape, cell)
+                                  / IMPUTATION_THREADS if road else 0.0)))
+    return out
+
+
+class FaithfulnessSuite(Suite):
+    """Perturbation size: key size, deletion and insertion, ROAD (see the module docstring)."""
+
+    name = "perturbation"
+    title = "Perturbation size"
+    order = 20
+    description = "perturbation-size and ground-truth suites"
+    result_type = PerturbationResults
+    checks = (
+        Check("key-size", "key size",
+              "at the model's matched granularity (cells removed whole), per image the "
+              "median key size over the backgrounds (a key set not found counts as worst), "
+              "paired with random-cells' over the images (Wilcoxon): pass when "
+              "significantly smaller (p < 0.05)",
+              "Luo et al., ICCV 2021 (the key size); Tomsett et al., AAAI 2020 (reliability)",
+              "faithfulness",
+              "scattered single pixels flip a CNN whatever their order: every map is scored "
+              "at one matched granularity and paired with a random map at that granularity"),
+        Check("deletion", "deletion",
+              "matched granularity: per image the median deletion area over the curve "
+              "backgrounds, paired with random-cells' (Wilcoxon): pass when significantly "
+              "smaller", "Petsiuk et al., BMVC 2018", "faithfulness"),
+        Check("insertion", "insertion",
+              "matched granularity: per image the median insertion area over the curve "
+              "backgrounds, paired with random-cells' (Wilcoxon): pass when significantly "
+              "larger (reported)", "Petsiuk et al., BMVC 2018", "faithfulness"),
+        Check("road-gap", "ROAD gap",
+              "matched granularity, ROAD's noisy linear imputation: per image LeRF area minus "
+              "MoRF area, paired with random-cells' (Wilcoxon): pass when significantly "
+              "larger (reported)", "Rong et al., ICML 2022", "faithfulness"),
+    )
+    table = "perturbation_scores"
+    tests = "test_perturbation"
+
+    def models(self, profile) -> list[str]:
+        return [p.spec for p in profile.perturbation]
+
+    def price(self, profile, images_dir, models) -> list:
+        return price(profile, images_dir, models)
+
+    def run(self, pipeline: Pipeline) -> PerturbationResults:
+        plans, index = _explain(pipeline)
+        _score(pipeline, plans, index)
+        return pipeline.result
+
+    def verdicts(self, result) -> list[Verdict]:
+        return matrix_verdicts(result)
+
+    def leaderboards(self, result) -> list[Leaderboard]:
+        return leaderboards(result)
+
+    def metric_rows(self, result) -> list[dict]:
+        return result.scores
+
+    def planned_cells(self, profile, images_dir=None) -> list[Cell]:
+        return [Cell(*c) for c in planned_cells(profile)]
+
+    def report(self, report, result, comparison=None) -> None:
+        add_to_report(report, result, comparison)
+
+
+SUITE = FaithfulnessSuite()

@@ -64,6 +64,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from leg.harness.checks.metrics import Metric, register
+
 __all__ = [
     "COMPLEXITY_KINDS",
     "EMPRTResult",
@@ -81,6 +83,10 @@ COMPLEXITY_KINDS = ("discrete", "shannon")
 N_BINS = 100
 #: Default eMPRT margin: the median relative rise must exceed this (plus reseed noise).
 EMPRT_MARGIN = 0.01
+
+register(Metric("complexity_rise", True, "Relative rise of the map's complexity (entropy of "
+                "the |map| histogram) from the original to the fully randomized model (eMPRT).",
+                "randomization", reference="Hedström et al., TMLR 2024"))
 
 
 def _map(saliency, name: str = "saliency") -> np.ndarray:

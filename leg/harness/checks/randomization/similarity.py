@@ -38,7 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from leg.harness.checks.metrics import Metric
+from leg.harness.checks.metrics import Metric, register
 
 __all__ = [
     "SIMILARITIES",
@@ -151,21 +151,20 @@ class Similarity:
 
 _SIM_NOTE = "similarity to the original model's map (lower is better: the map should change)"
 
+def _similarity(name: str, what: str, fn) -> Similarity:
+    return Similarity(register(Metric(name, False, f"{what}; {_SIM_NOTE}.", "randomization",
+                                      -1.0, 1.0, "Adebayo et al., NeurIPS 2018")), fn)
+
+
 SIMILARITIES: dict[str, Similarity] = {
     s.name: s
     for s in (
-        Similarity(Metric("spearman_abs", False,
-                          f"Spearman rank correlation of absolute maps; {_SIM_NOTE}."),
-                   spearman_abs),
-        Similarity(Metric("spearman_signed", False,
-                          f"Spearman rank correlation of signed maps; {_SIM_NOTE}."),
-                   spearman_signed),
-        Similarity(Metric("ssim", False,
-                          f"SSIM of absolute maps normalised to [0, 1]; {_SIM_NOTE}."),
-                   ssim),
-        Similarity(Metric("hog_pearson", False,
-                          f"Pearson correlation of HOG features of absolute maps; {_SIM_NOTE}."),
-                   hog_pearson),
+        _similarity("spearman_abs", "Spearman rank correlation of absolute maps", spearman_abs),
+        _similarity("spearman_signed", "Spearman rank correlation of signed maps",
+                    spearman_signed),
+        _similarity("ssim", "SSIM of absolute maps normalised to [0, 1]", ssim),
+        _similarity("hog_pearson", "Pearson correlation of HOG features of absolute maps",
+                    hog_pearson),
     )
 }
 

@@ -116,12 +116,14 @@ What is asserted
 
 from __future__ import annotations
 
+import functools
 import itertools
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from leg.harness.checks.metrics import metric as metric_of
 from leg.harness.checks.randomization.layers import (
     Stage,
     cascading_stages,
@@ -129,22 +131,18 @@ from leg.harness.checks.randomization.layers import (
     layer_groups,
     randomization_scheme,
 )
+from leg.harness.checks.randomization.mprt import emprt, emprt_threshold
 from leg.harness.checks.randomization.seeds import seed_for
 from leg.harness.checks.randomization.similarity import DEGENERATE_ATOL, SIMILARITIES, is_degenerate  # noqa: F401
 from leg.harness.checks.statistics import PairedComparison, compare_paired, min_images_for
 from leg.harness.checks.verdicts import Verdict
 from leg.harness.engine.cache import explanation_key
-from leg.harness.engine.inputs import (
-    array_hash,
-    image_folder_names,
-    load_image_folder,
-    load_model_once,
-    model_fingerprint,
-    model_input_shape,
-    zoo_images,
-)
-from leg.harness.engine.jobs import ExplainItem, ExplainJob, compute_explanations
-from leg.harness.profiles import ZOO_TWINS, ModelPlan, Profile, cell_size_for
+from leg.harness.engine.inputs import array_hash, load_model_once, model_input_shape
+from leg.harness.engine.jobs import ExplainItem, ExplainJob
+from leg.harness.engine.pipeline import Pipeline, image_ids
+from leg.harness.engine.suite import Cell, Check, Suite, SuiteResult
+from leg.harness.profiles import ModelPlan, Profile, cell_size_for
+from leg.zoo import TWINS
 
 __all__ = [
     "ALL_IMAGES",
@@ -179,7 +177,7 @@ ZOO_GROUPS = {
     "digits": ("logits", "dense1", "conv2", "conv1"),
     "lite0": ("logits", "head", *(f"block{i}" for i in range(15, -1, -1)), "stem"),
 }
-ZOO_GROUPS.update({twin: ZOO_GROUPS[original] for twin, original in ZOO_TWINS.items()})
+ZOO_GROUPS.update({twin: ZOO_GROUPS[original] for twin, original in TWINS.items()})
 
 
 def threshold(reference, quantile: float, margin: float) -> float:
@@ -295,6 +293,19 @@ class SanityCase:
         return f"{self.model}-{self.image}-{self.method}-{self.stage}"
 
 
+@functools.cache
+def _not_randomizable(spec: str) -> str | None:
+    """Why the model ``spec`` cannot be randomized (it has no Keras layers or PyTorch
+    modules, e.g. a ground-truth model), or ``None``."""
+    if spec in ZOO_GROUPS:
+        return None
+    try:
+        layer_groups(load_model_once(spec))
+    except TypeError as exc:
+        return f"the sanity checks cannot randomize {spec!r}: {exc}"
+    return None
+
+
 def _model_groups(spec: str) -> list[str]:
     if spec in ZOO_GROUPS:
         return list(ZOO_GROUPS[spec])
@@ -325,21 +336,6 @@ def model_stages(plan: ModelPlan, order: str = "top-down") -> list[Stage]:
     return stages
 
 
-def image_ids(plan: ModelPlan, images_dir: str | None) -> list[str]:
-    if images_dir:
-        from pathlib import Path
-
-        names = image_folder_names(images_dir)
-        return [Path(n).stem for n in (names[:plan.n_images] if plan.n_images else names)]
-    if plan.spec.startswith("digits"):  # the unsaturated test digits (models loaded)
-        return [i for i, _ in zoo_images(plan.spec, plan.n_images)]
-    if ZOO_TWINS.get(plan.spec, plan.spec) == "lite0":
-        from leg.zoo.photos import photo_names
-
-        return photo_names()[:plan.n_images]
-    raise ValueError(f"The model {plan.spec!r} ships no images; pass --leg-images DIR.")
-
-
 def plan_cases(profile: Profile, images_dir: str | None = None) -> list[SanityCase]:
     """Every (model, image, method, stage) test case of ``profile`` (models not loaded for
     the zoo)."""
@@ -348,7 +344,8 @@ def plan_cases(profile: Profile, images_dir: str | None = None) -> list[SanityCa
         stages = model_stages(plan, profile.cascade_order)
         last_cascade = [s for s in stages if s.kind == "cascading"][-1].name
         decisive = [s for s in stages if s.name == last_cascade or s.kind == "label"]
-        for image, method in itertools.product(image_ids(plan, images_dir), profile.methods):
+        for image, method in itertools.product(
+                image_ids(plan.spec, plan.n_images, images_dir), profile.methods):
             cases.append(SanityCase(plan.spec, image, method, RESEEDED, "reproducibility",
                                     True))
             cases.extend(SanityCase(plan.spec, image, method, stage.name, stage.kind, False)
@@ -359,10 +356,9 @@ def plan_cases(profile: Profile, images_dir: str | None = None) -> list[SanityCa
 
 
 @dataclass
-class SanityResults:
+class SanityResults(SuiteResult):
     """Everything the sanity tests assert on and the report shows."""
 
-    profile: Profile
     rows: list[dict] = field(default_factory=list)
     maps: dict = field(default_factory=dict)  # (model, image, method, stage, repeat) -> map
     images: dict = field(default_factory=dict)  # (model, image) -> array
@@ -370,12 +366,7 @@ class SanityResults:
     references: dict = field(default_factory=dict)  # (model, method, metric) -> [float]
     informative: dict = field(default_factory=dict)  # (model, method, image) -> bool
     thresholds: dict = field(default_factory=dict)  # (model, method, metric) -> float
-    fingerprints: dict = field(default_factory=dict)  # spec -> fingerprint
     targets: dict = field(default_factory=dict)  # (model, image) -> class
-    skipped: dict = field(default_factory=dict)  # method -> reason
-    errors: dict = field(default_factory=dict)  # (model, image, method, stage) -> message
-    timings: dict = field(default_factory=dict)
-    cache_stats: dict = field(default_factory=dict)
     model_info: dict = field(default_factory=dict)
     #: eMPRT, per image: the complexity rise after full randomization (rows of sanity.csv,
     #: check "emprt"), and per (model, method): (verdict, median rise, threshold).
@@ -417,28 +408,6 @@ class SanityResults:
         return out
 
 
-def _available_methods(methods, clf, mine=()) -> tuple[list[str], dict]:
-    try:
-        import leg.harness.methods  # noqa: F401  (registers the baselines)
-    except ImportError as exc:
-        missing_reason = f"leg.harness.methods could not be imported ({exc})"
-    else:
-        missing_reason = "not registered"
-    from leg.explainers import EXPLAINERS
-
-    ok, skipped = [], {}
-    for m in methods:
-        if m in mine:
-            ok.append(m)
-        elif m not in EXPLAINERS:
-            skipped[m] = missing_reason
-        elif m == "gradient" and not callable(getattr(clf, "gradient", None)):
-            skipped[m] = "the model has no .gradient"
-        else:
-            ok.append(m)
-    return ok, skipped
-
-
 def _resolve_options(options: dict, shape) -> dict:
     out = dict(options)
     if isinstance(out.get("cell_size"), str):
@@ -451,14 +420,21 @@ def run_sanity(profile: Profile, *, cache_root: str, images_dir: str | None = No
     """Compute (or read from the cache) every explanation of ``profile``, then the
     similarities, references, thresholds and verdicts."""
     res = SanityResults(profile=profile)
+    return SUITE.run(Pipeline(profile, res, cache_root=cache_root, images_dir=images_dir,
+                              executor=executor))
+
+
+def _explain(pipe: Pipeline) -> None:
+    """Plan every explanation of the profile's models, run them through ``pipe`` and read
+    the maps back into ``pipe.result``."""
+    from leg.harness.methods import available
+
+    res, profile = pipe.result, pipe.profile
     jobs, index = [], {}
     t_plan = time.perf_counter()
     for plan in profile.models:
-        t0 = time.perf_counter()
-        clf = load_model_once(plan.spec)
-        res.timings[f"load:{plan.spec}"] = time.perf_counter() - t0
+        clf = pipe.model(plan.spec)
         shape = model_input_shape(clf)
-        res.fingerprints[plan.spec] = model_fingerprint(clf)
         res.model_info[plan.spec] = {"input_shape": list(shape),
                                      "metrics": getattr(clf, "metrics", None)}
         scheme = randomization_scheme(clf)
@@ -467,17 +443,14 @@ def run_sanity(profile: Profile, *, cache_root: str, images_dir: str | None = No
         if actual != expected:
             raise RuntimeError(f"The model {plan.spec!r} has layer groups {actual}; the plan "
                                f"expected {expected}.")
-        images = (load_image_folder(images_dir, shape)[:plan.n_images or None] if images_dir
-                  else zoo_images(plan.spec, plan.n_images))
+        images = pipe.images(plan.spec, plan.n_images, clf)
         if len(images) < 2:
             raise ValueError(f"The sanity checks need at least 2 images (the unrelated-map "
                              f"reference compares different images); got {len(images)}.")
-        batch = np.stack([img for _, img in images])
         calibration_hash = array_hash(np.stack([img for _, img in sorted(images,
                                                                         key=lambda t: t[0])]))
-        top1 = np.argmax(np.asarray(clf(batch)), axis=1)
-        methods, skipped = _available_methods(profile.methods, clf,
-                                               {u.name for u in profile.user_methods})
+        top1, _ = pipe.top1(clf, images)
+        methods, skipped = available(profile.methods, clf, profile.user_methods)
         res.skipped.update(skipped)
         stages = [ORIGINAL, *model_stages(plan, profile.cascade_order)]
         res.stages[plan.spec] = stages
@@ -486,13 +459,10 @@ def run_sanity(profile: Profile, *, cache_root: str, images_dir: str | None = No
                  if smprt_at else {})
         for (img_id, img), k in zip(images, top1, strict=True):
             res.images[(plan.spec, img_id)] = img
-            res.targets[(plan.spec, img_id)] = int(k)
+            res.targets[(plan.spec, img_id)] = k
         for stage in stages:
             spec = stage.model or plan.spec
-            if spec not in res.fingerprints:
-                t0 = time.perf_counter()
-                res.fingerprints[spec] = model_fingerprint(load_model_once(spec))
-                res.timings[f"load:{spec}"] = time.perf_counter() - t0
+            fingerprint = pipe.fingerprint(spec)
             state = {"stage": stage.name, "groups": list(stage.groups),
                      "seed": profile.randomization_seed if stage.groups else None,
                      "scheme": scheme if stage.groups else None}
@@ -508,9 +478,9 @@ def run_sanity(profile: Profile, *, cache_root: str, images_dir: str | None = No
                 options = _resolve_options(plan.options.get(method, {}), shape)
                 seed = profile.seed + r + offset
                 target = res.targets[(plan.spec, img_id)]
-                key = explanation_key(model=res.fingerprints[spec], state=state,
-                                      image=array_hash(img), method=method, options=options,
-                                      seed=seed, target=target)
+                key = explanation_key(model=fingerprint, state=state, image=array_hash(img),
+                                      method=method, options=options, seed=seed,
+                                      target=target)
                 index[(plan.spec, img_id, method, name, r)] = key
                 items.append(ExplainItem(key, img_id, img, method, options, seed, target))
             if stage.name in smprt_at:  # sMPRT: the noisy copies (the last is the image)
@@ -522,7 +492,7 @@ def run_sanity(profile: Profile, *, cache_root: str, images_dir: str | None = No
                         copy_state = {**state, "smprt": {
                             "copy": k, "copies": plan.smprt_copies, "noise": plan.smprt_noise,
                             "noise_seed": _noise_seed(profile, img_id)}}
-                        key = explanation_key(model=res.fingerprints[spec], state=copy_state,
+                        key = explanation_key(model=fingerprint, state=copy_state,
                                               image=array_hash(copy), method=method,
                                               options=options, seed=profile.seed + k,
                                               target=target)
@@ -538,33 +508,16 @@ def run_sanity(profile: Profile, *, cache_root: str, images_dir: str | None = No
                 parts.setdefault("" if stage.groups else it.image_id.split("~smprt")[0],
                                  []).append(it)
             jobs += [ExplainJob(spec, stage.name, stage.groups, profile.randomization_seed,
-                                tuple(part), str(cache_root)) for part in parts.values()]
+                                tuple(part), pipe.cache_root) for part in parts.values()]
     res.timings["plan"] = time.perf_counter() - t_plan
-
-    t0 = time.perf_counter()
-    status = compute_explanations(jobs, executor)
-    res.timings["explain"] = time.perf_counter() - t0
-    from leg.harness.engine.cache import ExplanationCache
-
-    cache = ExplanationCache(cache_root)
-    for (model, img_id, method, stage, r), key in index.items():
-        st, secs = status.get(key, ("cached", 0.0))
-        entry = cache.get(key)
-        if entry is None:
-            res.errors[(model, img_id, method, stage)] = (
-                st if st.startswith("error") else "missing from the cache after computing it")
-            res.cache_stats["error"] = res.cache_stats.get("error", 0) + 1
-            continue
-        res.maps[(model, img_id, method, stage, r)] = entry["saliency"]
-        res.cache_stats[st] = res.cache_stats.get(st, 0) + 1
+    entries = pipe.run(jobs, index, timing="explain")
+    # an error is the image's, whatever the repeat
+    res.errors = {name[:4]: why for name, why in res.errors.items()}
+    for name, entry in entries.items():
+        res.maps[name] = entry["saliency"]
+    for (model, _, _, stage, _), key in index.items():
         tkey = f"explain:{model}:{stage}"
-        res.timings[tkey] = res.timings.get(tkey, 0.0) + secs
-    t0 = time.perf_counter()
-    _score(res)
-    _score_emprt(res)
-    _score_smprt(res)
-    res.timings["metrics"] = time.perf_counter() - t0
-    return res
+        res.timings[tkey] = res.timings.get(tkey, 0.0) + pipe.status.get(key, ("", 0.0))[1]
 
 
 def _smprt_stages(plan: ModelPlan, stages: list[Stage]) -> set[str]:
@@ -595,11 +548,12 @@ def _noisy_copies(plan: ModelPlan, profile: Profile, img_id: str, image) -> np.n
 
 
 def smprt_options(method: str, options: dict, copies: int) -> dict:
-    """A method's options on one noisy copy: LEG and LEG-TV take ``n_samples // copies``
-    samples, rounded down to an even number (antithetic pairs), at least 2, so the smoothed
-    map costs about two ordinary maps."""
+    """A method's options on one noisy copy: a sampled method (LEG, LEG-TV:
+    :attr:`leg.harness.methods.Method.sampled`) takes ``n_samples // copies`` samples,
+    rounded down to an even number (antithetic pairs), at least 2, so the smoothed map costs
+    about two ordinary maps."""
     n = options.get("n_samples")
-    if method in ("leg", "leg-tv") and isinstance(n, int) and not isinstance(n, bool):
+    if isinstance(n, int) and not isinstance(n, bool):
         return {**options, "n_samples": max(2, n // copies // 2 * 2)}
     return options
 
@@ -669,8 +623,6 @@ def _score_emprt(res: SanityResults) -> None:
     that one image). It passes when the rise is significantly above the reference over the
     images (:func:`paired_verdict`, higher is better): a map that does not change with the
     model (the edge control) rises by 0 and fails."""
-    from leg.harness.checks.randomization.mprt import emprt, emprt_threshold
-
     for plan in res.profile.models:
         model = plan.spec
         full = [s.name for s in res.stages[model] if s.kind == "cascading"][-1:]
@@ -767,7 +719,7 @@ def _gate_on_informativeness(res: SanityResults) -> None:
 def _row(check, model, image, method, stage, depth, metric, value, thr, verdict_, *,
          role: str, higher_is_better: bool | None = None) -> dict:
     if higher_is_better is None:
-        higher_is_better = SIMILARITIES[metric].metric.higher_is_better
+        higher_is_better = metric_of(metric).higher_is_better
     return {"check": check, "model": model, "image": image, "method": method, "stage": stage,
             "depth": depth, "metric": metric, "value": float(value),
             "threshold": None if thr is None else float(thr), "verdict": verdict_ or "",
@@ -1072,7 +1024,6 @@ def add_to_report(report, res: SanityResults, comparison: list[dict] | None = No
                                        or r["stage"] == [s.name for s in res.stages[r["model"]]
                                                          if s.kind == "cascading"][-1])]
     report.add_table("sanity_decisive", decisive)
-    report.add_verdicts(matrix_verdicts(res))
     reported = {f"{p.spec}/{m}": why for p in res.profile.models
                 for m, why in p.informative_reported.items()}
     text = (
@@ -1138,3 +1089,140 @@ def add_to_report(report, res: SanityResults, comparison: list[dict] | None = No
 
         add_comparison_section(report, "sanity_vs_baseline",
                                "Sanity: comparison with the baseline", comparison, 14)
+
+
+def _maps_cost(profile: Profile, options_of, channels: int) -> tuple[int, int]:
+    """``(model evaluations, gradients)`` of one map of every method of ``profile``, with
+    ``options_of(method)`` (LEG-TV shares LEG's samples when both run)."""
+    from leg.harness.methods import record
+
+    shared = "leg" in profile.methods
+    evals = grads = 0
+    for method in profile.methods:
+        if method == "leg-tv" and shared:
+            continue  # LEG-TV is estimated from LEG's samples
+        e, g = record(method, profile.user_methods).cost(options_of(method), channels)
+        evals, grads = evals + e, grads + g
+    return evals, grads
+
+
+def price(profile: Profile, images_dir: str | None, models: dict) -> list:
+    """The sanity suite's work: every map of every state, and sMPRT's noisy copies."""
+    from leg.harness.engine.plan import Work, overhead
+
+    out = []
+    n_methods = len(profile.methods)
+    for plan in profile.models:
+        channels = model_input_shape(models[plan.spec])[2]
+        n_img = len(image_ids(plan.spec, plan.n_images, images_dir))
+        stages = model_stages(plan, profile.cascade_order)
+        states = 2 + len(stages)  # original, its second seed, every randomized state
+        reps = profile.repeats
+        evals, grads = _maps_cost(profile, lambda m, o=plan.options: o.get(m, {}), channels)
+        out.append(Work("sanity", plan.spec,
+                        f"maps ({states} states x {n_img} images x {n_methods} methods)",
+                        states * n_img * n_methods * reps,
+                        states * n_img * evals * reps + len(stages) * n_img,
+                        states * n_img * grads * reps,
+                        states * n_img * reps * overhead(profile.methods)))
+        noisy = plan.smprt_copies - 1  # sMPRT: noisy copies, original and full randomization
+        if noisy > 0:
+            evals, grads = _maps_cost(profile, lambda m, p=plan: smprt_options(
+                m, p.options.get(m, {}), p.smprt_copies), channels)
+            out.append(Work("sanity", plan.spec,
+                            f"sMPRT maps (2 states x {n_img} images x {noisy} noisy copies x "
+                            f"{n_methods} methods)", 2 * n_img * noisy * n_methods,
+                            2 * n_img * noisy * evals, 2 * n_img * noisy * grads,
+                            2 * n_img * noisy * overhead(profile.methods)))
+    return out
+
+
+_ADEBAYO = "Adebayo et al., NeurIPS 2018, \"Sanity Checks for Saliency Maps\""
+_HEDSTROM = "Hedström et al., TMLR 2024, \"Sanity Checks Revisited\""
+
+
+class SanitySuite(Suite):
+    """The randomization checks (see the module docstring)."""
+
+    name = "sanity"
+    title = "Sanity checks"
+    order = 10
+    description = "sanity-check suites (model and label randomization)"
+    result_type = SanityResults
+    checks = (
+        Check("cascading", "cascading",
+              "full cascading randomization: the similarity of each image's original and "
+              "randomized maps must fall below that image's unrelated-map reference, "
+              "significantly over images (paired Wilcoxon, p < 0.05), on every decisive "
+              "metric (shown: the metric closest to or furthest over it)", _ADEBAYO,
+              "randomization", "a map unrelated to anything (noise) falls to the unrelated "
+              "level trivially: it must also be informative (reproducible under another "
+              "seed), or the verdict is uninformative"),
+        Check("cascading-bottom-up", "bottom-up",
+              "cascading randomization from the input up (Binder et al., 2023), judged like "
+              "cascading at the last stage before full randomization (every group but the "
+              "output end randomized: the forward signal is gone; reported)",
+              "Binder et al., CVPR 2023", "randomization"),
+        Check("independent", "independent",
+              "each group randomized alone, judged like cascading (shown: the worst group)",
+              _ADEBAYO, "randomization"),
+        Check("label", "label",
+              "label randomization (the twin trained on permuted labels), judged like "
+              "cascading", _ADEBAYO, "randomization"),
+        Check("informativeness", "informative",
+              "the original maps under two seeds agree more than unrelated maps (shown: the "
+              "smallest similarity over images)", "", "randomization"),
+        Check("emprt", "eMPRT",
+              "efficient MPRT (Hedström et al., 2024): the complexity (entropy of |map|) must "
+              "rise after full randomization by more than between two seeds of the original "
+              "model, significantly over images (paired; reported)", _HEDSTROM,
+              "randomization"),
+        Check("smprt", "sMPRT",
+              "smooth MPRT (Hedström et al., 2024): each map averaged over noisy copies of "
+              "the image, then judged like cascading (reported)", _HEDSTROM,
+              "randomization"),
+    )
+    table = "sanity"
+    fingerprinted = True
+    tests = "test_sanity"
+
+    def unplanned(self, profile) -> str | None:
+        for plan in profile.models:
+            why = _not_randomizable(plan.spec)
+            if why:
+                return why
+        return None
+
+    def models(self, profile) -> list[str]:
+        return [p.spec for p in profile.models]
+
+    def price(self, profile, images_dir, models) -> list:
+        return price(profile, images_dir, models)
+
+    def run(self, pipeline: Pipeline) -> SanityResults:
+        _explain(pipeline)
+        res = pipeline.result
+        t0 = time.perf_counter()
+        _score(res)
+        _score_emprt(res)
+        _score_smprt(res)
+        res.timings["metrics"] = time.perf_counter() - t0
+        return res
+
+    def verdicts(self, result) -> list[Verdict]:
+        return matrix_verdicts(result)
+
+    def metric_rows(self, result) -> list[dict]:
+        return result.rows
+
+    def planned_cells(self, profile, images_dir=None) -> list[Cell]:
+        return [Cell(*c) for c in planned_cells(profile)]
+
+    def report(self, report, result, comparison=None) -> None:
+        add_to_report(report, result, comparison)
+
+    def info(self, result) -> dict:
+        return {**result.info(), "models": result.model_info}
+
+
+SUITE = SanitySuite()
