@@ -90,3 +90,55 @@ def test_a_line_per_finished_job_where_the_output_is_not_a_terminal(tmp_path):
     executor.progress = Log()
     compute_explanations(jobs, executor)  # everything cached: nothing to report
     assert executor.progress.getvalue() == ""
+
+
+# ------------------------------------------------------------------ workers that die
+def test_a_worker_killed_mid_run_costs_only_the_item_it_was_computing(tmp_path, monkeypatch):
+    from leg.harness.engine.executors import KILL_ENV
+    from leg.harness.engine.jobs import run_jobs
+    from tests.dying import fake_jobs, fake_produce, started
+
+    monkeypatch.setenv(KILL_ENV, "2")  # the first worker to start its 2nd item dies
+    jobs = fake_jobs(tmp_path, n_jobs=3, n_items=4)
+    with ProcessExecutor(2) as ex:
+        status = run_jobs(jobs, fake_produce, ex)
+        info = ex.describe()
+    keys = [it.key for job in jobs for it in job.items]
+    assert sorted(status) == sorted(keys) and {s for s, _ in status.values()} == {"computed"}
+    assert (tmp_path / ".workers" / "killed-at-2").exists()
+    # one death, blamed on the dead worker's 2nd item, which was computed again
+    assert info["worker_deaths"] == 1 and len(info["retries"]) == 1, info["retries"]
+    retry = info["retries"][0]
+    job = next(job for job in jobs if retry["job"] == job.label)
+    assert retry == {"job": job.label, "item": job.items[1].key, "worker_exit": "SIGKILL",
+                     "attempt": 1}
+    cache = ExplanationCache(tmp_path)
+    for j in jobs:
+        for it in j.items:
+            assert cache.get(it.key)["saliency"][0, 0] == it.value
+    # nothing stored before the death was computed again: only the item the other worker
+    # had in progress when the broken pool terminated it may have started twice
+    counts = started(tmp_path)
+    assert sorted(counts) == sorted(keys) and sum(counts.values()) <= len(keys) + 1, counts
+    assert counts[retry["item"]] == 1  # killed before it started (the hook), then computed
+    assert not list((tmp_path / ".workers").glob("*.json"))  # the workers' files are gone
+    assert [j["computed"] for j in info["jobs"] if j["job"] == job.label] == [3]
+
+
+def test_an_item_that_kills_its_worker_every_time_is_that_items_error(tmp_path):
+    from leg.harness.engine.executors import MAX_ATTEMPTS
+    from leg.harness.engine.jobs import run_jobs
+    from tests.dying import fake_jobs, fake_produce
+
+    jobs = fake_jobs(tmp_path, n_jobs=3, n_items=4, deadly=(1, 2))
+    deadly = jobs[1].deadly
+    with ProcessExecutor(2) as ex:
+        status = run_jobs(jobs, fake_produce, ex)
+        info = ex.describe()
+    assert status.pop(deadly)[0] == (
+        f"error: the worker computing it died (killed by signal SIGKILL) {MAX_ATTEMPTS} times")
+    assert len(status) == 11 and {s for s, _ in status.values()} == {"computed"}
+    assert info["retries"] == [{"job": "fake:1", "item": deadly, "worker_exit": "SIGKILL",
+                                "attempt": n} for n in range(1, MAX_ATTEMPTS + 1)]
+    assert info["worker_deaths"] == MAX_ATTEMPTS
+    assert deadly not in ExplanationCache(tmp_path)
