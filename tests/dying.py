@@ -36,6 +36,7 @@ class FakeJob:
     cache_root: str
     deadly: str | None = None  # the key of an item that kills its worker every time
     seconds: float = 0.05  # per item
+    model_spec: str = "no model"  # (read by the Ray executor)
 
     @property
     def cache(self) -> ExplanationCache:

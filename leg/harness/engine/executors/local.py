@@ -158,8 +158,8 @@ class _Executor:
         """``{"executor", "workers", "cpus", "nodes", "jobs": [JobTime as dict, ...],
         "retries": [{"job", "item", "worker_exit", "attempt"}, ...], "worker_deaths"}``."""
         return {"executor": self.name, "workers": self.workers,
-                "cpus": max(self.workers, 1), "nodes": 1, "jobs": self.job_times,
-                "retries": self.retries, "worker_deaths": self.worker_deaths}
+                "cpus": max(self.workers, 1), "nodes": 1, "jobs": list(self.job_times),
+                "retries": list(self.retries), "worker_deaths": self.worker_deaths}
 
     def shutdown(self) -> None:
         pass
