@@ -67,6 +67,8 @@ def test_process_pool_gives_the_same_maps_and_job_times(tmp_path):
         np.testing.assert_array_equal(ExplanationCache(tmp_path / "pool").get(key)["saliency"],
                                       ExplanationCache(tmp_path / "here").get(key)["saliency"])
     assert info["executor"] == "process" and info["workers"] == 2
+    assert info["retries"] == [] and info["worker_deaths"] == 0
+    assert not (tmp_path / "pool" / ".workers").exists()  # the workers' files are cleared
     assert sorted(j["computed"] for j in info["jobs"]) == [2, 4]
     assert SequentialExecutor().describe()["jobs"] == []
 

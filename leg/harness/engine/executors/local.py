@@ -37,11 +37,13 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from leg.harness.engine.cache import DamagedEntry
 from leg.harness.engine.executors.watch import (
     MAX_ATTEMPTS,
+    WORKERS_DIR,
     Retries,
     WorkerFile,
     cache_root,
@@ -192,7 +194,8 @@ class ProcessExecutor(_Executor):
     the item of each dead worker is blamed (recorded in :attr:`retries`), the items the jobs
     stored before the break are reported as they were, and the rest of every job goes to a
     new pool (its ``done`` read again from the cache). The other workers, which the broken
-    pool terminated (SIGTERM), are not blamed. An item whose worker died
+    pool terminated (SIGTERM), are not blamed (a worker that died of a SIGTERM of its own
+    cannot be told from them: then all of them are). An item whose worker died
     :data:`~leg.harness.engine.executors.watch.MAX_ATTEMPTS` times gets the status
     ``"error: the worker computing it died (killed by signal SIGKILL) 3 times"`` and is not
     computed again.
@@ -309,3 +312,8 @@ class ProcessExecutor(_Executor):
         self._procs.update(getattr(self._pool, "_processes", None) or {})
         self._pool.shutdown(wait=True, cancel_futures=True)
         remove_worker_files(self._roots, self._procs)
+        for root in self._roots:  # the folder, unless a test hook's marker is in it
+            try:
+                (Path(root) / WORKERS_DIR).rmdir()
+            except OSError:
+                pass
