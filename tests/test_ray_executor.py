@@ -1,5 +1,6 @@
 """The Ray executor: the same numbers as in this process, resume after the driver is killed,
-damaged entries sent back, workers that die, and errors that read like the worker's.
+damaged entries sent back, workers that die (once, or every time an item is computed), and
+errors that read like the worker's.
 
 One local Ray instance with 2 CPUs serves the whole module (started once, ~10 s)."""
 
@@ -190,9 +191,36 @@ def _die_first(job: ExplainJob, done):
 
 def test_a_worker_that_dies_is_retried(tmp_path, executor):
     jobs = _jobs(str(tmp_path))[:1]
+    before = len(executor.describe()["retries"])
     status = run_jobs(jobs, _die_first, executor)
     assert (tmp_path / "died-once").exists()
     assert [s for s, _ in status.values()] == ["computed", "computed"]
+    # the death is blamed on the item the job was about to compute, its first
+    assert executor.describe()["retries"][before:] == [{
+        "job": jobs[0].label, "item": jobs[0].items[0].key, "attempt": 1,
+        "worker_exit": "WorkerCrashedError: The worker died unexpectedly while executing "
+                       "this task"}]
+
+
+def test_an_item_that_kills_its_worker_every_time_is_that_items_error(tmp_path, executor):
+    from leg.harness.engine.executors import MAX_ATTEMPTS
+    from tests.dying import fake_jobs, fake_produce, started
+
+    jobs = fake_jobs(tmp_path, n_jobs=2, n_items=3, deadly=(0, 1))
+    before = executor.describe()
+    status = run_jobs(jobs, fake_produce, executor)
+    deadly = jobs[0].deadly
+    assert status.pop(deadly)[0] == (
+        "error: the worker computing it died (WorkerCrashedError: The worker died "
+        f"unexpectedly while executing this task) {MAX_ATTEMPTS} times")
+    assert len(status) == 5 and {s for s, _ in status.values()} == {"computed"}
+    after = executor.describe()
+    assert [(r["item"], r["attempt"]) for r in after["retries"][len(before["retries"]):]] == [
+        (deadly, n) for n in range(1, MAX_ATTEMPTS + 1)]
+    assert after["worker_deaths"] - before["worker_deaths"] == MAX_ATTEMPTS
+    # the items before it were not computed again, those after it once
+    counts = started(tmp_path)
+    assert counts == {**{it.key: 1 for job in jobs for it in job.items}, deadly: MAX_ATTEMPTS}
 
 
 def test_a_model_file_goes_through_the_object_store_once(tmp_path, executor):

@@ -4,7 +4,8 @@ this process), ``process`` (a pool of processes; :mod:`.local`) or ``ray`` (a Ra
 
 Work comes as *jobs* (each with a ``label``, a ``cache`` and ``items`` with keys) and a
 *produce* function ``produce(job, done)`` that computes the items not in ``done`` and yields
-one ``(key, status, seconds, data)`` per item (:mod:`.local` says more).
+one ``(key, status, seconds, data)`` per item (:mod:`.local` says more). A worker process that
+dies costs only the item it was computing (:mod:`.watch`).
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ from leg.harness.engine.executors.local import (
     run_here,
     store,
 )
+from leg.harness.engine.executors.watch import KILL_ENV, MAX_ATTEMPTS
 
-__all__ = ["DAMAGED", "EXECUTORS", "Executor", "JobOutput", "JobTime", "ProcessExecutor",
-           "SequentialExecutor", "make_executor", "resolve_executor", "run_here", "store"]
+__all__ = ["DAMAGED", "EXECUTORS", "KILL_ENV", "MAX_ATTEMPTS", "Executor", "JobOutput", "JobTime",
+           "ProcessExecutor", "SequentialExecutor", "make_executor", "resolve_executor",
+           "run_here", "store"]
 
 EXECUTORS = ("sequential", "process", "ray")
 

@@ -18,10 +18,18 @@ How the work runs — Ray's own machinery, no scheduler of ours:
 * the jobs' arrays (images, maps) go into the object store once each (``ray.put``), however
   many jobs share them; so does a model given as a file (``--leg-model my.keras``), which a
   worker without that file writes to its temporary folder;
-* a task whose worker dies (killed, out of memory, node lost) is retried by Ray
-  (``max_retries``); an exception raised by the job itself is not retried and is raised
-  again in the driver as the worker raised it (with a note naming the job and node), not
-  as a Ray traceback. Workers' output stays in Ray's logs (``/tmp/ray/session_latest``).
+* a task whose worker dies (killed, out of memory, node lost) costs only the item it was
+  computing: the driver, which has every entry the task streamed back, knows that item (the
+  first of the job's items it has not received) and resubmits the rest of the job, that
+  item included, up to :data:`~leg.harness.engine.executors.watch.MAX_ATTEMPTS` deaths in
+  all; then the item gets the status ``"error: the worker computing it died
+  (WorkerCrashedError: <Ray's reason>) 3 times"`` and the job goes on without it. Ray's own
+  retry (``max_retries``) is off: it would run the whole generator again from its first item
+  and leave no trace the driver can record. Each death is recorded in
+  :meth:`~RayExecutor.describe` (``retries``, ``worker_deaths``);
+* an exception raised by the job itself is not retried and is raised again in the driver
+  as the worker raised it (with a note naming the job and node), not as a Ray traceback.
+  Workers' output stays in Ray's logs (``/tmp/ray/session_latest``).
 """
 
 from __future__ import annotations
@@ -33,16 +41,23 @@ import socket
 import tempfile
 from collections.abc import Iterator
 from dataclasses import fields, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
-from leg.harness.engine.executors.local import Produce, Tasks, _Executor, store, timed
+from leg.harness.engine.executors.local import JobTime, Produce, Tasks, _Executor, store, timed
+from leg.harness.engine.executors.watch import (
+    MAX_ATTEMPTS,
+    Retries,
+    died_status,
+    in_progress,
+    watched,
+)
 from leg.harness.engine.inputs import MODEL_OPTIONS_ENV
 
 __all__ = ["INSTALL_HINT", "RayExecutor", "import_ray"]
 
-MAX_RETRIES = 3  # per task, when its worker process or node dies
 INSTALL_HINT = 'Ray, an optional extra of leg: pip install -e ".[ray]"'
 
 
@@ -91,31 +106,60 @@ class RayExecutor(_Executor):
         self.cpus = int(ray.cluster_resources().get("CPU", 0))
         self.nodes = sum(bool(n.get("Alive")) for n in ray.nodes())
         self.workers = self.cpus
-        self._remote = ray.remote(max_retries=MAX_RETRIES, retry_exceptions=False)(_run_remote)
+        # a worker that dies: the driver resubmits the rest of the job (see the module)
+        self._remote = ray.remote(max_retries=0, retry_exceptions=False)(_run_remote)
         self._refs: dict[object, tuple] = {}  # id(array) or file -> (value, ObjectRef)
 
     def run_jobs(self, produce: Produce, tasks: Tasks) -> Iterator[tuple[str, str, float]]:
         ray = import_ray()
-        running = {self._remote.remote(produce, self._by_reference(job), done,
-                                       self._model_file(job.model_spec)): job
-                   for job, done in tasks}
+        deaths = (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,
+                  ray.exceptions.OutOfMemoryError)
+        retries = Retries(self.retries)
+        running: dict = {}  # generator -> (job, keys done or received)
+
+        def submit(job, done):
+            gen = self._remote.remote(produce, self._by_reference(job), frozenset(done),
+                                      self._model_file(job.model_spec))
+            running[gen] = (job, set(done))
+
+        for job, done in tasks:
+            submit(job, done)
         try:
             while running:
                 [gen], _ = ray.wait(list(running), num_returns=1)
+                job, received = running[gen]
                 try:
-                    ref = next(gen)
+                    output = ray.get(next(gen))
                 except StopIteration:
                     del running[gen]
                     continue
-                try:
-                    output = ray.get(ref)
                 except ray.exceptions.RayTaskError as exc:
-                    raise _worker_error(exc, running[gen].label) from None
-                yield from self._report([store(running[gen], output)])
+                    raise _worker_error(exc, job.label) from None
+                except deaths as exc:  # the worker (or its node) died
+                    del running[gen]
+                    yield from self._died(job, received, exc, retries, submit)
+                    continue
+                if not isinstance(output, JobTime):
+                    received.add(output[0])
+                yield from self._report([store(job, output)])
         finally:
             for gen in running:
                 ray.cancel(gen)
             self._refs.clear()
+
+    def _died(self, job, received: set, exc, retries: Retries, submit):
+        """The worker running ``job`` died: blame the item it was computing, resubmit the
+        rest (without that item once it has killed :data:`MAX_ATTEMPTS` workers)."""
+        self.worker_deaths += 1
+        item = in_progress(job, received)
+        if item is None:  # it died after its last item: nothing is lost
+            return
+        reason = _one_line(exc)
+        if retries.died(job.label, item, reason) >= MAX_ATTEMPTS:
+            received.add(item)
+            yield item, died_status(reason, MAX_ATTEMPTS), 0.0
+        if in_progress(job, received) is not None:
+            submit(job, received)
 
     def _put(self, value, key=None):
         """One object-store reference per distinct object (or ``key``), kept while in use."""
@@ -169,7 +213,7 @@ def _run_remote(produce: Produce, job, done: frozenset, model_file: bytes | None
     job = replace(job, items=items)
     if model_file is not None and not Path(job.model_spec).is_file():
         job = replace(job, model_spec=_local_copy(job.model_spec, model_file))
-    yield from timed(produce, job, done)
+    yield from timed(partial(watched, produce), job, done)  # watched: the kill hook
 
 
 def _local_copy(spec: str, data: bytes) -> str:
@@ -181,6 +225,15 @@ def _local_copy(spec: str, data: bytes) -> str:
     if not path.is_file():
         write_bytes(path, data)
     return str(path)
+
+
+def _one_line(exc, limit: int = 200) -> str:
+    """Ray's reason for a death in one line: ``"WorkerCrashedError: <first sentence>"``."""
+    text = " ".join(str(exc).split())
+    first = text.split(". ")[0].rstrip(".")
+    if len(first) > limit:
+        first = first[:limit - 1] + "…"
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
 def _worker_error(exc, label: str) -> BaseException:
