@@ -569,6 +569,7 @@ def write_report(sess: LegSession, exit_status: int):
                             f"Could not render the {spec.name} section: {exc!r}",
                             order=90, open=True)
     _not_run_cells(sess, rep)
+    _retries_section(rep)
     if sess.plan is not None and sess.plan.work:
         _plan_section(sess, rep)
     if sess.images_dir is not None:
@@ -602,6 +603,23 @@ def _not_run_cells(sess: LegSession, rep) -> None:
                           for c in spec.planned_cells(sess.profile, sess.images_dir)
                           if (c.model, c.method, c.check) not in have
                           and sess.selected(c.check)])
+
+
+def _retries_section(rep) -> None:
+    """The workers that died during the run and what was retried (``run.json``'s
+    ``executor`` says the same; no table, so a run that survived a death writes the same
+    CSVs as an undisturbed one)."""
+    info = rep.info.get("executor") or {}
+    retries = info.get("retries") or []
+    if not retries:
+        return
+    lines = [f"{info.get('worker_deaths', len(retries))} worker process(es) died during the "
+             "run. The item each was computing was computed again on a new worker (an item "
+             "whose worker died 3 times is that item's error instead); every other result "
+             "was kept.", ""]
+    lines += [f"- `{r['job']}`: item `{r['item'][:16]}`, worker {r['worker_exit']}, attempt "
+              f"{r['attempt']}" for r in retries[:50]]
+    rep.add_section("Workers that died", "\n".join(lines), order=4, open=True)
 
 
 def _plan_section(sess: LegSession, rep) -> None:

@@ -214,7 +214,10 @@ class PerturbationPlan:
     granularity only. ``pixel_alpha_steps``: the key-size grid at pixel granularity
     (``None``: ``alpha_steps``); a pixel scan evaluates one image per grid step up to the
     answer, so a large image's pixel scan is kept on a grid about as fine as the matched
-    cells (200 steps for Lite0's 196 cells).
+    cells (200 steps for Lite0's 196 cells). ``search``: how a key size is found,
+    ``"scan"`` (every count in order up to the first change) or ``"bisect"`` (batched
+    bisection, assuming the change is monotone in the count; :mod:`leg.harness.checks.
+    faithfulness.suite`).
     """
 
     spec: str
@@ -230,6 +233,7 @@ class PerturbationPlan:
     matched_cell: int | str = "auto"
     pixel_backgrounds: tuple[str, ...] | None = None
     pixel_alpha_steps: int | None = None
+    search: str = "scan"
 
     def scored(self) -> tuple[str, ...]:
         """Every background the plan scores: the key-size ones, then the curve-only ones."""
