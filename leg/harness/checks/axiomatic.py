@@ -27,12 +27,19 @@ Input invariance (Kindermans et al., 2019)
     rounding). The score (:func:`input_invariance`) is the relative difference
     ``||Phi_shifted(x + c) - Phi(x)||_F / ||Phi(x)||_F`` (0 when both maps are 0, inf when
     only the original is); Quantus returns ``all(isclose(Phi, Phi_shifted, atol=1e-4))``,
-    an absolute tolerance that depends on the map's scale. The gradient is input invariant
-    (the shift does not change it), gradient x input and integrated gradients with a
-    zero baseline are not (the input appears in the map), nor is any method that clips or
-    otherwise reads the raw pixel values. Quantus' default shift is ``c = -1``; images in
-    ``[0, 1]`` then leave the range that the harness's explainers declare, so the harness
-    must call them without that check, or use a smaller ``c``.
+    an absolute tolerance that depends on the map's scale. Two faults make Quantus 0.6's
+    verdict "not invariant" even for the gradient (``benchmarks/quantus_families.py``):
+    its ``perturb_batch`` passes ``indices[i][1:]``, so the first pixel of every image is
+    never shifted (the gradient then moves by about 3 %), and its bias correction takes
+    the smallest value of the first layer's response to a constant input
+    (``torch.unique(...)[0]``), which is wrong wherever that response is not constant --
+    a convolution with zero padding. The wrapper ``f(z - c)`` has neither problem.
+    The gradient is input invariant (the shift does not change it); gradient x input and
+    integrated gradients with a zero baseline are not (the input appears in the map), nor
+    is any method that clips or otherwise reads the raw pixel values. Quantus' default
+    shift is ``c = -1``; images in ``[0, 1]`` then leave the range that the harness's
+    explainers declare, so the harness must call them without that check, or use a
+    smaller ``c``.
 
 Controls that win alone
     Completeness: the uniform map ``(f(x) - f(b)) / (H * W)`` is exactly complete and says

@@ -10,9 +10,12 @@ Sparseness (Chalasani et al., ICML 2020)
     ``G`` lies in ``[0, 1 - 1/n]``: 0 for a constant map, ``1 - 1/n`` for a map with one
     non-zero pixel. Higher is sparser, which Quantus scores as better. Normalisation: none
     is needed -- ``G`` does not change when the map is multiplied by a non-zero constant.
-    Quantus first divides by the maximum ``|value|`` and then adds ``1e-7`` to every pixel
-    (so its score is not exactly scale-free, and it differs from the exact Gini index by
-    about ``1e-7 * n / sum a``); this module uses the exact formula. An all-zero map scores
+    Quantus first divides by the maximum ``|value|`` over the *whole* ``a_batch`` it is given
+    and then adds ``1e-7`` to every pixel, so its score is not exactly scale-free and
+    depends on the other maps: a map far weaker than the batch's strongest moves by up to
+    ``1e-7 * n / sum a`` (2e-3 for the digits CNN's gradients, whose scales differ by
+    orders of magnitude between digits; ``benchmarks/quantus_families.py`` reproduces
+    Quantus exactly that way). This module uses the exact formula. An all-zero map scores
     NaN (Quantus: 0).
 
 Complexity (Bhatt et al., IJCAI 2020)

@@ -33,10 +33,14 @@ Local Lipschitz estimate (Alvarez-Melis & Jaakkola, 2018)
     the paper maximises over a ball, Quantus and this module sample). Normalisation: every
     map is divided by its own maximum ``|value|`` first (Quantus' default ``normalise=True``
     with ``normalise_by_max``; an all-zero map is left as it is), so the score is invariant
-    to each map's scale. Quantus normalises a *batch* of maps by the batch's maximum, so its
-    score of an image depends on the other images in the batch (with ``batch_size=1`` it
-    is the per-map normalisation used here). Samples with ``x'_k = x`` (possible only after
-    clipping) are skipped; Quantus adds 1e-10 to the denominator instead.
+    to each map's scale. Quantus divides by a maximum over several maps at once: the maps of
+    ``x`` by the maximum over the *whole* ``a_batch`` it is given (before it splits it into
+    batches), the maps of the perturbed inputs by the maximum over each batch at each
+    step. So its score of an image depends on the other images, and ``Phi(x)`` and
+    ``Phi(x'_k)`` are scaled differently even with ``batch_size=1``
+    (``benchmarks/quantus_families.py`` reproduces its numbers that way exactly; with
+    ``normalise=False`` on both sides they agree to 1e-11). Samples with ``x'_k = x``
+    (possible only after clipping) are skipped; Quantus adds 1e-10 to the denominator.
 
 Controls that win alone
     A map that ignores the input -- a constant map, a fixed Gaussian blob, the harness's
