@@ -144,9 +144,9 @@ def relevance_rank(saliency, mask, *, part: str = "positive") -> float:
     """Fraction of the ``K = mask.sum()`` highest pixels of the ``part`` of the ``(H, W)``
     map that lie inside ``mask``, ties at the ``K``-th value shared by expectation; in
     ``[0, 1]``."""
-    a2 = _part(saliency, part)
-    s = check_mask(mask, a2.shape).ravel()
-    a = a2.ravel()
+    scored = _part(saliency, part)
+    s = check_mask(mask, scored.shape).ravel()
+    a = scored.ravel()
     k = int(s.sum())
     kth = np.partition(a, a.size - k)[a.size - k]  # the K-th largest value
     above, tied = a > kth, a == kth
