@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["PHOTOS", "Photo", "load_photo", "photo_names"]
+__all__ = ["PHOTOS", "Photo", "load_mask", "load_photo", "photo_names"]
 
 
 @dataclass(frozen=True)
@@ -112,3 +112,25 @@ def load_photo(name: str, size: tuple[int, int] = (224, 224)) -> np.ndarray:
     img = img[top:top + side, left:left + side]
     out = resize(img, tuple(int(s) for s in size), anti_aliasing=True)
     return np.clip(out, 0.0, 1.0)
+
+
+def load_mask(name: str) -> np.ndarray:
+    """The object mask of a shipped photo: a ``(224, 224)`` bool array, ``True`` on the
+    object of the photo's class, aligned with ``load_photo(name)`` at its default size.
+
+    Drawn for this project by hand-placed polygons over the 224x224 crop;
+    ``leg/data/masks/SOURCE.md`` says what each covers, ``docs/make_photo_masks.py``
+    regenerates them.
+    """
+    import importlib.resources
+    import io
+
+    if name not in PHOTOS:
+        raise ValueError(f"Unknown photo {name!r}; choose one of {photo_names()}.")
+    from skimage.io import imread
+
+    data = (importlib.resources.files("leg") / "data" / "masks" / f"{name}.png").read_bytes()
+    mask = imread(io.BytesIO(data))
+    if mask.shape != (224, 224):
+        raise RuntimeError(f"leg/data/masks/{name}.png is {mask.shape}, not (224, 224).")
+    return mask > 127
