@@ -240,14 +240,14 @@ def _load_inputs(args):
     return items, False
 
 
-def _save_figures(out_dir: Path, stem: str, image, saliency, title: str) -> dict:
+def _save_figures(out_dir: Path, stem: str, image, saliency, title: str, label: str) -> dict:
     import matplotlib.pyplot as plt
 
     from leg.plotting import show_style
 
     written = {}
     for style in FIGURE_STYLES:
-        fig, _ = show_style(image, saliency, style, title=title)
+        fig, _ = show_style(image, saliency, style, title=title, label=label)
         path = out_dir / f"{stem}_{style}.png"
         fig.savefig(path, bbox_inches="tight", dpi=110)
         plt.close(fig)
@@ -257,6 +257,7 @@ def _save_figures(out_dir: Path, stem: str, image, saliency, title: str) -> dict
 
 def _explain_one(args, explainer, classifier, name, image, out_root: Path) -> dict:
     from leg.estimator import estimate_leg, estimate_leg_tv
+    from leg.plotting import leg_label
 
     t0 = time.perf_counter()
     auto = None
@@ -295,7 +296,8 @@ def _explain_one(args, explainer, classifier, name, image, out_root: Path) -> di
             label = _class_label(names, target)
             title = f"{name}: {label} ({args.method}" + (
                 f", λ={res.lam:g})" if res.lam is not None else ")")
-            figs = _save_figures(out_dir, stem, image, res.saliency, title)
+            figs = _save_figures(out_dir, stem, image, res.saliency, title,
+                                 leg_label(res, names))
             entry["figures"] = {k: f"{name}/{v}" for k, v in figs.items()}
         maps.append(entry)
     if "npy" in args.format and results[0].stderr is not None:

@@ -92,6 +92,8 @@ class LEGResult:
     reliability: Reliability | None = None
     auto: AutoSampling | None = None
     design: str = "iid"
+    #: What was explained: the classifier's ``"probability"`` or its ``"logit"``.
+    score_kind: str = "probability"
 
     def upsampled(self, method: str = "bilinear") -> np.ndarray:
         """The cell map upsampled to ``(H, W)`` with ``"nearest"`` or ``"bilinear"``."""
@@ -340,6 +342,7 @@ def _result(method, responses, target, score, channel_maps, channel_se, lam, com
         alpha=None if regularisation is None else regularisation[0],
         penalty=None if regularisation is None else regularisation[1],
         timings={**responses.timings, **timings}, design=responses.design,
+        score_kind=responses.score,
     )
 
 
