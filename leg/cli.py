@@ -15,6 +15,7 @@ are still explained and written). A run that explains nothing writes no ``result
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import sys
 import time
@@ -41,6 +42,7 @@ DEFAULT_MAX_SAMPLES = defaults.MAX_SAMPLES
 AUTO_ROUND = defaults.ROUND_SAMPLES  # the first round of --samples auto (and the smallest after)
 DEFAULT_DESIGN = defaults.DESIGN
 DEFAULT_SIGMA = defaults.SIGMA
+HARNESS_EXTRA = 'leg evaluate needs the harness extra: pip install "leg[harness]"'
 FIGURE_STYLES = ("heatmap_only", "gray", "overlay")
 RESULTS_SCHEMA_VERSION = 1
 COMMANDS_GROUP = "leg.commands"
@@ -578,12 +580,20 @@ def _commands() -> dict:
     return {ep.name: ep for ep in entry_points(group=COMMANDS_GROUP)}
 
 
+def _has_pytest() -> bool:
+    """Whether pytest, which ``leg evaluate`` runs, is installed (the harness extra)."""
+    return importlib.util.find_spec("pytest") is not None
+
+
 def _first_line(ep) -> str:
     return f"see 'leg {ep.name} --help' (from {ep.value.split(':')[0]})"
 
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["evaluate"] and argv[1:2] not in (["-h"], ["--help"]) and not _has_pytest():
+        print(HARNESS_EXTRA, file=sys.stderr)  # rather than pytest's "No module named pytest"
+        return 1
     commands = _commands() if argv and argv[0] != "explain" else {}
     if argv and argv[0] in commands:  # another package's command: it parses its own arguments
         return int(commands[argv[0]].load()(argv[1:]) or 0)

@@ -231,6 +231,18 @@ def test_the_api_with_its_defaults_gives_the_command_lines_map(tmp_path, images)
     np.testing.assert_array_equal(np.load(out / "grey" / "leg.npy"), api.saliency)
 
 
+def test_evaluate_without_pytest_names_the_extra(monkeypatch, capsys):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "pytest" else real(name, *a))
+    monkeypatch.setattr(subprocess, "call", lambda *a, **k: pytest.fail("pytest was run"))
+    assert main(["evaluate", "--leg-profile", "smoke"]) == 1
+    assert capsys.readouterr().err == ('leg evaluate needs the harness extra: '
+                                       'pip install "leg[harness]"\n')
+
+
 def test_demo_with_shipped_model_and_photos(tmp_path):
     pytest.importorskip("tensorflow")
     out = tmp_path / "demo"
