@@ -218,9 +218,10 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--noise", type=_float_in(0, None, low_open=True), default=DEFAULT_SIGMA,
                     help=f"noise level sigma (default {DEFAULT_SIGMA:g})")
     ex.add_argument("--lambda", dest="lambdas", type=_float_in(0, None), action="append",
-                    help="LEG-TV lambda; repeat for several (default 0.075)")
-    ex.add_argument("--scheme", choices=("laplacian", "smooth", "iid"), default="laplacian")
-    ex.add_argument("--estimator", choices=("ridge", "ols", "moment"), default="ridge",
+                    help=f"LEG-TV lambda; repeat for several (default {defaults.LAMBDA:g})")
+    ex.add_argument("--scheme", choices=("laplacian", "smooth", "iid"), default=defaults.SCHEME)
+    ex.add_argument("--estimator", choices=("ridge", "ols", "moment"),
+                    default=defaults.ESTIMATOR,
                     help="ridge regression on the samples (default), least squares, or the "
                          "paper's moment estimator")
     mode = ex.add_mutually_exclusive_group()
@@ -229,12 +230,13 @@ def build_parser() -> argparse.ArgumentParser:
                            "the model evaluations)")
     mode.add_argument("--joint", dest="mode", action="store_const", const="joint",
                       help="noise on all channels at once (default)")
-    ex.set_defaults(mode="joint")
+    ex.set_defaults(mode=defaults.MODE)
     ex.add_argument("--target", type=_target, default=None,
                     help="class index, or k,k2 for the contrast P(k)-P(k2) (default: top-1)")
-    ex.add_argument("--solver", default="highs", help="LP solver for LEG-TV (default highs)")
+    ex.add_argument("--solver", default=defaults.SOLVER,
+                    help=f"LP solver for LEG-TV (default {defaults.SOLVER})")
     ex.add_argument("--seed", type=int, default=0)
-    ex.add_argument("--batch-size", type=_positive_int, default=64)
+    ex.add_argument("--batch-size", type=_positive_int, default=defaults.BATCH_SIZE)
     ex.add_argument("--out", default="leg-output", help="output folder (default leg-output)")
     ex.add_argument("--format", type=_formats, default=FORMATS,
                     help="comma list of png,npy,json (default all)")
@@ -473,12 +475,14 @@ def run_explain(args) -> int:
     args.resolved_device = str(getattr(classifier, "device", "")) or None
     args.model_inputs = resolved.record()
     size, channels = resolved.input_size, resolved.channels
-    if args.cell_size is None and args.grid is None:
-        args.grid = DEFAULT_GRID
+    default_grid = args.cell_size is None and args.grid is None
+    if default_grid:
+        args.grid = DEFAULT_GRID  # recorded; LEG's default (fewer cells on a smaller image)
     progress = _Progress(args.quiet)
     try:
         explainer = LEG(
-            classifier, cell_size=args.cell_size, grid=args.grid, sigma=args.noise,
+            classifier, cell_size=args.cell_size, grid=None if default_grid else args.grid,
+            sigma=args.noise,
             n_samples=args.samples if args.samples == "auto" else args.samples + args.samples % 2,
             target_reliability=args.reliability, max_samples=args.max_samples,
             round_samples=AUTO_ROUND,

@@ -223,11 +223,11 @@ def test_the_api_with_its_defaults_gives_the_command_lines_map(tmp_path, images)
     from leg.io import fit_to_model, read_image
     from tests.models import cli_model
 
-    out = tmp_path / "o"
+    out = tmp_path / "o"  # defaults but the cap: this image would take 4000 samples
     assert main(["explain", str(images / "grey.png"), *MODEL, "--quiet", "--format", "npy",
-                 "--out", str(out)]) == 0
+                 "--max-samples", "1000", "--out", str(out)]) == 0
     image, _ = fit_to_model(read_image(images / "grey.png")[0], (32, 32), 3)
-    api = leg.LEG(cli_model(), progress=False).explain(image, seed=0)
+    api = leg.LEG(cli_model(), max_samples=1000, progress=False).explain(image, seed=0)
     np.testing.assert_array_equal(np.load(out / "grey" / "leg.npy"), api.saliency)
 
 
@@ -348,3 +348,12 @@ def test_fixed_samples_print_the_predicted_reliability(tmp_path, images, capsys)
     rel = doc["images"][0]["maps"][0]["reliability"]
     assert rel["method"] == "split-ratio" and 0.0 <= rel["pearson"] <= 1.0
     assert doc["images"][0]["auto"] is None
+
+
+def test_a_model_smaller_than_the_default_grid(tmp_path, capsys):
+    """14x14 cells by default, fewer on a smaller image (as the API): an 8x8 model runs."""
+    out = tmp_path / "o"
+    code = main(["explain", "coffee", "--model", "tests.models:small_cli_model", "--samples",
+                 "40", "--quiet", "--format", "npy,json", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    assert np.load(out / "coffee" / "leg_cells.npy").shape == (8, 8)
