@@ -85,8 +85,8 @@ def main() -> None:
     classifier = load_model(args.model, device=args.device)
     classifier.batch_size = args.batch_size
     image = load_photo("chelsea")
-    options = dict(cell_size=8, n_samples=args.samples, batch_size=args.batch_size,
-                   progress=False)
+    options = dict(cell_size=8, n_samples=args.samples, mode="per_channel",
+                   batch_size=args.batch_size, progress=False)
     leg_explainer = leg.LEG(classifier, **options)
     tv_explainer = leg.LEGTV(classifier, **options)
     n = leg_explainer.evaluations_per_image

@@ -2,42 +2,47 @@
 ``leg report compare`` (:mod:`leg.harness.cli`) through the entry-point group
 :data:`COMMANDS_GROUP`; the library never imports the harness.
 
+``leg explain`` reads every input before it loads a framework (TensorFlow, PyTorch): an
+input that is neither a file, a folder nor a shipped photo's name is answered at once. The
+results (a line per image, the summary) go to stdout; diagnostics and progress to stderr
+(bars on a terminal, plain lines otherwise).
+
 Exit status of ``leg explain``: 0 on success, 2 on bad usage (unknown option, bad value,
-unknown model), 1 when an image or the model fails (the other images are still explained
-and written).
+unknown model), 1 when an input is missing or an image or the model fails (the other images
+are still explained and written). A run that explains nothing writes no ``results.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import sys
 import time
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from leg import defaults
 from leg._quiet import quiet_tensorflow
 from leg._tf_allocator import use_bfc_cpu_allocator
-from leg.designs import DEFAULT_DESIGN
-from leg.sampling import DEFAULT_SIGMA
+from leg.zoo.photos import PHOTOS
 
 FORMATS = ("png", "npy", "json")
-# Defaults chosen for maps that reproduce across seeds at a modest budget: on the shipped
-# Lite0, 14x14 cells and joint mode give the default ridge estimator a median correlation of
-# 0.96 with LEG's exact estimand over the four shipped photos at 1000 samples (see the
-# README).
-DEFAULT_GRID = (14, 14)
-# Chosen by measurement on the shipped photos (benchmarks/bench_reliability.py; README,
-# "Reliability"): LEG's ridge map reproduces better across seeds than its LEG-TV map, and
-# sampling until the predicted reliability reaches the target spends the evaluations where
-# the map needs them.
+# The defaults the Python API shares (leg.defaults, where the measurements behind them are
+# named). Chosen by measurement on the shipped photos (benchmarks/bench_reliability.py;
+# README, "Reliability"): LEG's ridge map reproduces better across seeds than its LEG-TV map.
+DEFAULT_GRID = defaults.GRID
 DEFAULT_METHOD = "leg"
-DEFAULT_SAMPLES = "auto"
-DEFAULT_RELIABILITY = 0.9
-DEFAULT_MAX_SAMPLES = 4000
-AUTO_ROUND = 500  # the first round of --samples auto (and the smallest after it)
+DEFAULT_SAMPLES = defaults.N_SAMPLES
+DEFAULT_RELIABILITY = defaults.TARGET_RELIABILITY
+DEFAULT_MAX_SAMPLES = defaults.MAX_SAMPLES
+AUTO_ROUND = defaults.ROUND_SAMPLES  # the first round of --samples auto (and the smallest after)
+DEFAULT_DESIGN = defaults.DESIGN
+DEFAULT_SIGMA = defaults.SIGMA
+HARNESS_EXTRA = 'leg evaluate needs the harness extra: pip install "leg[harness]"'
 FIGURE_STYLES = ("heatmap_only", "gray", "overlay")
 RESULTS_SCHEMA_VERSION = 1
 COMMANDS_GROUP = "leg.commands"
@@ -45,6 +50,29 @@ COMMANDS_GROUP = "leg.commands"
 
 class UsageError(Exception):
     """Bad command-line usage (exit status 2)."""
+
+
+class InputError(Exception):
+    """An input that is neither a file, a folder nor a shipped photo (exit status 1)."""
+
+
+class NothingExplained(Exception):
+    """No image could be explained (exit status 1); the per-image reasons were printed."""
+
+
+@dataclass
+class _Input:
+    """One image to explain: a file (``path``) or a shipped photo (``photo``), read before
+    any framework loads; ``error`` says why it cannot be read."""
+
+    name: str
+    source: str  # as given on the command line (a path, or a photo's name)
+    path: Path | None = None
+    photo: str | None = None
+    image: np.ndarray | None = None
+    note: str = ""
+    original: list | None = None
+    error: str | None = None
 
 
 def _positive_int(text: str) -> int:
@@ -143,9 +171,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     ex = sub.add_parser(
         "explain", help="explain images with LEG or LEG-TV",
-        description="Explain images (files or folders). With no images and no --model, "
-                    "explains the shipped photos with the shipped ImageNet classifier.")
-    ex.add_argument("inputs", nargs="*", help="image files or folders (JPEG, PNG, ...)")
+        description="Explain images (files, folders or shipped photos by name, e.g. 'leg "
+                    "explain coffee chelsea'). With no images, explains every shipped photo; "
+                    "with no --model, with the shipped ImageNet classifier (Lite0). Results "
+                    "go to stdout, progress and diagnostics to stderr.")
+    ex.add_argument("inputs", nargs="*", metavar="IMAGE",
+                    help="image files or folders (JPEG, PNG, ...), or shipped photos by name: "
+                         f"{', '.join(PHOTOS)} (default: all of them)")
     ex.add_argument("--model", default=None,
                     help="zoo name (lite0, lite0-torch, digits), a .keras/.h5 file, a PyTorch "
                          ".pt2 (torch.export) or TorchScript .pt file, or module:attribute "
@@ -186,9 +218,10 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--noise", type=_float_in(0, None, low_open=True), default=DEFAULT_SIGMA,
                     help=f"noise level sigma (default {DEFAULT_SIGMA:g})")
     ex.add_argument("--lambda", dest="lambdas", type=_float_in(0, None), action="append",
-                    help="LEG-TV lambda; repeat for several (default 0.075)")
-    ex.add_argument("--scheme", choices=("laplacian", "smooth", "iid"), default="laplacian")
-    ex.add_argument("--estimator", choices=("ridge", "ols", "moment"), default="ridge",
+                    help=f"LEG-TV lambda; repeat for several (default {defaults.LAMBDA:g})")
+    ex.add_argument("--scheme", choices=("laplacian", "smooth", "iid"), default=defaults.SCHEME)
+    ex.add_argument("--estimator", choices=("ridge", "ols", "moment"),
+                    default=defaults.ESTIMATOR,
                     help="ridge regression on the samples (default), least squares, or the "
                          "paper's moment estimator")
     mode = ex.add_mutually_exclusive_group()
@@ -197,16 +230,18 @@ def build_parser() -> argparse.ArgumentParser:
                            "the model evaluations)")
     mode.add_argument("--joint", dest="mode", action="store_const", const="joint",
                       help="noise on all channels at once (default)")
-    ex.set_defaults(mode="joint")
+    ex.set_defaults(mode=defaults.MODE)
     ex.add_argument("--target", type=_target, default=None,
                     help="class index, or k,k2 for the contrast P(k)-P(k2) (default: top-1)")
-    ex.add_argument("--solver", default="highs", help="LP solver for LEG-TV (default highs)")
+    ex.add_argument("--solver", default=defaults.SOLVER,
+                    help=f"LP solver for LEG-TV (default {defaults.SOLVER})")
     ex.add_argument("--seed", type=int, default=0)
-    ex.add_argument("--batch-size", type=_positive_int, default=64)
+    ex.add_argument("--batch-size", type=_positive_int, default=defaults.BATCH_SIZE)
     ex.add_argument("--out", default="leg-output", help="output folder (default leg-output)")
     ex.add_argument("--format", type=_formats, default=FORMATS,
                     help="comma list of png,npy,json (default all)")
-    ex.add_argument("--quiet", action="store_true", help="no progress bars or summary")
+    ex.add_argument("--quiet", action="store_true",
+                    help="no progress, no per-image lines, no summary (errors still show)")
     ex.add_argument("--debug", action="store_true",
                     help="show tracebacks and TensorFlow's C++ start-up log lines")
     for name, load in _commands().items():  # listed in --help; run by _run_command
@@ -214,40 +249,55 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _log(args, message: str) -> None:
-    if not args.quiet:
-        print(message, file=sys.stderr)
+def _resolve_inputs(inputs: list[str]) -> list[_Input]:
+    """Files, folders' images and shipped photos, in order; nothing is read yet. An input
+    that is none of them is an :class:`InputError` naming the shipped photos."""
+    from leg.io import find_images
 
-
-def _load_inputs(args):
-    """``[(name, image or None, conversion note, original size, error)]`` for the model."""
-    from leg.io import ImageError, find_images, read_image
-
-    if not args.inputs:
-        from leg.zoo.photos import load_photo, photo_names
-
-        return [(name, load_photo(name), "skimage.data photo, centre-cropped and resized",
-                 None, None) for name in photo_names()], True
-    items = []
-    for path in find_images(args.inputs):
-        try:
-            image, note = read_image(path)
-            items.append((path.stem, image, note, list(image.shape[:2]), None))
-        except ImageError as exc:
-            items.append((path.stem, None, "", None, str(exc)))
+    if not inputs:
+        return [_Input(name, name, photo=name) for name in PHOTOS]
+    items, missing = [], []
+    for given in inputs:
+        path = Path(given)
+        if path.exists():  # a file or folder wins over a photo of the same name
+            items += [_Input(p.stem, str(p), path=p) for p in find_images([given])]
+        elif given in PHOTOS:
+            items.append(_Input(given, given, photo=given))
+        else:
+            missing.append(given)
+    if missing:
+        raise InputError(f"{', '.join(missing)}: no such file or shipped photo (shipped: "
+                         f"{', '.join(PHOTOS)})")
     if not items:
-        raise UsageError(f"no images found in {', '.join(args.inputs)}")
-    return items, False
+        raise UsageError(f"no images found in {', '.join(inputs)}")
+    return items
 
 
-def _save_figures(out_dir: Path, stem: str, image, saliency, title: str) -> dict:
+def _read_inputs(items: list[_Input]) -> None:
+    """Read every input (Pillow, scikit-image: no framework), noting those that fail."""
+    from leg.io import ImageError, read_image
+    from leg.zoo.photos import load_photo
+
+    for item in items:
+        try:
+            if item.photo is not None:
+                item.image = load_photo(item.photo)
+                item.note = "shipped photo, centre-cropped and resized"
+            else:
+                item.image, item.note = read_image(item.path)
+                item.original = list(item.image.shape[:2])
+        except (ImageError, ImportError, OSError, ValueError) as exc:
+            item.error = str(exc)
+
+
+def _save_figures(out_dir: Path, stem: str, image, saliency, title: str, label: str) -> dict:
     import matplotlib.pyplot as plt
 
     from leg.plotting import show_style
 
     written = {}
     for style in FIGURE_STYLES:
-        fig, _ = show_style(image, saliency, style, title=title)
+        fig, _ = show_style(image, saliency, style, title=title, label=label)
         path = out_dir / f"{stem}_{style}.png"
         fig.savefig(path, bbox_inches="tight", dpi=110)
         plt.close(fig)
@@ -257,6 +307,7 @@ def _save_figures(out_dir: Path, stem: str, image, saliency, title: str) -> dict
 
 def _explain_one(args, explainer, classifier, name, image, out_root: Path) -> dict:
     from leg.estimator import estimate_leg, estimate_leg_tv
+    from leg.plotting import leg_label
 
     t0 = time.perf_counter()
     auto = None
@@ -295,7 +346,8 @@ def _explain_one(args, explainer, classifier, name, image, out_root: Path) -> di
             label = _class_label(names, target)
             title = f"{name}: {label} ({args.method}" + (
                 f", λ={res.lam:g})" if res.lam is not None else ")")
-            figs = _save_figures(out_dir, stem, image, res.saliency, title)
+            figs = _save_figures(out_dir, stem, image, res.saliency, title,
+                                 leg_label(res, names))
             entry["figures"] = {k: f"{name}/{v}" for k, v in figs.items()}
         maps.append(entry)
     if "npy" in args.format and results[0].stderr is not None:
@@ -334,15 +386,10 @@ def _class_label(names, target) -> str | None:
     return names[target]
 
 
-def run_explain(args) -> int:
-    from tqdm.auto import tqdm
-
-    from leg.estimator import LEG
-    from leg.io import ImageError, fit_to_model
-    from leg.zoo import resolve_model
-
-    args.lambdas = args.lambdas or [0.075]
-    if args.method == "leg" and args.lambdas != [0.075]:
+def _check_usage(args) -> None:
+    """The checks of the options among themselves (no input read, nothing imported)."""
+    args.lambdas = args.lambdas or [defaults.LAMBDA]
+    if args.method == "leg" and args.lambdas != [defaults.LAMBDA]:
         raise UsageError("--lambda applies to --method leg-tv only")
     if args.samples != "auto" and (args.reliability is not None
                                    or args.max_samples is not None):
@@ -352,7 +399,62 @@ def run_explain(args) -> int:
     if args.samples == "auto" and args.max_samples < AUTO_ROUND:
         raise UsageError(f"--max-samples {args.max_samples} is below one round of --samples "
                          f"auto ({AUTO_ROUND} samples); use --max-samples {AUTO_ROUND} or more")
+
+
+class _Progress:
+    """Progress on stderr and results on stdout. On a terminal: tqdm bars (the images, and
+    LEG's sampling beneath); elsewhere (a log file, a pipe): one plain line per image, no
+    escape codes. ``--quiet``: neither, and no results lines either."""
+
+    def __init__(self, quiet: bool):
+        self.quiet = quiet
+        self.bars = not quiet and sys.stderr.isatty()
+
+    def iterate(self, items):
+        if self.bars:
+            from tqdm.auto import tqdm
+
+            yield from tqdm(items, desc="images", unit="image")
+            return
+        for i, item in enumerate(items, start=1):
+            if not self.quiet and len(items) > 1:
+                print(f"explaining {item.name} ({i} of {len(items)})", file=sys.stderr,
+                      flush=True)
+            yield item
+
+    def result(self, line: str) -> None:
+        if self.quiet:
+            return
+        if self.bars:
+            from tqdm.auto import tqdm
+
+            tqdm.write(line, file=sys.stdout)  # clears the bars on stderr, then redraws
+        else:
+            print(line, flush=True)
+
+
+def _failure_line(item: _Input, message: str) -> str:
+    """``leg: NAME: why`` (a file's reason names its path already)."""
+    return f"leg: {message}" if message.startswith(item.source) else \
+        f"leg: {item.name}: {message}"
+
+
+def run_explain(args) -> int:
+    _check_usage(args)
     started = time.perf_counter()
+    # every input resolved and read before any framework loads: a typo costs no start-up
+    items = _resolve_inputs(args.inputs)
+    _read_inputs(items)
+    if all(item.error is not None for item in items):
+        for item in items:
+            print(_failure_line(item, item.error), file=sys.stderr)
+        raise NothingExplained(f"none of the {len(items)} images could be read" if len(items) > 1
+                               else None)
+
+    from leg.estimator import LEG
+    from leg.io import ImageError, fit_to_model
+    from leg.zoo import resolve_model
+
     model_spec = args.model or "lite0"
     # TensorFlow's C++ start-up lines hidden unless --debug; imported now (fd 2 held) only
     # for the models that load it anyway
@@ -373,50 +475,54 @@ def run_explain(args) -> int:
     args.resolved_device = str(getattr(classifier, "device", "")) or None
     args.model_inputs = resolved.record()
     size, channels = resolved.input_size, resolved.channels
-    items, demo = _load_inputs(args)
-    if args.cell_size is None and args.grid is None:
-        args.grid = DEFAULT_GRID
+    default_grid = args.cell_size is None and args.grid is None
+    if default_grid:
+        args.grid = DEFAULT_GRID  # recorded; LEG's default (fewer cells on a smaller image)
+    progress = _Progress(args.quiet)
     try:
         explainer = LEG(
-            classifier, cell_size=args.cell_size or 8, grid=args.grid, sigma=args.noise,
+            classifier, cell_size=args.cell_size, grid=None if default_grid else args.grid,
+            sigma=args.noise,
             n_samples=args.samples if args.samples == "auto" else args.samples + args.samples % 2,
             target_reliability=args.reliability, max_samples=args.max_samples,
             round_samples=AUTO_ROUND,
             scheme=args.scheme, mode=args.mode, estimator=args.estimator,
-            batch_size=args.batch_size, progress=not args.quiet, design=args.design)
+            batch_size=args.batch_size, progress=progress.bars, design=args.design)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     out_root = Path(args.out)
-    out_root.mkdir(parents=True, exist_ok=True)
     records, failures = [], 0
-    show = not args.quiet
-    for name, image, note, original, error in tqdm(items, desc="images", disable=not show,
-                                                   unit="image"):
-        record = {"name": name, "input": None if demo else str(name), "conversion": note,
-                  "original_size": original}
+    for item in progress.iterate(items):
+        record = {"name": item.name, "input": item.source, "conversion": item.note,
+                  "original_size": item.original}
         try:
-            if error is not None:
-                raise ImageError(error)
-            fitted, fit_note = fit_to_model(image, size, channels)
+            if item.error is not None:
+                raise ImageError(item.error)
+            fitted, fit_note = fit_to_model(item.image, size, channels)
             record["size"] = list(fitted.shape[:2])
-            record["conversion"] = "; ".join(x for x in (note, fit_note) if x)
-            record.update(_explain_one(args, explainer, classifier, name, fitted, out_root))
+            record["conversion"] = "; ".join(x for x in (item.note, fit_note) if x)
+            record.update(_explain_one(args, explainer, classifier, item.name, fitted,
+                                       out_root))
             record["status"] = "ok"
-            if show:
-                tqdm.write(f"{name}: {record['class_name'] or record['target']} "
-                           f"(score {record['score']:.3f}) -> {out_root / name}; "
-                           f"{_reliability_line(record)}", file=sys.stderr)
+            progress.result(f"{item.name}: {record['class_name'] or record['target']} "
+                            f"(score {record['score']:.3f}) -> {out_root / item.name}; "
+                            f"{_reliability_line(record)}")
         except (ImageError, ValueError, RuntimeError) as exc:
             failures += 1
             record.update(status="failed", error=str(exc))
-            print(f"leg: {name}: {exc}", file=sys.stderr)
+            print(_failure_line(item, str(exc)), file=sys.stderr)
             if args.debug:
                 traceback.print_exc()
         records.append(record)
-        if "json" in args.format:  # written after every image: an interrupted run keeps them
+        # written after every image once one is explained (an interrupted run keeps them);
+        # never for a run that explained nothing
+        if "json" in args.format and failures < len(records):
             _write_results(out_root, args, model_spec, records, started)
-    _log(args, f"{len(records) - failures} of {len(records)} images explained; results in "
-               f"{out_root}")
+    explained = len(records) - failures
+    if not explained:
+        raise NothingExplained(f"none of the {len(records)} images could be explained"
+                               if len(records) > 1 else None)
+    progress.result(f"{explained} of {len(records)} images explained; results in {out_root}")
     return 1 if failures else 0
 
 
@@ -478,12 +584,20 @@ def _commands() -> dict:
     return {ep.name: ep for ep in entry_points(group=COMMANDS_GROUP)}
 
 
+def _has_pytest() -> bool:
+    """Whether pytest, which ``leg evaluate`` runs, is installed (the harness extra)."""
+    return importlib.util.find_spec("pytest") is not None
+
+
 def _first_line(ep) -> str:
     return f"see 'leg {ep.name} --help' (from {ep.value.split(':')[0]})"
 
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["evaluate"] and argv[1:2] not in (["-h"], ["--help"]) and not _has_pytest():
+        print(HARNESS_EXTRA, file=sys.stderr)  # rather than pytest's "No module named pytest"
+        return 1
     commands = _commands() if argv and argv[0] != "explain" else {}
     if argv and argv[0] in commands:  # another package's command: it parses its own arguments
         return int(commands[argv[0]].load()(argv[1:]) or 0)
@@ -491,6 +605,13 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)  # exits 2 with a message on bad usage
     try:
         return run_explain(args)
+    except InputError as exc:
+        print(f"leg: {exc}", file=sys.stderr)
+        return 1
+    except NothingExplained as exc:  # the reasons were printed, one line per image
+        if exc.args[0]:
+            print(f"leg: {exc}; nothing written", file=sys.stderr)
+        return 1
     except UsageError as exc:
         print(f"leg: error: {exc}", file=sys.stderr)
         if getattr(args, "debug", False):

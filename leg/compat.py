@@ -23,9 +23,12 @@ import numpy as np
 from leg._validation import check_choice, check_image, check_int
 from leg.estimator import LEG, estimate_leg_tv
 from leg.models import as_classifier
-from leg.plotting import STYLES, apply_direction, show_style
+from leg.plotting import LEG_LABEL, STYLES, apply_direction, show_style, value_label
 
 __all__ = ["LEG_Explain", "LEG_est", "generateHeatmap"]
+
+#: What :func:`LEG_Explain`'s maps are (per-channel maps combined as absolute values).
+COMPAT_LABEL = "LEG saliency: sum over channels of |d P(class) / d cell intensity|"
 
 
 class LEG_est:  # noqa: N801 - the original public name
@@ -102,13 +105,23 @@ def _classifier(model, preprocessing, softmax):
 
 
 def generateHeatmap(image0, heatmap, result_path, name, style="heatmap_only",  # noqa: N802
-                    showOption=True, direction="all"):  # noqa: N803
+                    showOption=True, direction="all", *, label=None):  # noqa: N803
     """Save a figure of ``heatmap`` to ``result_path/name`` (and show it if ``showOption``).
 
-    ``style``: ``"heatmap_only"`` (hot colour map and colour bar) or ``"gray"`` (the map in
-    grey over the grey image); ``"overlay"`` (colour over the image) is new. ``direction``:
-    ``"all"``, ``"positive"`` (negatives set to 0) or ``"negative"`` (sign flipped, then
-    negatives set to 0). ``image0`` is in ``[0, 255]``. Returns the saved path.
+    ``style``: ``"heatmap_only"`` (the map and a colour bar) or ``"gray"`` (the map over the
+    grey image); ``"overlay"`` (colour over the image) is new. ``direction``: ``"all"``,
+    ``"positive"`` (negatives set to 0) or ``"negative"`` (sign flipped, then negatives set
+    to 0), as in the original. ``image0`` is in ``[0, 255]``. Returns the saved path.
+
+    Colours changed where the original's were wrong for signed values: it drew every
+    ``"heatmap_only"`` map with the one-sided ``hot`` map scaled to its own minimum and
+    maximum, so zero had no colour of its own and the sign could not be read. Now a map
+    with negative values (``direction="all"`` on a signed map) is drawn in the diverging
+    ``RdBu_r``, centred on zero (limits ``±max|map|``), and a non-negative one (what
+    ``"positive"`` and ``"negative"`` give, and :func:`LEG_Explain`'s maps, sums of
+    absolute values) in a sequential map from zero (``inferno``; grey for ``"gray"``, as
+    in the original). The colour bar is labelled: ``label``, by default what the values are
+    for :func:`LEG_Explain`'s maps (see :mod:`leg.plotting`).
     """
     import matplotlib.pyplot as plt
 
@@ -120,7 +133,11 @@ def generateHeatmap(image0, heatmap, result_path, name, style="heatmap_only",  #
                          f"{heat.shape}.")
     os.makedirs(result_path, exist_ok=True)
     dest = os.path.join(result_path, name)
-    fig, _ = show_style(image, apply_direction(heat, direction), style)
+    values = apply_direction(heat, direction)
+    if label is None:
+        signed = bool(np.nanmin(heat) < 0)
+        label = value_label(LEG_LABEL if signed else COMPAT_LABEL, direction)
+    fig, _ = show_style(image, values, style, label=label)
     fig.savefig(dest, bbox_inches="tight")
     if showOption:
         plt.show()

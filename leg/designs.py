@@ -31,12 +31,13 @@ import scipy.linalg as sla
 from scipy import stats
 from scipy.stats import qmc
 
+from leg import defaults
 from leg._validation import check_choice
 from leg.covariance import Covariance
 
 DESIGNS = ("iid", "orthogonal", "sobol")
 #: The default of LEG/LEGTV and ``leg explain`` (chosen by measurement: see the README).
-DEFAULT_DESIGN = "orthogonal"
+DEFAULT_DESIGN = defaults.DESIGN
 #: Largest grid (cells) for the designs that need a dense Cholesky factor of Σ.
 MAX_DENSE_CELLS = 4096
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from leg import defaults
 from leg._validation import check_choice, check_float, check_image, check_int
 from leg.designs import DEFAULT_DESIGN, check_design
 from leg.grid import Grid
@@ -91,6 +92,8 @@ class LEGResult:
     reliability: Reliability | None = None
     auto: AutoSampling | None = None
     design: str = "iid"
+    #: What was explained: the classifier's ``"probability"`` or its ``"logit"``.
+    score_kind: str = "probability"
 
     def upsampled(self, method: str = "bilinear") -> np.ndarray:
         """The cell map upsampled to ``(H, W)`` with ``"nearest"`` or ``"bilinear"``."""
@@ -339,6 +342,7 @@ def _result(method, responses, target, score, channel_maps, channel_se, lam, com
         alpha=None if regularisation is None else regularisation[0],
         penalty=None if regularisation is None else regularisation[1],
         timings={**responses.timings, **timings}, design=responses.design,
+        score_kind=responses.score,
     )
 
 
@@ -368,19 +372,25 @@ def estimate_leg_all_classes(responses: Responses, *, estimator: str = "ridge",
 class LEG:
     """LEG saliency for a black-box classifier.
 
+    The defaults are ``leg explain``'s (:mod:`leg.defaults`): ``LEG(model).explain(image,
+    seed=0)`` is the map ``leg explain IMAGE`` writes (14x14 cells, joint mode, ridge, samples
+    drawn until the predicted reliability reaches 0.9, at most 4000).
+
     Parameters
     ----------
     model : keras.Model or callable
         A classifier mapping ``(N, H, W, C)`` images in ``[0, 1]`` to ``(N, K)`` scores.
         A ``keras.Model`` is wrapped by :class:`leg.models.KerasClassifier` (pass
         ``preprocessing=``/``softmax=`` via ``model_options``).
-    cell_size : int, default 8
-        Side of the square grid cells in pixels (last cells absorb any remainder).
+    cell_size : int, optional
+        Side of the square grid cells in pixels (last cells absorb any remainder), e.g. 8
+        (the paper's: 28x28 cells on 224 px).
     grid : (int, int), optional
-        Number of cells ``(ph, pw)``; overrides ``cell_size``.
+        Number of cells ``(ph, pw)``; overrides ``cell_size``. Neither given: 14x14 (fewer
+        on an image under 14 px).
     sigma : float, default 0.0025
         Noise level ``σ``; noise is ``N(0, σ²Σ)`` on ``[0, 1]`` images.
-    n_samples : int or "auto", default 300
+    n_samples : int or "auto", default "auto"
         Perturbations per sample set (even when antithetic). ``"auto"``: draw rounds until
         the map's predicted reliability (``result.reliability.spearman``) reaches
         ``target_reliability`` or the samples per set reach ``max_samples``; every round
@@ -392,7 +402,9 @@ class LEG:
     round_samples : int, default 500
         The first round of ``"auto"`` (per set), and the smallest round after it.
     scheme : {"laplacian", "smooth", "iid"}, default "laplacian"
-    mode : {"per_channel", "joint"}, default "per_channel"
+    mode : {"joint", "per_channel"}, default "joint"
+        Noise on all colour channels at once (one sample set; the map keeps its sign), or
+        on one channel at a time (the paper's scheme: C sample sets, C times the cost).
     design : {"iid", "orthogonal", "sobol"}, default "orthogonal"
         How the perturbations are laid out (:mod:`leg.designs`); all share LEG's law.
     combine : {"mean_abs", "sum", "mean", "sum_abs"}, default "mean_abs"
@@ -414,19 +426,25 @@ class LEG:
     name = "leg"
     DEFAULT_SIGMA = DEFAULT_SIGMA
 
-    def __init__(self, model, *, cell_size: int = 8, grid: tuple[int, int] | None = None,
-                 sigma: float = DEFAULT_SIGMA, n_samples: int | str = 300,
-                 scheme: str = "laplacian", mode: str = "per_channel",
+    def __init__(self, model, *, cell_size: int | None = None,
+                 grid: tuple[int, int] | None = None,
+                 sigma: float = DEFAULT_SIGMA, n_samples: int | str = defaults.N_SAMPLES,
+                 scheme: str = defaults.SCHEME, mode: str = defaults.MODE,
                  combine: str = "mean_abs", score: str = "probability",
-                 estimator: str = "ridge", alpha: str | float = "gcv", penalty: str = "auto",
-                 antithetic: bool = True, clip: bool = False,
-                 batch_size: int = 64, progress: bool | None = None,
-                 design: str = DEFAULT_DESIGN, target_reliability: float = 0.9,
-                 max_samples: int = 4000, round_samples: int = 500,
+                 estimator: str = defaults.ESTIMATOR, alpha: str | float = "gcv",
+                 penalty: str = "auto", antithetic: bool = True, clip: bool = False,
+                 batch_size: int = defaults.BATCH_SIZE, progress: bool | None = None,
+                 design: str = DEFAULT_DESIGN,
+                 target_reliability: float = defaults.TARGET_RELIABILITY,
+                 max_samples: int = defaults.MAX_SAMPLES,
+                 round_samples: int = defaults.ROUND_SAMPLES,
                  model_options: dict | None = None):
         self.classifier = as_classifier(model, **(model_options or {}))
-        self.cell_size = check_int(cell_size, "cell_size", minimum=1)
-        self.grid_shape = grid
+        self.cell_size = None if cell_size is None else check_int(cell_size, "cell_size",
+                                                                  minimum=1)
+        # neither given: the shared default grid (at most one cell per pixel on small images)
+        self.default_grid = cell_size is None and grid is None
+        self.grid_shape = defaults.GRID if self.default_grid else grid
         self.auto = check_auto(n_samples, target_reliability, max_samples, round_samples,
                                antithetic=bool(antithetic))
         self.sampling = dict(
@@ -448,6 +466,8 @@ class LEG:
 
     def grid_for(self, image: np.ndarray) -> Grid:
         h, w = image.shape[:2]
+        if self.default_grid:
+            return Grid.from_shape(h, w, (min(self.grid_shape[0], h), min(self.grid_shape[1], w)))
         if self.grid_shape is not None:
             return Grid.from_shape(h, w, self.grid_shape)
         return Grid.from_cell_size(h, w, self.cell_size)
@@ -582,7 +602,8 @@ class LEGTV:
 
     name = "leg-tv"
 
-    def __init__(self, model, *, lam: float = 0.075, solver: str = DEFAULT_SOLVER, **leg_options):
+    def __init__(self, model, *, lam: float = defaults.LAMBDA, solver: str = DEFAULT_SOLVER,
+                 **leg_options):
         self.leg = LEG(model, **leg_options)
         self.lam = check_float(lam, "lam", low=0.0)
         self.solver = check_solver(solver)

@@ -58,8 +58,13 @@ def _leg_factory(name: str):
         from leg.estimator import LEG, LEGTV
 
         cls = LEG if name == "leg" else LEGTV
+        # The registry keeps the per-channel mode LEG had by default before it took the
+        # CLI's defaults (leg.defaults): the harness's digits profiles name no mode, and
+        # their maps were measured, and are cached under keys that hold only the options
+        # given, in that mode. Name the mode there, then drop this line.
+        options.setdefault("mode", "per_channel")
         if budget is not None:
-            sets = channels if options.get("mode", "per_channel") == "per_channel" else 1
+            sets = channels if options["mode"] == "per_channel" else 1
             per_set = max(2, (int(budget) - 1) // sets)
             options["n_samples"] = per_set - per_set % 2
         return cls(classifier, **options)

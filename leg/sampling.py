@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from tqdm.auto import tqdm
 
+from leg import defaults
 from leg._validation import check_choice, check_float, check_image, check_int
 from leg.covariance import Covariance, get_covariance
 from leg.designs import DrawStream, check_design, draw_streams
@@ -29,7 +30,7 @@ SCORES = ("probability", "logit")
 SATURATION_STD = 0.2  # per-cell noise std (in [0, 1] units) above which we warn
 #: Noise level on [0, 1] images (laplacian scheme: per-cell std ~2σ). Chosen on the shipped
 #: ImageNet model, where the network is far from linear at larger σ: see the README.
-DEFAULT_SIGMA = 0.0025
+DEFAULT_SIGMA = defaults.SIGMA
 
 
 @dataclass

@@ -36,11 +36,12 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from leg import defaults
 from leg._quiet import hold_fd
 from leg._validation import check_choice, check_float
 from leg.covariance import Covariance
 
-DEFAULT_SOLVER = "highs"
+DEFAULT_SOLVER = defaults.SOLVER
 
 
 class SolverError(RuntimeError):

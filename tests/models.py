@@ -101,3 +101,11 @@ class IgnoresImage:
         self.calls += len(images)
         p = 0.6 + 0.01 * self.rng.standard_normal(len(images))
         return np.stack([p, 1.0 - p], axis=1)
+
+
+def small_cli_model():
+    """An 8x8 classifier: smaller than the default 14x14 grid."""
+    model = LinearSigmoid(block_weights(8, 8), scale=0.05)
+    model.input_size = (8, 8)
+    model.class_names = ["blob", "not blob"]
+    return model

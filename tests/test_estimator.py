@@ -58,7 +58,8 @@ def test_same_seed_gives_bit_identical_maps_and_different_seeds_differ():
 
 def test_result_fields_and_shapes():
     model = LinearSigmoid(block_weights(30, 20))
-    res = leg.LEG(model, cell_size=8, n_samples=10).explain(smooth_image(30, 20), seed=0)
+    res = leg.LEG(model, cell_size=8, n_samples=10, mode="per_channel").explain(
+        smooth_image(30, 20), seed=0)
     assert res.saliency.shape == (30, 20)  # 30 and 20 are not multiples of 8: nothing cropped
     assert res.cell_map.shape == res.grid.shape == (3, 2)
     assert res.channel_maps.shape == (3, 3, 2)
@@ -195,3 +196,19 @@ def test_batches_do_not_change_the_result():
     a = leg.LEG(model, cell_size=4, n_samples=40, batch_size=64).explain(image, seed=3)
     b = leg.LEG(model, cell_size=4, n_samples=40, batch_size=6).explain(image, seed=3)
     np.testing.assert_allclose(a.saliency, b.saliency, rtol=1e-12)
+
+
+def test_defaults_are_the_command_lines():
+    """LEG() takes leg explain's defaults (leg.defaults): 14x14 cells (fewer on a small
+    image), joint mode, n_samples="auto"; LEGTV's lambda is the CLI's."""
+    from leg import defaults
+
+    model = LinearSigmoid(block_weights(30, 20))
+    explainer = leg.LEG(model)
+    assert explainer.auto["target"] == defaults.TARGET_RELIABILITY
+    assert explainer.auto["max_samples"] == defaults.MAX_SAMPLES
+    assert explainer.sampling["mode"] == "joint" and explainer.sampling["design"] == "orthogonal"
+    assert explainer.grid_for(smooth_image(30, 20)).shape == (14, 14)
+    assert explainer.grid_for(smooth_image(8, 20)).shape == (8, 14)
+    assert leg.LEG(model, cell_size=8).grid_for(smooth_image(30, 20)).shape == (3, 2)
+    assert leg.LEGTV(model).lam == defaults.LAMBDA
