@@ -19,7 +19,7 @@ import numpy as np
 from leg._validation import check_choice, check_int, check_scores
 from leg.preprocessing import CAFFE_BGR_MEAN, IMAGENET_MEAN, IMAGENET_STD
 
-__all__ = ["AUTOCAST_DTYPES", "TorchClassifier"]
+__all__ = ["AUTOCAST_DTYPES", "TorchClassifier", "torch_module_inputs"]
 
 AUTOCAST_DTYPES = ("float16", "bfloat16")
 
@@ -283,3 +283,13 @@ class TorchClassifier:
         result = scores.cpu().numpy().astype(np.float64)
         check_scores(result.reshape(n_sets * n, -1), n_sets * n)
         return result, (applied.cpu().numpy() if clip else None)
+
+
+def torch_module_inputs(clf, images):
+    """``(N, H, W, C)`` images in ``[0, 1]`` as a TorchClassifier's module takes them: a
+    float32 ``(N, C, H, W)`` tensor on its device, preprocessed, in its memory format."""
+    import torch
+
+    x = torch.as_tensor(np.asarray(images, dtype=np.float32), device=clf.device)
+    fmt = torch.channels_last if getattr(clf, "channels_last", False) else torch.contiguous_format
+    return clf.preprocess(x).permute(0, 3, 1, 2).contiguous(memory_format=fmt)

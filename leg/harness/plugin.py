@@ -562,8 +562,14 @@ def write_report(sess: LegSession, exit_status: int):
         rep.set_info(spec.name, spec.info(res))
         rep.add_verdicts(st.verdicts)
         rep.add_leaderboards(st.leaderboards)
+        if st.comparison is not None:
+            from leg.harness.report.baseline import add_comparison_section
+
+            add_comparison_section(rep, f"{spec.name}_vs_baseline",
+                                   f"{spec.title}: comparison with the baseline",
+                                   st.comparison, spec.order + 5)
         try:
-            spec.report(rep, res, st.comparison)
+            spec.report(rep, res)
         except Exception as exc:  # the report must still be written
             rep.add_section("Report errors",
                             f"Could not render the {spec.name} section: {exc!r}",

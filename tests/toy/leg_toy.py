@@ -8,8 +8,8 @@ import os
 
 import numpy as np
 
+from leg.harness.checks.map_scores import MapCheck
 from leg.harness.checks.metrics import Metric
-from leg.harness.engine.maps import MapCheck
 from leg.harness.engine.suite import Check
 
 

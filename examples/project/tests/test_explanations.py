@@ -6,6 +6,7 @@ this example runs offline in a few minutes; give yours as ``model="mypkg.model:b
 or a ``.keras``/``.pt2`` file, with ``images="your/images"``.
 """
 
+import re
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,22 @@ def test_the_run_is_compared_with_a_stored_baseline(run, leg_evaluate):
                          baseline=run.run_dir)
     assert again.regressions == []
     assert again.verdict("cascading", method="mine") == "pass"
+
+
+def test_our_own_check_runs_in_the_harness_like_the_built_in_ones(leg_evaluate):
+    """``leg_border`` (this project's package, entry point ``leg.checks``) adds the check
+    ``border-mass``: it gets a verdict, a leaderboard and a regression comparison."""
+    first = leg_evaluate(model="digits", methods={"mine": "my_saliency:GradientMagnitude"},
+                         suites=("border",), profile="smoke", report_dir=REPORTS / "border",
+                         cwd=HERE)
+    assert first.verdict("border-mass", method="mine") == "pass", first.explain("border-mass")
+    assert first.passed
+    again = leg_evaluate(model="digits", methods={"mine": "my_saliency:GradientMagnitude"},
+                         suites=("border",), profile="smoke", report_dir=REPORTS / "border",
+                         cwd=HERE, baseline=first.run_dir)
+    assert again.regressions == [] and again.passed
+    compared = re.search(r"\bborder (\d+)\b", (again.run_dir / "comparison.md").read_text())
+    assert compared and int(compared.group(1)) == 12  # mine's and the floor's, 6 digits each
 
 
 def test_the_projects_own_evaluation_package_still_imports():

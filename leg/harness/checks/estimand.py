@@ -500,7 +500,7 @@ def _error_figure(res: EstimandResults, slopes: list[dict]):
     return fig
 
 
-def add_to_report(report, res: EstimandResults, comparison: list[dict] | None = None) -> None:
+def add_to_report(report, res: EstimandResults) -> None:
     report.add_table("estimand", res.rows, columns=[
         "model", "image", "variant", "budget", "metric", "value", "higher_is_better"])
     report.add_table("estimand_summary", summary_rows(res, "pearson"))
@@ -525,12 +525,6 @@ def add_to_report(report, res: EstimandResults, comparison: list[dict] | None = 
                        order=35, figures=["estimand_error"],
                        tables=[("estimand_summary", None), ("estimand_error_summary", None),
                                ("estimand_slopes", None), ("estimand_precision", None)])
-    if comparison is not None:
-        from leg.harness.report.baseline import add_comparison_section
-
-        add_comparison_section(report, "estimand_vs_baseline",
-                               "Estimand accuracy: comparison with the baseline", comparison,
-                               36)
 
 
 def price(profile: Profile, images_dir: str | None, models: dict) -> list:
@@ -599,8 +593,8 @@ class EstimandSuite(Suite):
     def planned_cells(self, profile, images_dir=None) -> list[Cell]:
         return [Cell(*c) for c in planned_cells(profile)]
 
-    def report(self, report, result, comparison=None) -> None:
-        add_to_report(report, result, comparison)
+    def report(self, report, result) -> None:
+        add_to_report(report, result)
 
 
 SUITE = EstimandSuite()

@@ -555,8 +555,7 @@ def _error_figure(res: GroundTruthResults, slopes: dict):
     return fig
 
 
-def add_to_report(report, res: GroundTruthResults, comparison: list[dict] | None = None
-                  ) -> None:
+def add_to_report(report, res: GroundTruthResults) -> None:
     report.add_table("groundtruth", res.rows, columns=[
         "model", "method", "budget", "metric", "value", "target", "n_evaluations",
         "higher_is_better"])
@@ -605,11 +604,6 @@ def add_to_report(report, res: GroundTruthResults, comparison: list[dict] | None
                                                 for k, v in sorted(res.errors.items())])
         report.add_section("Ground truth: failures", "", order=33,
                            tables=[("groundtruth_errors", 40)], open=True)
-    if comparison is not None:
-        from leg.harness.report.baseline import add_comparison_section
-
-        add_comparison_section(report, "groundtruth_vs_baseline",
-                               "Ground truth: comparison with the baseline", comparison, 34)
 
 
 def price(profile: Profile) -> list:
@@ -678,8 +672,8 @@ class GroundTruthSuite(Suite):
     def planned_cells(self, profile, images_dir=None) -> list[Cell]:
         return [Cell(*c) for c in planned_cells(profile)]
 
-    def report(self, report, result, comparison=None) -> None:
-        add_to_report(report, result, comparison)
+    def report(self, report, result) -> None:
+        add_to_report(report, result)
 
 
 SUITE = GroundTruthSuite()

@@ -43,7 +43,6 @@ __all__ = [
     "prepare_image",
     "saturated_digits",
     "skipped_images",
-    "torch_module_inputs",
     "zoo_images",
 ]
 
@@ -171,16 +170,6 @@ def model_fingerprint(clf) -> str:
             elif isinstance(value, int | float | str | bool | tuple):
                 h.update(f"{key}={value!r}".encode())
     return h.hexdigest()[:16]
-
-
-def torch_module_inputs(clf, images):
-    """``(N, H, W, C)`` images in ``[0, 1]`` as a TorchClassifier's module takes them: a
-    float32 ``(N, C, H, W)`` tensor on its device, preprocessed, in its memory format."""
-    import torch
-
-    x = torch.as_tensor(np.asarray(images, dtype=np.float32), device=clf.device)
-    fmt = torch.channels_last if getattr(clf, "channels_last", False) else torch.contiguous_format
-    return clf.preprocess(x).permute(0, 3, 1, 2).contiguous(memory_format=fmt)
 
 
 def prepare_image(img: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:

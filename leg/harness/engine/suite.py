@@ -171,9 +171,9 @@ class Suite:
         """Every cell of the verdict matrix this suite would fill for ``profile``."""
         return []
 
-    def report(self, report, result, comparison: list[dict] | None = None) -> None:
-        """Add its tables, sections and figures to ``report`` (the plugin adds its verdicts
-        and leaderboards)."""
+    def report(self, report, result) -> None:
+        """Add its tables, sections and figures to ``report`` (the plugin adds its verdicts,
+        leaderboards and comparison with a stored run)."""
 
     def info(self, result) -> dict:
         """What ``run.json`` records of ``result``."""

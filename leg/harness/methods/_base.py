@@ -48,13 +48,13 @@ def check_fill(fill, name: str = "fill", extra: tuple[str, ...] = ()):
 
 
 def fill_image(image: np.ndarray, fill) -> np.ndarray:
-    """The ``(H, W, C)`` image that replaces removed pixels: mean colour, 0, 1 (the
-    backgrounds of :func:`leg.harness.checks.faithfulness.removal.background`) or a constant."""
-    if fill in ("mean", "black", "white"):
-        from leg.harness.checks.faithfulness.removal import background
-
-        return background(image, None, fill)
-    return np.full_like(image, float(fill))
+    """The ``(H, W, C)`` image that replaces removed pixels: ``"mean"`` (every pixel the
+    image's mean colour, per channel), ``"black"`` (0), ``"white"`` (1) or a constant (the
+    fixed backgrounds of :func:`leg.harness.checks.faithfulness.removal.background` too)."""
+    image = np.asarray(image, dtype=np.float64)
+    if fill == "mean":
+        return np.broadcast_to(image.mean(axis=(0, 1)), image.shape).copy()
+    return np.full_like(image, float({"black": 0.0, "white": 1.0}.get(fill, fill)))
 
 
 class Model:

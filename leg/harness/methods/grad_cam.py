@@ -174,7 +174,7 @@ class GradCAM(Baseline):
         """``(h, w, channels)`` activations and gradients of the hooked layer, target."""
         import torch
 
-        from leg.harness.engine.inputs import torch_module_inputs
+        from leg.torch_models import torch_module_inputs
 
         clf = self.classifier
         start = time.perf_counter()
@@ -292,7 +292,7 @@ def torch_spatial_layers(classifier) -> list[str] | None:
     ``classifier.input_shape``); None when the classifier declares no input shape."""
     import torch
 
-    from leg.harness.engine.inputs import torch_module_inputs
+    from leg.torch_models import torch_module_inputs
 
     shape = getattr(classifier, "input_shape", None)
     if shape is None:

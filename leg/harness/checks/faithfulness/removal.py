@@ -20,6 +20,7 @@ import numpy as np
 
 from leg._validation import check_choice, check_image, check_int
 from leg.harness.checks.metrics import Metric, register
+from leg.harness.methods._base import FILLS, fill_image
 from leg.models import evaluate
 
 __all__ = [
@@ -122,12 +123,8 @@ def background(image: np.ndarray, saliency: np.ndarray | None = None, kind: str 
     """
     image = check_image(image)
     check_choice(kind, "kind", BACKGROUNDS)
-    if kind == "mean":
-        return np.broadcast_to(image.mean(axis=(0, 1)), image.shape).copy()
-    if kind == "black":
-        return np.zeros_like(image)
-    if kind == "white":
-        return np.ones_like(image)
+    if kind in FILLS:
+        return fill_image(image, kind)
     if kind == "noise":
         return np.random.default_rng(seed).uniform(size=image.shape)
     if saliency is None:

@@ -917,8 +917,7 @@ def _masked_figure(res: PerturbationResults, model: str, alphas=(0.01, 0.05, 0.2
     return fig
 
 
-def add_to_report(report, res: PerturbationResults, comparison: list[dict] | None = None
-                  ) -> None:
+def add_to_report(report, res: PerturbationResults) -> None:
     """Tables, sections and figures of the perturbation suites in ``report``."""
     report.add_table("keysize", res.key_size_rows(),
                      columns=["model", "image", "method", "background", "granularity",
@@ -1006,11 +1005,6 @@ def add_to_report(report, res: PerturbationResults, comparison: list[dict] | Non
         report.add_table("perturbation_errors", err)
         report.add_section("Perturbation: failures", "", order=24,
                            tables=[("perturbation_errors", 40)], open=True)
-    if comparison is not None:
-        from leg.harness.report.baseline import add_comparison_section
-
-        add_comparison_section(report, "perturbation_vs_baseline",
-                               "Perturbation: comparison with the baseline", comparison, 25)
 
 
 def _scan_cost(steps: int, units: int) -> int:
@@ -1134,8 +1128,8 @@ class FaithfulnessSuite(Suite):
     def planned_cells(self, profile, images_dir=None) -> list[Cell]:
         return [Cell(*c) for c in planned_cells(profile)]
 
-    def report(self, report, result, comparison=None) -> None:
-        add_to_report(report, result, comparison)
+    def report(self, report, result) -> None:
+        add_to_report(report, result)
 
 
 SUITE = FaithfulnessSuite()

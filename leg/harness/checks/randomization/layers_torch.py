@@ -203,11 +203,11 @@ def _draws(name: str, module, seed: int) -> dict:
 
 def _calibration_inputs(model, calibration):
     """``calibration`` as the module's input: a TorchClassifier's ``(N, H, W, C)`` ``[0, 1]``
-    images preprocessed (:func:`leg.harness.engine.inputs.torch_module_inputs`); for a bare module,
+    images preprocessed (:func:`leg.torch_models.torch_module_inputs`); for a bare module,
     its own inputs as they are (on its device)."""
     import torch
 
-    from leg.harness.engine.inputs import torch_module_inputs
+    from leg.torch_models import torch_module_inputs
 
     x = np.asarray(calibration, dtype=np.float32)
     if x.ndim != 4 or len(x) == 0:

@@ -59,7 +59,7 @@ def _torch_logit_fn(model):
     import torch
 
     from leg.harness.checks.randomization.layers_torch import torch_module_of
-    from leg.harness.engine.inputs import torch_module_inputs
+    from leg.torch_models import torch_module_inputs
 
     module = torch_module_of(model)
 

@@ -1010,7 +1010,7 @@ def _curve_figure(res: SanityResults, model: str):
     return fig
 
 
-def add_to_report(report, res: SanityResults, comparison: list[dict] | None = None) -> None:
+def add_to_report(report, res: SanityResults) -> None:
     """Tables, sections and figures of the sanity suites in ``report``."""
     th = res.profile.thresholds
     report.add_table("sanity", res.rows + res.smprt_rows + res.emprt_rows, columns=[
@@ -1084,11 +1084,6 @@ def add_to_report(report, res: SanityResults, comparison: list[dict] | None = No
                        "then cumulative randomization from "
                        "the output down; last column: label randomization where available).",
                        order=13, figures=figs)
-    if comparison is not None:
-        from leg.harness.report.baseline import add_comparison_section
-
-        add_comparison_section(report, "sanity_vs_baseline",
-                               "Sanity: comparison with the baseline", comparison, 14)
 
 
 def _maps_cost(profile: Profile, options_of, channels: int) -> tuple[int, int]:
@@ -1218,8 +1213,8 @@ class SanitySuite(Suite):
     def planned_cells(self, profile, images_dir=None) -> list[Cell]:
         return [Cell(*c) for c in planned_cells(profile)]
 
-    def report(self, report, result, comparison=None) -> None:
-        add_to_report(report, result, comparison)
+    def report(self, report, result) -> None:
+        add_to_report(report, result)
 
     def info(self, result) -> dict:
         return {**result.info(), "models": result.model_info}
