@@ -183,7 +183,7 @@ def _torch_mode_class():
         @staticmethod
         def backward(ctx, grad):
             (mask,) = ctx.saved_tensors
-            return grad.clamp(min=0.0).masked_fill(~mask, 0.0), None
+            return grad.clamp(min=0.0) * mask, None  # measured faster than masked_fill
 
     def arg(args, kwargs, i, name, default):
         return args[i] if len(args) > i else kwargs.get(name, default)
