@@ -11,7 +11,8 @@ from leg.explainers import EXPLAINERS, Explanation, make_explainer
 from leg.harness.methods import BASELINES
 
 H = W = 16
-GRADIENT_METHODS = ("gradient", "smoothgrad", "integrated-gradients", "grad-cam")
+GRADIENT_METHODS = ("gradient", "smoothgrad", "integrated-gradients", "grad-cam",
+                    "guided-backprop", "guided-grad-cam")
 BLACK_BOX = ("lime", "kernel-shap", "occlusion", "rise")
 # Small budgets keep the contract suite fast; every method still runs its real algorithm.
 SMALL = {"lime": 40, "kernel-shap": 40, "occlusion": 30, "rise": 40, "smoothgrad": 4,
@@ -248,3 +249,147 @@ def test_bad_arguments_fail_clearly(image):
         make_explainer("occlusion", model, budget=4).explain(image, target=5)
     with pytest.raises(ValueError, match="shape"):
         make_explainer("rise", model).explain(np.zeros((2, H, W, 3)))
+
+
+# ---------------------------------------------------------------------------- guided backprop
+#: One hidden layer of 6 units on a 4x4x1 image: biases put units below 0 (unit 0), in
+#: (0, 4) (units 1, 4, 5), in (4, 6) (unit 2) and above 6 (unit 3), whatever the pixels in
+#: [0, 1] (|W1 . x| < 0.6); the read-out of class 0 has both signs on active units, so
+#: guided backprop and the gradient differ under every clip.
+GB_SIZE, GB_HIDDEN = 4, 6
+GB_BIAS = np.array([-3.0, 1.0, 5.0, 9.0, 2.0, 0.5])
+GB_READOUT = np.array([[1.0, -1.0, 2.0, 1.5, -0.5, 1.0],
+                       [-1.0, 0.5, 1.0, -2.0, 1.0, 0.3],
+                       [0.2, 0.2, -0.3, 0.1, 0.4, -1.0]]).T  # (hidden, classes)
+
+
+def gb_weights() -> np.ndarray:
+    w = np.random.default_rng(7).uniform(-1.0, 1.0, size=(GB_SIZE * GB_SIZE, GB_HIDDEN))
+    return w * 0.6 / np.abs(w).sum(axis=0)  # |W1 . x| < 0.6 for x in [0, 1]
+
+
+def gb_image() -> np.ndarray:
+    return np.random.default_rng(8).uniform(size=(GB_SIZE, GB_SIZE, 1))
+
+
+def hand_maps(image, target: int, high: float) -> tuple[np.ndarray, np.ndarray]:
+    """The gradient and the guided backprop of logit ``target`` of the one-hidden-layer
+    network with activation ``clip(h, 0, high)``, by hand: ``W1 (mask * r)`` with ``r`` the
+    read-out (the gradient) or its positive part (guided)."""
+    w1 = gb_weights()
+    h = image.reshape(-1) @ w1 + GB_BIAS
+    mask = (h > 0) & (h < high)
+    r = GB_READOUT[:, target]
+    shape = image.shape[:2]
+    return (w1 @ (mask * r)).reshape(shape), (w1 @ (mask * np.maximum(r, 0.0))).reshape(shape)
+
+
+def one_hidden_keras(keras, activation: str):
+    """The one-hidden-layer network with its activation written in one of the Keras ways."""
+    import tensorflow as tf
+
+    from leg.models import KerasClassifier
+
+    layers = keras.layers
+    act = {
+        "dense-relu": [],
+        "activation-relu": [layers.Activation("relu")],
+        "relu-layer": [layers.ReLU()],
+        "relu6-layer": [layers.ReLU(max_value=6.0)],
+        "clipped-4": [layers.ReLU(max_value=4.0)],
+        "activation-tf-relu6": [layers.Activation(tf.nn.relu6)],
+        "lambda-tf-relu6": [layers.Lambda(tf.nn.relu6, output_shape=(GB_HIDDEN,))],
+        "tanh": [layers.Activation("tanh")],
+    }[activation]
+    hidden = layers.Dense(GB_HIDDEN, activation="relu" if activation == "dense-relu" else None,
+                          name="hidden")
+    model = keras.Sequential([keras.Input((GB_SIZE, GB_SIZE, 1)), layers.Flatten(), hidden,
+                              *act, layers.Dense(3, name="logits")], name=f"gb_{activation}")
+    hidden.set_weights([gb_weights().astype(np.float32), GB_BIAS.astype(np.float32)])
+    model.get_layer("logits").set_weights([GB_READOUT.astype(np.float32),
+                                           np.zeros(3, np.float32)])
+    return KerasClassifier(model, softmax=False)
+
+
+KERAS_CLIPS = {"dense-relu": np.inf, "activation-relu": np.inf, "relu-layer": np.inf,
+               "relu6-layer": 6.0, "clipped-4": 4.0, "activation-tf-relu6": 6.0,
+               "lambda-tf-relu6": 6.0}
+
+
+@pytest.mark.parametrize("activation", list(KERAS_CLIPS))
+def test_guided_backprop_is_the_hand_computed_map_on_a_keras_network(keras, activation):
+    clf = one_hidden_keras(keras, activation)
+    image = gb_image()
+    gradient, guided = hand_maps(image, 0, KERAS_CLIPS[activation])
+    assert np.abs(gradient - guided).max() > 0.05  # the clamp matters for this network
+    explainer = make_explainer("guided-backprop", clf)
+    result = explainer.explain(image, target=0)
+    np.testing.assert_allclose(result.saliency, guided, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(make_explainer("gradient", clf).explain(image, 0).saliency,
+                               gradient, rtol=1e-5, atol=1e-7)
+    assert result.degenerate is None and explainer.n_modified >= 1
+    assert result.n_evaluations == 1 and result.method == "guided-backprop"
+
+
+def test_guided_backprop_without_relu_is_the_gradient_and_flagged(keras):
+    from leg.harness.methods import NoReLUWarning
+
+    clf = one_hidden_keras(keras, "tanh")
+    image = gb_image()
+    with pytest.warns(NoReLUWarning, match="no ReLU-family activation to modify in 'gb_tanh'"):
+        result = make_explainer("guided-backprop", clf).explain(image, target=0)
+    assert result.degenerate.startswith(
+        "guided backprop found no ReLU-family activation to modify in 'gb_tanh'")
+    plain = make_explainer("gradient", clf).explain(image, target=0).saliency
+    np.testing.assert_allclose(result.saliency, plain, rtol=1e-6, atol=1e-9)
+
+
+def test_guided_backprop_leaves_the_keras_model_as_it_was(keras, cnn, image):
+    model = cnn.model
+    weights = [w.copy() for w in model.get_weights()]
+    nodes = [len(layer._inbound_nodes) for layer in model.layers]
+    plain = cnn.gradient(image[None], 1)
+    for name in ("guided-backprop", "guided-grad-cam"):
+        make_explainer(name, cnn).explain(image, target=1)
+    for a, b in zip(weights, model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert [len(layer._inbound_nodes) for layer in model.layers] == nodes
+    assert model.get_layer("conv").output is not None  # Grad-CAM's layer lookup still works
+    np.testing.assert_array_equal(cnn.gradient(image[None], 1), plain)
+
+
+def test_keras_guided_backprop_follows_the_current_weights(keras):
+    from leg.harness.checks.randomization.layers import randomized
+
+    clf = one_hidden_keras(keras, "relu6-layer")
+    image = gb_image()
+    explainer = make_explainer("guided-backprop", clf)
+    before = explainer.explain(image, target=0).saliency
+    with randomized(clf, ["hidden"], seed=3):
+        w1, b1 = clf.model.get_layer("hidden").get_weights()
+        inside = explainer.explain(image, target=0).saliency
+        h = image.reshape(-1) @ w1 + b1
+        r = np.maximum(GB_READOUT[:, 0], 0.0) * ((h > 0) & (h < 6))
+        np.testing.assert_allclose(inside, (w1 @ r).reshape(GB_SIZE, GB_SIZE), rtol=1e-5,
+                                   atol=1e-7)
+    assert np.abs(inside - before).max() > 0.01
+    np.testing.assert_allclose(explainer.explain(image, target=0).saliency, before, rtol=1e-6)
+
+
+def test_guided_grad_cam_is_guided_backprop_times_grad_cam(cnn, image):
+    guided = make_explainer("guided-backprop", cnn).explain(image, target=2)
+    cam = make_explainer("grad-cam", cnn).explain(image, target=2)
+    explainer = make_explainer("guided-grad-cam", cnn)
+    result = explainer.explain(image, target=2)
+    assert explainer.layer_name == "conv" and result.n_evaluations == 2
+    np.testing.assert_allclose(result.saliency, guided.saliency * cam.saliency, rtol=1e-6,
+                               atol=1e-12)
+    resolved = explainer.explain(image)  # Grad-CAM's pass resolves the target
+    assert resolved.target == int(np.argmax(cnn(image[None])[0])) and resolved.n_evaluations == 2
+
+
+def test_guided_backprop_refuses_other_classifiers_and_scores(cnn):
+    with pytest.raises(TypeError, match="guided-backprop needs a classifier with gradients"):
+        make_explainer("guided-backprop", LinearSigmoid(np.ones((H, W, 1))))
+    with pytest.raises(ValueError, match="'score' parameter"):
+        make_explainer("guided-backprop", cnn, score="margin")

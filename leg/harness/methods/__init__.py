@@ -19,13 +19,15 @@ name                        budget means
 ``smoothgrad``              noisy copies = gradient evaluations (default 50)
 ``integrated-gradients``    path steps = gradient evaluations (default ``steps=50``)
 ``gradient``, ``grad-cam``  ignored (one gradient evaluation)
+``guided-backprop``         ignored (one gradient evaluation, ReLUs guided)
+``guided-grad-cam``         ignored (two: Grad-CAM's and guided backprop's)
 ``random``, ``edge``        ignored (the map ignores the model)
 ``random-cells``            ignored (random per block of ``cell_size`` px)
 ``true-map``                ignored (ground-truth models only: their exact gradient)
 ==========================  ==========================================================
 
 Resolving ``target=None`` (the image's top-1 class) costs one evaluation of the
-unperturbed image except for occlusion and Grad-CAM, whose own pass gives it;
+unperturbed image except for occlusion, Grad-CAM and Guided Grad-CAM, whose own pass gives it;
 ``Explanation.n_evaluations`` counts every image the model saw, forward or backward.
 """
 
@@ -37,6 +39,8 @@ from leg.harness.methods import (
     edge,
     grad_cam,
     gradient,
+    guided_backprop,
+    guided_grad_cam,
     integrated_gradients,
     kernel_shap,
     leg,
@@ -50,6 +54,8 @@ from leg.harness.methods import (
 from leg.harness.methods.edge import Edge
 from leg.harness.methods.grad_cam import GradCAM
 from leg.harness.methods.gradient import Gradient
+from leg.harness.methods.guided_backprop import GuidedBackprop, NoReLUWarning
+from leg.harness.methods.guided_grad_cam import GuidedGradCAM
 from leg.harness.methods.integrated_gradients import IntegratedGradients
 from leg.harness.methods.kernel_shap import KernelSHAP
 from leg.harness.methods.lime import LIME
@@ -61,14 +67,15 @@ from leg.harness.methods.smoothgrad import SmoothGrad
 from leg.harness.methods.true_map import TrueMap
 
 __all__ = [
-    "BASELINES", "METHODS", "Edge", "GradCAM", "Gradient", "IntegratedGradients", "KernelSHAP",
-    "LIME", "Method", "Occlusion", "RISE", "RandomCells", "RandomMap", "SmoothGrad", "TrueMap",
-    "available", "defaults", "ours", "record",
+    "BASELINES", "METHODS", "Edge", "GradCAM", "Gradient", "GuidedBackprop", "GuidedGradCAM",
+    "IntegratedGradients", "KernelSHAP", "LIME", "Method", "NoReLUWarning", "Occlusion",
+    "RISE", "RandomCells", "RandomMap", "SmoothGrad", "TrueMap", "available", "defaults",
+    "ours", "record",
 ]
 
 #: The modules whose records make :data:`METHODS`, in the order the reports list methods.
 _MODULES = (leg, lime, kernel_shap, occlusion, rise, grad_cam, integrated_gradients,
-            smoothgrad, gradient, random_map, true_map, edge)
+            smoothgrad, gradient, guided_backprop, guided_grad_cam, random_map, true_map, edge)
 
 #: Every built-in method's record, by name, in report order.
 METHODS: dict[str, Method] = {

@@ -22,7 +22,7 @@ BUDGETS = ("model evaluations", "gradient evaluations")
 #: removing parts of the image relative to a fill (occlusion, LIME, KernelSHAP, ...).
 ESTIMANDS = ("gradient", "removal")
 #: What a model must have for the method to explain it (beyond ``__call__``).
-NEEDS = ("convolution", "true-map")
+NEEDS = ("convolution", "true-map", "network")
 #: A method's role in the sanity checks: ``asserted`` (the method under test: its checks
 #: must pass), ``reported`` (shown, not asserted), ``control`` (model-independent: the checks
 #: must catch it).
@@ -36,6 +36,13 @@ def has_true_map(classifier) -> bool:
     from leg.zoo.groundtruth import GroundTruthModel
 
     return isinstance(classifier, GroundTruthModel)
+
+
+def _is_network(classifier) -> bool:
+    from leg.models import KerasClassifier
+    from leg.torch_models import TorchClassifier
+
+    return isinstance(classifier, KerasClassifier | TorchClassifier)
 
 
 @dataclass(frozen=True)
@@ -116,4 +123,7 @@ class Method:
                     "leg.zoo.groundtruth only)")
         if self.needs == "convolution" and has_true_map(classifier):
             return f"{self.name} needs a convolutional layer; the ground-truth models have none"
+        if self.needs == "network" and not _is_network(classifier):
+            return (f"{self.name} needs a Keras or PyTorch network whose activations it can "
+                    "modify (a leg.KerasClassifier or leg.TorchClassifier)")
         return None
