@@ -3,7 +3,7 @@ verdicts."""
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from scipy.stats import binomtest, wilcoxon
 
@@ -22,6 +22,12 @@ finite = st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False)
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(finite, finite), min_size=1, max_size=12), st.booleans(),
        st.sampled_from(["compare", "require"]), st.sampled_from(["wilcoxon", "sign"]))
+# SciPy's percentile interpolated between two equal bootstrap medians one float step off them:
+# the CI missed the median it should contain (test_ci_contains_the_median_in_floating_point)
+@example(pairs=[(0.0, 0.0), (0.0, 997.9999999999999), (0.0, 997.9999999999999)], higher=False,
+         rule="compare", test="wilcoxon")
+@example(pairs=[(0.0, 0.0), (931.0, 0.0), (931.0, 0.0)], higher=False, rule="compare",
+         test="wilcoxon")
 def test_properties(pairs, higher, rule, test):
     v, r = np.array(pairs).T
     res = compare_paired(v, r, higher_is_better=higher, rule=rule, test=test, n_resamples=499)
@@ -204,3 +210,12 @@ def test_sign_test_power():
     assert sign_test_power(n, 0.9) >= 0.8 > max(sign_test_power(k, 0.9) for k in range(1, n))
     with pytest.raises(ValueError, match="No number"):
         images_for_power(0.5, max_images=50)
+
+
+def test_ci_contains_the_median_in_floating_point():
+    # the bootstrap medians are -997.9999999999999 (most) and 0; SciPy's quantile put the low
+    # end at (1 - g) * x + g * x = -997.9999999999998, one float step above the median x
+    x = 997.9999999999999
+    res = compare_paired([0.0, 0.0, 0.0], [0.0, x, x], higher_is_better=False, n_resamples=499)
+    assert res.median == -x
+    assert res.ci_low == -x and res.ci_high == 0.0

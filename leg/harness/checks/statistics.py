@@ -191,8 +191,14 @@ def _bootstrap_ci(d: np.ndarray, confidence_level: float, n_resamples: int, seed
         res = bootstrap((d,), np.median, rng=np.random.default_rng(seed), **kw)
     except TypeError:  # SciPy < 1.15 names the generator random_state
         res = bootstrap((d,), np.median, random_state=np.random.default_rng(seed), **kw)
-    ci = res.confidence_interval
-    return float(ci.low), float(ci.high)
+    # The percentile interval, taken with NumPy's quantile rather than SciPy's: both read the
+    # same two order statistics of the bootstrap distribution (linear interpolation), but
+    # SciPy's (1 - g) * a + g * b can land one float step outside [a, b] when a == b (e.g.
+    # a = b = -997.9999999999999), putting the CI just beside a median it should contain.
+    # NumPy's interpolation returns a exactly when a == b, and stays within [a, b].
+    alpha = (1.0 - confidence_level) / 2.0
+    low, high = np.quantile(res.bootstrap_distribution, [alpha, 1.0 - alpha])
+    return float(low), float(high)
 
 
 def median_ci(values, seed: int = 0, confidence_level: float = 0.95
