@@ -409,3 +409,83 @@ def test_min_images_and_p_edges():
     with pytest.raises(ValueError, match=r"^No number of images up to 4 gives power 0.8 at "
                                          r"p_better=1.0, alpha=0.05.$"):
         images_for_power(1.0, max_images=4)
+
+
+# of [1, 2, 3], seed 0 and 9999 resamples draw 2539 bootstrap medians of 1: at this level the
+# low end interpolates between the last 1 and the first 2, where any other draw shows
+_LEVEL = 0.4922
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: min_p_value(-1), "The 'n_images' parameter must be an integer >= 0; got -1."),
+    (lambda: min_images_for(0.0),
+     "The 'alpha' parameter must be a finite number in the range (0, 1]; got 0.0."),
+    (lambda: min_images_for(1.5),
+     "The 'alpha' parameter must be a finite number in the range (0, 1]; got 1.5."),
+    (lambda: sign_test_power(0, 0.5), "The 'n_images' parameter must be an integer >= 1; got 0."),
+    (lambda: sign_test_power(5, -0.1),
+     "The 'p_better' parameter must be a finite number in the range [0, 1]; got -0.1."),
+    (lambda: sign_test_power(5, 1.5),
+     "The 'p_better' parameter must be a finite number in the range [0, 1]; got 1.5."),
+    (lambda: sign_test_power(5, 0.5, alpha=0.0),
+     "The 'alpha' parameter must be a finite number in the range (0, 1]; got 0.0."),
+    (lambda: sign_test_power(5, 0.5, alpha=1.5),
+     "The 'alpha' parameter must be a finite number in the range (0, 1]; got 1.5."),
+    (lambda: images_for_power(0.9, power=0.0),
+     "The 'power' parameter must be a finite number in the range (0, 1]; got 0.0."),
+    (lambda: images_for_power(0.9, power=1.5),
+     "The 'power' parameter must be a finite number in the range (0, 1]; got 1.5."),
+    (lambda: images_for_power(0.9, max_images=0),
+     "The 'max_images' parameter must be an integer >= 1; got 0."),
+    (lambda: compare_paired([1.0], 0.0, higher_is_better=True, alpha=0.0),
+     "The 'alpha' parameter must be a finite number in the range (0, 1]; got 0.0."),
+    (lambda: compare_paired([1.0], 0.0, higher_is_better=True, alpha=1.5),
+     "The 'alpha' parameter must be a finite number in the range (0, 1]; got 1.5."),
+    (lambda: compare_paired([1.0], 0.0, higher_is_better=True, confidence_level=0.0),
+     "The 'confidence_level' parameter must be a finite number in the range (0, 1]; got 0.0."),
+    (lambda: compare_paired([1.0], 0.0, higher_is_better=True, confidence_level=1.5),
+     "The 'confidence_level' parameter must be a finite number in the range (0, 1]; got 1.5."),
+    (lambda: compare_paired([1.0], 0.0, higher_is_better=True, n_resamples=0),
+     "The 'n_resamples' parameter must be an integer >= 1; got 0."),
+    (lambda: compare_paired([1.0], 0.0, higher_is_better=True, seed=-1),
+     "The 'seed' parameter must be an integer >= 0; got -1."),
+    (lambda: compare_paired([1.0], 0.0, higher_is_better=True, rule="x"),
+     "The 'rule' parameter must be one of ['compare', 'require']; got 'x'."),
+    (lambda: compare_paired([1.0], 0.0, higher_is_better=True, test="x"),
+     "The 'test' parameter must be one of ['sign', 'wilcoxon']; got 'x'."),
+    (lambda: compare_paired([np.inf], 0.0, higher_is_better=True),
+     "The 'values' contain non-finite values; map a missing result to a finite worst value "
+     "before comparing."),
+])
+def test_refusals_name_the_parameter_and_its_range(call, message):
+    with pytest.raises(ValueError) as err:
+        call()
+    assert str(err.value) == message
+
+
+def test_defaults_are_9999_resamples_seed_0_and_95_percent():
+    v = [1.0, 2.0, 3.0]
+    default = compare_paired(v, 0.0, higher_is_better=True, confidence_level=_LEVEL)
+    assert default == compare_paired(v, 0.0, higher_is_better=True, confidence_level=_LEVEL,
+                                     n_resamples=9999, seed=0)
+    assert default != compare_paired(v, 0.0, higher_is_better=True, confidence_level=_LEVEL,
+                                      n_resamples=10000)
+    assert default != compare_paired(v, 0.0, higher_is_better=True, confidence_level=_LEVEL,
+                                      seed=1)
+    # median_ci: the same bootstrap (9999 resamples, seed 0)
+    assert median_ci(v, confidence_level=_LEVEL) == (2.0, default.ci_low, default.ci_high)
+    w = np.random.default_rng(1).normal(size=10)
+    assert median_ci(w) == median_ci(w, seed=0, confidence_level=0.95)
+    d = compare_paired(w, 0.0, higher_is_better=True)
+    assert median_ci(w)[1:] == (d.ci_low, d.ci_high) and d.confidence_level == 0.95
+
+
+def test_any_real_numbers_are_compared_as_floats():
+    from fractions import Fraction
+
+    # ints and Fractions: read as float64 (an int array would truncate a 0.5 reference)
+    res = compare_paired([1, 2, 3], 0.5, higher_is_better=True, n_resamples=9)
+    assert (res.median, res.reference_median) == (1.5, 0.5)
+    frac = compare_paired([Fraction(3, 2), Fraction(5, 2)], [Fraction(1, 2), Fraction(1, 4)],
+                          higher_is_better=True, n_resamples=9)
+    assert (frac.method_median, frac.reference_median, frac.median) == (2.0, 0.375, 1.625)
