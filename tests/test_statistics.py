@@ -366,6 +366,10 @@ def test_median_ci():
         [1.0, 2.0, 3.0], seed=1, confidence_level=level)
     _, lo50, hi50 = median_ci(v, seed=3, confidence_level=0.5)
     assert lo < lo50 <= med <= hi50 < hi
+    from fractions import Fraction
+
+    as_float = median_ci([0.5, 1.0, 4.0, 2.5], seed=2)
+    assert median_ci([Fraction(1, 2), 1, 4, Fraction(5, 2)], seed=2) == as_float
     assert median_ci([2.5]) == (2.5, 2.5, 2.5)
     assert median_ci([7.0, 7.0, 7.0]) == (7.0, 7.0, 7.0)
     for bad in ([], [[1.0, 2.0]], [1.0, np.nan], [np.inf]):
