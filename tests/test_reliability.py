@@ -6,7 +6,7 @@ from scipy import stats
 
 import leg
 from leg.designs import DESIGNS, draw_streams, whitened
-from leg.reliability import from_halves, from_stderr, spearman_from_pearson
+from leg.reliability import Reliability, from_halves, from_stderr, spearman_from_pearson
 from leg.sampling import Sampler
 from tests.models import IgnoresImage, Linear, NoisyLinear, block_weights, smooth_image
 
@@ -167,3 +167,143 @@ def test_auto_does_not_trust_a_prediction_from_fewer_pairs_than_cells():
     few = leg.LEG(model, cell_size=4, mode="joint", n_samples=40).explain(
         smooth_image(32, 32), target=0, seed=0)
     assert few.reliability.trusted is False and few.summary()["reliability"]["trusted"] is False
+
+
+# --- leg.reliability on its own: maps with known noise, and its formulas ---------------------
+
+def _noisy_estimates(noise: float, pairs: int, seed: int = 0):
+    """A 20x20 map drawn from a normal prior (what the stderr prediction assumes), per-cell
+    standard errors spread over 0.5-1.5 times ``noise``, and ``pairs`` pairs of independent
+    estimates (map + N(0, se²) noise)."""
+    rng = np.random.default_rng(seed)
+    true = rng.standard_normal((20, 20))
+    se = noise * (0.5 + rng.uniform(size=(20, 20)))
+    runs = true + se * rng.standard_normal((pairs, 2, 20, 20))
+    return se, runs
+
+
+@pytest.mark.parametrize("noise", [0.3, 0.6, 1.0])
+def test_predicted_spearman_matches_two_independent_estimates(noise):
+    # measured: the Spearman (and Pearson) correlation of two independent estimates of the
+    # same map; predicted: from_stderr of one estimate and its standard errors. Averaged over
+    # 24 pairs (standard error of the measured mean <= 0.008), they agree within 0.03
+    se, runs = _noisy_estimates(noise, 24)
+    measured = np.mean([stats.spearmanr(a.ravel(), b.ravel())[0] for a, b in runs])
+    measured_r = np.mean([np.corrcoef(a.ravel(), b.ravel())[0, 1] for a, b in runs])
+    preds = [from_stderr(a, se) for a, _ in runs]
+    assert 0.4 < measured < 0.95  # informative: neither noise nor a perfect copy
+    assert np.mean([p.spearman for p in preds]) == pytest.approx(measured, abs=0.03)
+    assert np.mean([p.pearson for p in preds]) == pytest.approx(measured_r, abs=0.03)
+    assert all(p.method == "stderr" and p.trusted for p in preds)
+
+
+def test_stderr_prediction_edges():
+    # no error: reruns agree exactly; errors at rounding level count as none
+    m = np.arange(12.0).reshape(3, 4)
+    exact = from_stderr(m, np.zeros_like(m))
+    assert (exact.pearson, exact.spearman) == (1.0, 1.0)
+    rounding = from_stderr(m, np.full_like(m, 1e-12))
+    assert (rounding.pearson, rounding.spearman) == (1.0, 1.0)
+    # errors as large as the map's spread (total variance == noise): nothing reproducible
+    flat = from_stderr([0.0, 1.0, 2.0], [1.0, 1.0, 1.0])
+    assert (flat.pearson, flat.spearman, flat.method) == (0.0, 0.0, "stderr")
+    assert from_stderr([5.0], [0.0]).pearson == 0.0  # one cell: no variance over cells
+    assert from_stderr(np.ones(4), np.zeros(4)).spearman == 0.0  # constant map
+    # Pearson 1 - mean(se²) / var(map): var([0, 1, 2, 3]) = 5/3, se² = 1/4 -> 0.85
+    r = from_stderr([0.0, 1.0, 2.0, 3.0], [0.5, 0.5, 0.5, 0.5])
+    assert r.pearson == pytest.approx(0.85)
+    assert 0.0 < r.spearman < 1.0
+    assert from_stderr([0.0, 1.0, 2.0, 3.0], [0.5] * 4) == r  # seeded: a function of the map
+    few = from_stderr([0.0, 1.0, 2.0, 3.0], [0.5] * 4, draws=4)
+    assert few.spearman != r.spearman and few.pearson == r.pearson
+
+
+def test_spearman_from_pearson_values():
+    assert spearman_from_pearson(0.0) == 0.0
+    assert spearman_from_pearson(1.0) == pytest.approx(1.0)
+    assert spearman_from_pearson(-1.0) == pytest.approx(-1.0)
+    assert spearman_from_pearson(0.5) == pytest.approx(6 / np.pi * np.arcsin(0.25))
+    assert spearman_from_pearson(1.7) == pytest.approx(1.0)  # clipped to [-1, 1]
+    assert spearman_from_pearson(-1.7) == pytest.approx(-1.0)
+
+
+def test_split_half_predictions():
+    from leg.reliability import from_split_ratio, spearman_brown
+
+    assert spearman_brown(0.5) == pytest.approx(2 / 3)
+    assert spearman_brown(1.0) == 1.0 and spearman_brown(-0.4) == 0.0
+    a = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    b = np.array([2.0, 1.0, 4.0, 3.0, 6.0, 5.0])
+    r_half = np.corrcoef(a, b)[0, 1]
+    rho_half = stats.spearmanr(a, b)[0]
+    half = from_halves(a.reshape(2, 3), b.reshape(2, 3))
+    assert half.method == "split" and half.trusted
+    assert half.pearson == pytest.approx(2 * r_half / (1 + r_half))
+    assert half.spearman == pytest.approx(2 * rho_half / (1 + rho_half))
+    assert from_halves(a, -a) == Reliability(0.0, 0.0, "split")  # clipped at 0
+    assert from_halves(np.ones(6), a) == Reliability(0.0, 0.0, "split")
+    assert from_halves(a, np.ones(6)) == Reliability(0.0, 0.0, "split")
+    # split-ratio: the anchor times SB(halves) / SB(reference halves), clipped to [0, 1]
+    anchor = Reliability(0.8, 0.6, "stderr", trusted=False)
+    ref = (a, b)
+    other = (a, np.array([1.0, 3.0, 2.0, 5.0, 4.0, 6.0]))
+    oh = from_halves(*other)
+    ratio = from_split_ratio(anchor, other, ref)
+    assert ratio.method == "split-ratio" and ratio.trusted is False
+    assert ratio.pearson == pytest.approx(0.8 * oh.pearson / half.pearson)
+    assert ratio.spearman == pytest.approx(0.6 * oh.spearman / half.spearman)
+    assert from_split_ratio(Reliability(1.0, 1.0, "stderr"), (a, 2 * a), ref).pearson == 1.0
+    # a reference whose halves do not correlate: the map's own split-half prediction
+    flat = from_split_ratio(anchor, other, (a, -a))
+    assert (flat.pearson, flat.spearman) == (oh.pearson, oh.spearman)
+
+
+def test_reliability_summary_rounds():
+
+    s = Reliability(0.123456, 0.654321, "stderr", trusted=False).summary()
+    assert s == {"pearson": 0.1235, "spearman": 0.6543, "method": "stderr", "trusted": False}
+
+
+def test_row_spearman_and_clip():
+    from leg.reliability import _clip, _row_spearman
+
+    a = np.array([[1.0, 2.0, 3.0, 4.0], [4.0, 3.0, 2.0, 1.0], [1.0, 1.0, 1.0, 1.0]])
+    b = np.array([[1.0, 3.0, 2.0, 4.0], [1.0, 2.0, 3.0, 5.0], [1.0, 2.0, 3.0, 4.0]])
+    got = _row_spearman(a, b)
+    assert got[0] == pytest.approx(stats.spearmanr(a[0], b[0])[0])
+    assert got[1] == pytest.approx(-1.0)
+    assert got[2] == 0.0  # a constant row has no ranks to correlate
+    assert (_clip(float("nan")), _clip(-0.2), _clip(1.3), _clip(0.25)) == (0.0, 0.0, 1.0, 0.25)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the empty map's mean of nothing
+def test_stderr_prediction_thresholds_and_pinned_value():
+    # the simulated Spearman is a fixed function of the map and its errors (64 draws, seed 0):
+    # pinned, since a change moves every report's predicted reliability
+    v = np.array([0.0, 1.0, 2.0, 3.0, 4.0, 5.0])
+    se = np.array([0.2, 0.5, 0.3, 0.8, 0.4, 0.6])
+    r = from_stderr(v, se)
+    assert r.spearman == pytest.approx(0.9160714285714286, abs=1e-12)
+    assert r.pearson == pytest.approx(1 - np.mean(se**2) / np.var(v, ddof=1))
+    assert from_stderr(v, se, draws=64) == r
+    # errors up to 1e-9 of the largest |value| are rounding: none. Exactly at it (max 1.0):
+    # zero, so the 1e-12 gaps between neighbours keep their order
+    close = np.r_[np.repeat(np.arange(9) / 9, 2) + np.tile([0.0, 1e-12], 9), 1.0]
+    assert from_stderr(close, np.full(close.size, 1e-9)).spearman == 1.0
+    # the threshold scales with the map: at 1e-3, errors of 1e-11 are not rounding
+    small = (np.repeat(np.arange(10.0), 2) + np.tile([0.0, 1e-11], 10)) * 1e-3
+    assert from_stderr(small, np.full(20, 1e-11)).spearman < 1.0
+    # two cells and a spread below 1 are enough; an empty map predicts nothing
+    assert from_stderr([0.0, 1.0], [0.0, 0.0]).pearson == 1.0
+    assert from_stderr([0.0, 0.5, 1.0], [0.0, 0.0, 0.0]).spearman == 1.0
+    assert from_stderr([], []) == Reliability(0.0, 0.0, "stderr")
+
+
+def test_split_half_edges():
+    from leg.reliability import _row_spearman
+
+    # a standard deviation of exactly 1 is not 0
+    assert from_halves([-1.0, 1.0], [-2.0, 2.0]).spearman == 1.0
+    assert from_halves([-2.0, 2.0], [-1.0, 1.0]).spearman == 1.0
+    # two cells: rank norms below 1
+    assert _row_spearman(np.array([[1.0, 2.0]]), np.array([[1.0, 2.0]]))[0] == 1.0

@@ -185,14 +185,17 @@ def _bootstrap_ci(d: np.ndarray, confidence_level: float, n_resamples: int, seed
         return float(d[0]), float(d[0])  # the bootstrap distribution is one point
     from scipy.stats import bootstrap
 
-    kw = dict(n_resamples=n_resamples, confidence_level=confidence_level, method="percentile",
-              vectorized=True)
-    try:
-        res = bootstrap((d,), np.median, rng=np.random.default_rng(seed), **kw)
-    except TypeError:  # SciPy < 1.15 names the generator random_state
-        res = bootstrap((d,), np.median, random_state=np.random.default_rng(seed), **kw)
-    ci = res.confidence_interval
-    return float(ci.low), float(ci.high)
+    # only the bootstrap distribution is used ("percentile": SciPy's cheapest interval)
+    res = bootstrap((d,), np.median, n_resamples=n_resamples, method="percentile",
+                    vectorized=True, rng=np.random.default_rng(seed))
+    # The percentile interval, taken with NumPy's quantile rather than SciPy's: both read the
+    # same two order statistics of the bootstrap distribution (linear interpolation), but
+    # SciPy's (1 - g) * a + g * b can land one float step outside [a, b] when a == b (e.g.
+    # a = b = -997.9999999999999), putting the CI just beside a median it should contain.
+    # NumPy's interpolation returns a exactly when a == b, and stays within [a, b].
+    alpha = (1.0 - confidence_level) / 2.0
+    low, high = np.quantile(res.bootstrap_distribution, [alpha, 1.0 - alpha])
+    return float(low), float(high)
 
 
 def median_ci(values, seed: int = 0, confidence_level: float = 0.95
@@ -234,10 +237,7 @@ def _wilcoxon(nz: np.ndarray, alternative: str) -> float:
         return _signed_rank_tied(nz, alternative)
     if not ties and nz.size <= 50:
         return float(wilcoxon(nz, alternative=alternative, method="exact").pvalue)
-    try:
-        return float(wilcoxon(nz, alternative=alternative, method="asymptotic").pvalue)
-    except ValueError:  # SciPy < 1.13 calls the normal approximation "approx"
-        return float(wilcoxon(nz, alternative=alternative, method="approx").pvalue)
+    return float(wilcoxon(nz, alternative=alternative, method="asymptotic").pvalue)
 
 
 def _p_values(d: np.ndarray, test: str, higher_is_better: bool) -> tuple[float, float, str]:
