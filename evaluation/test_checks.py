@@ -4,7 +4,8 @@ installs (entry-point group ``leg.checks``) or a new module under
 
 Per asserted cell of the suite's verdict matrix (:meth:`~leg.harness.engine.suite.Suite.
 planned_cells`, ``asserted``): its verdict must pass ("expected-failure" is an xfail, "not
-significant" a skip that says how many images were used); per suite: nothing regressed
+significant" a skip that says how many images were used, a failure under ``--leg-strict``);
+per suite: nothing regressed
 against a baseline (``--leg-baseline``). Each test carries its suite's marker, so ``-m NAME``
 selects it.
 """
@@ -60,8 +61,9 @@ def test_asserted_verdict_passes(cell, leg):
     if verdict is None or verdict.verdict == "not-run":
         pytest.fail(f"{c.method} / {c.check} on {c.model} was not run: "
                     f"{verdict.detail if verdict else 'no verdict'}")
-    if verdict.verdict == "not-significant":
-        pytest.skip(f"{c.method} / {c.check} on {c.model} not significant: {verdict.detail}")
+    if verdict.verdict == "undecided":
+        leg.undecided(f"{c.method} / {c.check} on {c.model}: {verdict.n_images} images, at "
+                      f"least 5 are needed ({verdict.detail})")
     if verdict.verdict == "expected-failure":
         pytest.xfail(verdict.detail)
     assert verdict.verdict == "pass", (

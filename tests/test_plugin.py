@@ -141,3 +141,30 @@ def test_evaluation_verdict_lookup(tmp_path):
     with pytest.raises(LookupError, match="No verdict for check='label'"):
         run.verdict("label", method="mine")
     assert not run.passed and "median 0.1" in run.explain("cascading", method="mine")
+
+
+def test_strict_fails_a_run_whose_asserted_check_cannot_decide(tmp_path):
+    """Three digits cannot decide cascading or label randomization (at least 5 images are
+    needed): without --leg-strict the test is skipped and the run passes, saying so in its
+    verdict lines; with it the run fails, with one line per check naming it and the images
+    needed."""
+    import os
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "leg", "evaluate", "-m", "sanity", "--leg-profile", "smoke",
+           "--leg-model", "digits", "--leg-methods", "leg", "--leg-n-images", "3",
+           "--leg-stages", "2", "-k", "cascading", "--leg-report-dir", str(tmp_path / "r")]
+    env = {**os.environ, "MPLBACKEND": "Agg"}
+    lenient = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, env=env,
+                             timeout=600)
+    assert lenient.returncode == 0, lenient.stdout[-2000:] + lenient.stderr[-2000:]
+    assert ("undecided: digits / leg / cascading: 3 images, at least 5 are needed"
+            in lenient.stdout)
+    strict = subprocess.run([*cmd, "--leg-strict"], cwd=tmp_path, capture_output=True,
+                            text=True, env=env, timeout=600)
+    assert strict.returncode == 1, strict.stdout[-2000:]
+    lines = [ln for ln in strict.stdout.splitlines() if ln.startswith("leg: --leg-strict:")]
+    assert lines == [f"leg: --leg-strict: digits / leg / {check} is undecided: 3 images, at "
+                     "least 5 are needed (--leg-n-images)" for check in ("cascading", "label")]
+    assert "FAILED" in strict.stdout and "undecided (--leg-strict)" in strict.stdout

@@ -26,6 +26,7 @@ from leg.harness.checks.verdicts import (
 #: the reference floor are as good as it gets; an expected failure and "not significant" are
 #: not failures; then uninformative, degenerate, fail.
 ORDER = {"pass": 0, "reference": 0, "expected-failure": 1, "not-significant": 1,
+         "undecided": 1,
          "uninformative": 2, "degenerate": 3, "fail": 4}
 
 

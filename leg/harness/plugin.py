@@ -51,7 +51,7 @@ OPTIONS = ("--leg-profile", "--leg-report-dir", "--leg-model", "--leg-images",
            "--leg-methods", "--leg-seed", "--leg-baseline", "--leg-workers", "--leg-executor",
            "--leg-ray-address", "--leg-n-images", "--leg-stages", "--leg-budget",
            "--leg-backgrounds", "--leg-input-size", "--leg-preprocessing", "--leg-softmax",
-           "--leg-grad-cam-layer", "--leg-cascade-order", "--leg-checks")
+           "--leg-grad-cam-layer", "--leg-cascade-order", "--leg-checks", "--leg-strict")
 
 
 def _suites():
@@ -140,6 +140,9 @@ def pytest_addoption(parser):
     g.addoption("--leg-grad-cam-layer", default=None,
                 help="the layer Grad-CAM explains (default: the last one with an output "
                      "larger than 1x1)")
+    g.addoption("--leg-strict", action="store_true",
+                help="an asserted check that cannot decide (too few images) fails the run "
+                     "instead of being skipped")
     g.addoption("--leg-checks", default=None,
                 help="comma-separated checks to run (default: every check of the collected "
                      "suites; an installed suite's checks by their names too)")
@@ -166,6 +169,9 @@ class LegSession:
     planned: tuple = ()  # the suites whose tests were collected
     plan: object = None  # leg.harness.engine.plan.Plan of the run
     checks: frozenset | None = None  # --leg-checks (None: every check)
+    strict: bool = False  # --leg-strict: an undecided asserted check fails
+    undecided_checks: list = field(default_factory=list)  # why each one could not decide
+    report_written: bool = False
 
     @property
     def cache_root(self) -> Path:
@@ -228,6 +234,14 @@ class LegSession:
         if self.checks is not None and not any(c.name in self.checks for c in spec.checks):
             return f"none of the {spec.name} suite's checks is among --leg-checks"
         return spec.unplanned(self.profile)
+
+    def undecided(self, reason: str) -> None:
+        """An asserted check could not decide: a skip that says why, or under
+        ``--leg-strict`` a failure."""
+        self.undecided_checks.append(reason)
+        if self.strict:
+            pytest.fail(f"undecided (--leg-strict): {reason}", pytrace=False)
+        pytest.skip(reason)
 
     def selected(self, check: str) -> bool:
         """Whether ``check`` is among ``--leg-checks`` (every check without the option)."""
@@ -354,7 +368,8 @@ def _make_session(config) -> LegSession:
     sess = LegSession(profile=profile, report_dir=Path(opt("--leg-report-dir")),
                       images_dir=images, workers=opt("--leg-workers"), executor_kind=kind,
                       ray_address=opt("--leg-ray-address"), debug=opt("--leg-debug"),
-                      capture=config.pluginmanager.getplugin("capturemanager"), checks=checks)
+                      capture=config.pluginmanager.getplugin("capturemanager"), checks=checks,
+                      strict=opt("--leg-strict"))
     for s in _suites():  # an installed suite's marker
         config.addinivalue_line("markers", f"{s.marker}: {s.description or s.title}")
     sess.report = Report(sess.report_dir, info={"profile": profile.name})
@@ -509,6 +524,35 @@ def pytest_runtest_logreport(report):
         sess.report.record_test(report.nodeid, outcome, report.duration, msg)
 
 
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """The run ends with its verdicts: per model, each method's verdict on each check
+    (asserted ones starred), then the asserted checks that could not decide and how many
+    images they need."""
+    sess = config.stash.get(LEG_KEY, None)
+    if sess is None or not sess.report_written:
+        return
+    from leg.harness.report.overview import verdicts_text
+
+    for line in verdicts_text(sess.report.verdicts):
+        terminalreporter.write_line(line)
+
+
+def _strict(session, sess: LegSession) -> None:
+    """``--leg-strict``: an asserted check that could not decide fails the run, one line
+    each (the tests that met it failed already; this covers the rest)."""
+    undecided = [v for v in sess.report.verdicts if v.asserted and v.verdict == "undecided"]
+    if not (sess.strict and undecided):
+        return
+    tr = session.config.pluginmanager.get_plugin("terminalreporter")
+    for v in undecided:
+        line = (f"leg: --leg-strict: {v.model} / {v.method} / {v.check} is undecided: "
+                f"{v.n_images} images, at least 5 are needed (--leg-n-images)")
+        if tr is not None:
+            tr.write_line(line)
+    if session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 def pytest_sessionfinish(session, exitstatus):
     sess = session.config.stash.get(LEG_KEY, None)
     if sess is None:
@@ -528,6 +572,8 @@ def pytest_sessionfinish(session, exitstatus):
         sess.report.interrupted = (f"stopped after {ran} of {sess.collected} tests "
                                    f"({session.shouldstop or session.shouldfail})")
     path, comparison = write_report(sess, int(exitstatus))
+    sess.report_written = True
+    _strict(session, sess)
     tr = session.config.pluginmanager.get_plugin("terminalreporter")
     if tr is not None:
         tr.write_line(f"leg report: {path}")

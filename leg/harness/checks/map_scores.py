@@ -35,8 +35,9 @@ class MapCheck(Suite):
     """A suite of one check that scores every map of the comparison plans with one number
     (:meth:`score`) and judges each method against ``reference`` over the images: a paired
     comparison (:func:`leg.harness.checks.statistics.compare_paired`, one-sided Wilcoxon,
-    p < 0.05; fewer than 5 images are never significant), pass when the method is
-    significantly better. Set ``name``, ``title``, ``checks`` (one
+    p < 0.05): an asserted method passes when shown better, fails when not (at least 5
+    images); a reported one passes when better, fails when worse, else not significant;
+    fewer than 5 images: undecided. Set ``name``, ``title``, ``checks`` (one
     :class:`~leg.harness.engine.suite.Check`), ``metric`` (its
     :class:`~leg.harness.checks.metrics.Metric`: name and direction) and implement
     :meth:`score`. A method's verdict is asserted when its record lists the check among its
@@ -115,7 +116,7 @@ class MapCheck(Suite):
                 if (r["model"], r["method"]) == (model, method)}
 
     def verdicts(self, result) -> list:
-        from leg.harness.checks.statistics import compare_paired
+        from leg.harness.checks.statistics import compare_paired, min_images_for
         from leg.harness.checks.verdicts import Verdict
 
         out = []
@@ -136,14 +137,16 @@ class MapCheck(Suite):
                                        asserted=asserted, detail=why))
                     continue
                 cmp = compare_paired([mine[i] for i in common], [ref[i] for i in common],
-                                     higher_is_better=higher, rule="compare",
+                                     higher_is_better=higher,
+                                     rule="require" if asserted else "compare",
                                      seed=result.profile.seed)
                 if method == floor:
                     out.append(Verdict(model, method, self.check.name, "reference",
                                        cmp.reference_median, higher_is_better=higher,
                                        n_images=cmp.n_images, detail="the reference"))
                     continue
-                verdict = {"pass": "pass", "fail": "fail"}.get(cmp.verdict, "not-significant")
+                verdict = ("undecided" if cmp.n_images < min_images_for() else
+                           {"pass": "pass", "fail": "fail"}.get(cmp.verdict, "not-significant"))
                 out.append(Verdict(
                     model, method, self.check.name, verdict, cmp.method_median,
                     cmp.reference_median, higher, asserted,
@@ -174,6 +177,12 @@ class MapCheck(Suite):
         return [Cell(plan.spec, method, self.check.name,
                      self.asserted(method, profile.user_methods))
                 for plan in profile.perturbation for method in profile.perturbation_methods]
+
+    def image_counts(self, profile, images_dir=None) -> dict[str, int]:
+        from leg.harness.engine.pipeline import image_ids
+
+        return {p.spec: len(image_ids(p.spec, p.n_images, images_dir))
+                for p in profile.perturbation}
 
     def report(self, report, result) -> None:
         report.add_table(self.name, result.rows, columns=list(self.key[:-1]) + [

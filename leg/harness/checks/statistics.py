@@ -48,8 +48,8 @@ import numpy as np
 from leg._validation import check_choice, check_float, check_int
 
 __all__ = ["EXACT_MAX", "RULES", "STATISTICS_VERDICTS", "TESTS", "PairedComparison",
-           "compare_paired", "images_for_power", "median_ci", "min_images_for", "min_p_value",
-           "pearson", "sign_test_power"]
+           "compare_paired", "detectable", "images_for_power", "median_ci", "min_images_for",
+           "min_p_value", "pearson", "sign_test_power"]
 
 #: The verdicts a comparison can give.
 STATISTICS_VERDICTS = ("pass", "fail", "not significant")
@@ -159,6 +159,20 @@ def images_for_power(p_better: float, power: float = 0.8, alpha: float = 0.05,
             return n
     raise ValueError(f"No number of images up to {max_images} gives power {power} at "
                      f"p_better={p_better}, alpha={alpha}.")
+
+
+def detectable(n_images: int, power: float = 0.8, alpha: float = 0.05) -> float | None:
+    """The smallest share of images on which a method must beat its reference for
+    ``n_images`` to show it with ``power`` (:func:`sign_test_power`, to 0.01); ``None``
+    when no share can (too few images)."""
+    n = check_int(n_images, "n_images", minimum=1)
+    if sign_test_power(n, 1.0, alpha) < power:
+        return None
+    lo, hi = 0.5, 1.0
+    while hi - lo > 0.005:
+        mid = (lo + hi) / 2
+        lo, hi = (lo, mid) if sign_test_power(n, mid, alpha) >= power else (mid, hi)
+    return float(math.ceil(hi * 100) / 100)
 
 
 def _check_pairs(values, reference) -> tuple[np.ndarray, np.ndarray]:

@@ -29,8 +29,10 @@ VERDICTS = {
     "degenerate": ("∅", "a compared map is constant: not a pass"),
     "expected-failure": ("x", "did not pass, as the profile expects (xfail)"),
     "reference": ("·", "the floor the other methods are compared with"),
-    "not-significant": ("?", "the images cannot decide: too few of them, or no significant "
-                             "difference from the reference (paired test, p >= 0.05)"),
+    "undecided": ("?", "too few images to decide (at least 5 are needed for p < 0.05): the "
+                       "plan says how many"),
+    "not-significant": ("~", "no significant difference from the reference (a reported "
+                             "comparison: paired test, p >= 0.05)"),
     "not-run": ("–", "not run"),
 }
 
@@ -39,7 +41,7 @@ SYNTHETIC = "ground-truth models"
 
 #: How bad a verdict is (flips between runs; higher is worse).
 SEVERITY = {"pass": 0, "reference": 0, "expected-failure": 1, "not-significant": 1,
-            "uninformative": 2, "degenerate": 3, "fail": 4}
+            "undecided": 1, "uninformative": 2, "degenerate": 3, "fail": 4}
 
 
 @dataclass(frozen=True)

@@ -50,14 +50,48 @@ class Work:
     seconds: float | None = None
 
 
+@dataclass(frozen=True)
+class Decides:
+    """What a suite's asserted checks on one model can decide with the images planned:
+    ``n_images`` judged over, ``needed`` for any verdict at ``alpha``, and ``share``: the
+    smallest share of images on which a method must beat its reference to be shown with 80 %
+    power (``None``: no share can, too few images)."""
+
+    suite: str
+    model: str
+    checks: tuple[str, ...]
+    n_images: int
+    needed: int
+    share: float | None
+
+    @property
+    def decides(self) -> bool:
+        return self.n_images >= self.needed
+
+    def line(self) -> str:
+        what = f"{self.suite} on {self.model} ({', '.join(self.checks)})"
+        if not self.decides:
+            return (f"  undecided: {what}: {self.n_images} images, at least {self.needed} are "
+                    f"needed for p < 0.05 (--leg-n-images {self.needed} or more)")
+        share = ("" if self.share is None else f"; shows a method better than its reference "
+                 f"on {self.share:.0%} of images or more (80 % power)")
+        return f"  decides:   {what}: {self.n_images} images{share}"
+
+
 @dataclass
 class Plan:
-    """Every :class:`Work` of a run, the probes it was priced with, and notes."""
+    """Every :class:`Work` of a run, the probes it was priced with, what it can decide
+    (:class:`Decides`), and notes."""
 
     profile: str
     work: list[Work] = field(default_factory=list)
     probes: dict[str, Probe] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    decides: list[Decides] = field(default_factory=list)
+
+    @property
+    def undecided(self) -> list[Decides]:
+        return [d for d in self.decides if not d.decides]
 
     @property
     def seconds(self) -> float:
@@ -73,7 +107,8 @@ class Plan:
         return {"profile": self.profile, "estimated_seconds": round(self.seconds, 1),
                 "suites": {k: round(v, 1) for k, v in self.suite_seconds().items()},
                 "work": [asdict(w) for w in self.work],
-                "probes": {k: asdict(v) for k, v in self.probes.items()}, "notes": self.notes}
+                "probes": {k: asdict(v) for k, v in self.probes.items()}, "notes": self.notes,
+                "decides": [asdict(d) for d in self.decides]}
 
     def lines(self) -> list[str]:
         """The plan as text lines for the terminal (and ``summary.md``)."""
@@ -91,6 +126,7 @@ class Plan:
             out.append(f"  {w.suite:<13}{w.model[:23]:<24}{w.what:<{width + 2}}{w.items:>7}"
                        f"{w.evaluations:>13,}{w.gradients:>11,}"
                        f"{_duration(w.seconds or 0.0):>14}")
+        out += [d.line() for d in self.decides]
         out += [f"  note: {n}" for n in self.notes]
         return out
 
@@ -171,7 +207,29 @@ def make_plan(profile, images_dir: str | None, suites, *, probe: bool = True) ->
                     plan.probes[w.model] = probed
         work += priced
     plan.work = [_price(w, plan.probes.get(w.model)) for w in work]
+    plan.decides = decides(profile, images_dir, chosen)
     if profile.user_methods:
         plan.notes.append("your own methods are counted at one evaluation per map (or their "
                           "budget): their real cost is theirs")
     return plan
+
+
+def decides(profile, images_dir: str | None, suites) -> list[Decides]:
+    """Per suite and model with asserted checks: whether the images planned can decide them
+    (at least :func:`~leg.harness.checks.statistics.min_images_for` for p < 0.05), and the
+    effect they can show (:func:`~leg.harness.checks.statistics.detectable`)."""
+    from leg.harness.checks.statistics import detectable, min_images_for
+
+    needed = min_images_for(0.05)
+    out = []
+    for s in suites:
+        counts = s.image_counts(profile, images_dir)
+        asserted: dict[str, list[str]] = {}
+        for c in s.planned_cells(profile, images_dir):
+            if c.asserted and c.check not in asserted.get(c.model, []):
+                asserted.setdefault(c.model, []).append(c.check)
+        for model, checks in asserted.items():
+            if model in counts:
+                n = counts[model]
+                out.append(Decides(s.name, model, tuple(checks), n, needed, detectable(n)))
+    return out

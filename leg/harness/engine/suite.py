@@ -171,6 +171,11 @@ class Suite:
         """Every cell of the verdict matrix this suite would fill for ``profile``."""
         return []
 
+    def image_counts(self, profile, images_dir: str | None = None) -> dict[str, int]:
+        """Per model, the images its checks are judged over (what the plan's "decides"
+        lines read); ``{}`` for a suite whose checks are not judged over images."""
+        return {}
+
     def report(self, report, result) -> None:
         """Add its tables, sections and figures to ``report`` (the plugin adds its verdicts,
         leaderboards and comparison with a stored run)."""

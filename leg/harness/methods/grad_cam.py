@@ -322,4 +322,4 @@ def torch_spatial_layers(classifier) -> list[str] | None:
 METHOD = Method(
     "grad-cam", "Grad-CAM: a convolutional layer's activations weighted by their mean "
     "gradient (Selvaraju et al., 2017)", gradients=1, needs_gradient=True,
-    needs="convolution", suites={"perturbation", "groundtruth"})
+    needs="convolution", suites={"sanity", "perturbation", "groundtruth"})

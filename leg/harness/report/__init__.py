@@ -365,7 +365,7 @@ padding:2px 5px}
 .matrix tbody th{white-space:nowrap}.matrix small{color:#57606a;font-weight:400}
 .v-pass{background:#d1f0d9}.v-fail{background:#ffcfc9}.v-uninformative{background:#fff0b3}
 .v-degenerate{background:#e6d5fb}.v-expected-failure{background:#dbe9f6}
-.v-reference{background:#fff}.v-not-significant{background:#eef1f4}
+.v-reference{background:#fff}.v-not-significant{background:#eef1f4}.v-undecided{background:#fdf3d7}
 .v-not-run{background:#f6f8fa;color:#8c959f}
 .asserted{font-weight:700}.legend{font-size:12px;margin:2px 0 4px}
 .legend span{display:inline-block;padding:0 6px;margin:0 3px 2px 0;border:1px solid #d0d7de}

@@ -230,3 +230,32 @@ def leaderboards_markdown(boards: list[Leaderboard]) -> str:
             out.append("| W | " + " | ".join(b.reliability for b in cols) + " |")
         out.append("")
     return "\n".join(out).rstrip()
+
+
+def verdicts_text(verdicts: list[Verdict]) -> list[str]:
+    """The verdict matrix for a terminal: per model a block of methods x checks, each cell
+    the verdict's symbol (``*``: asserted by a test), then the asserted checks that could
+    not decide."""
+    if not verdicts:
+        return []
+    index = {(v.model, v.method, v.check): v for v in verdicts}
+    legend = ", ".join(f"{s} {k.replace('-', ' ')}" for k, (s, _) in VERDICTS.items())
+    out = [f"leg verdicts ({legend}; * asserted by a test):"]
+    for model in _models(verdicts):
+        checks = _checks(verdicts, model)
+        methods = [m for m in _methods(verdicts) if any((model, m, c) in index for c in checks)]
+        width = max(len(m) for m in methods) + 2
+        heads = [_header(c)[0] for c in checks]
+        out.append(f"  {model}")
+        out.append("    " + " " * width + "  ".join(f"{h:<{max(len(h), 2)}}" for h in heads))
+        for m in methods:
+            cells = []
+            for c, h in zip(checks, heads, strict=True):
+                v = index.get((model, m, c))
+                sym = VERDICTS[v.verdict][0] + ("*" if v.asserted else "") if v else ""
+                cells.append(f"{sym:<{max(len(h), 2)}}")
+            out.append(f"    {m:<{width}}" + "  ".join(cells))
+    undecided = [v for v in verdicts if v.asserted and v.verdict == "undecided"]
+    out += [f"  undecided: {v.model} / {v.method} / {v.check}: {v.n_images} images, at least 5 "
+            "are needed (--leg-n-images; --leg-strict fails the run on it)" for v in undecided]
+    return out

@@ -47,6 +47,7 @@ from leg.harness.checks.faithfulness.removal import (
     pixel_counts,
 )
 from leg.harness.checks.metrics import metric as metric_of
+from leg.harness.checks.statistics import min_images_for
 from leg.harness.checks.verdicts import Leaderboard, Verdict, rank
 from leg.harness.engine.cache import ResultCache, result_key
 from leg.harness.engine.executors import JobOutput
@@ -688,10 +689,12 @@ def per_image_values(res: PerturbationResults, model: str, method: str, check: s
 
 
 def paired_comparison(res: PerturbationResults, model: str, method: str, check: str,
-                      granularity: str | None = None, reference: str = FLOOR):
+                      granularity: str | None = None, reference: str = FLOOR,
+                      rule: str = "compare"):
     """:func:`leg.harness.checks.statistics.compare_paired` of ``method`` against ``reference`` on
-    the images both were scored on (``rule="compare"``, Wilcoxon, seeded by the profile), or
-    ``None`` when they share no image."""
+    the images both were scored on (Wilcoxon, seeded by the profile; ``rule="require"`` for
+    an asserted check: not shown better with enough images is a failure), or ``None`` when
+    they share no image."""
     from leg.harness.checks.statistics import compare_paired
 
     mine = per_image_values(res, model, method, check, granularity)
@@ -700,7 +703,7 @@ def paired_comparison(res: PerturbationResults, model: str, method: str, check: 
     if not common:
         return None
     return compare_paired([mine[i] for i in common], [ref[i] for i in common],
-                          higher_is_better=CHECK_METRICS[check][1], rule="compare",
+                          higher_is_better=CHECK_METRICS[check][1], rule=rule,
                           seed=res.profile.seed)
 
 
@@ -721,11 +724,13 @@ _VERDICT = {"pass": "pass", "fail": "fail", "not significant": "not-significant"
 def matrix_verdicts(res: PerturbationResults) -> list[Verdict]:
     """Per model, method and check (key size, deletion, insertion, ROAD gap), at the model's
     matched granularity: a paired comparison with ``random-cells`` over the images
-    (:func:`paired_comparison`): pass, fail or not significant, with ``n_images``, the CI of
-    the median paired difference and the p-value. The checks a method's record lists as
-    ``asserted`` (LEG's and LEG-TV's key size and deletion) are asserted by
-    :mod:`leg.harness.evaluation.test_perturbation` (a failure becomes an expected failure
-    where the plan says ``beats_floor=False``); the others are reported."""
+    (:func:`paired_comparison`), with ``n_images``, the CI of the median paired difference
+    and the p-value. The checks a method's record lists as ``asserted`` (LEG's and LEG-TV's
+    key size and deletion) claim the method beats the floor: pass when shown, fail when not
+    (at least 5 images), undecided with fewer; a failure the plan expects
+    (``expected_failures``, with its measured reason) reads "expected-failure". The others
+    are reported: pass (significantly better), fail (significantly worse), not significant,
+    or undecided (fewer than 5 images)."""
     out = []
     methods = res.profile.perturbation_methods
     users = res.profile.user_methods
@@ -740,7 +745,8 @@ def matrix_verdicts(res: PerturbationResults) -> list[Verdict]:
             floor_vals = per_image_values(res, model, FLOOR, check)
             for method in methods:
                 is_asserted = check in record(method, users).asserted
-                cmp = (paired_comparison(res, model, method, check) if floor_vals
+                cmp = (paired_comparison(res, model, method, check, rule="require"
+                                         if is_asserted else "compare") if floor_vals
                        else None)
                 if cmp is None:
                     why = res.skipped.get((model, method)) or (
@@ -756,14 +762,17 @@ def matrix_verdicts(res: PerturbationResults) -> list[Verdict]:
                                        detail=f"the random map at LEG's granularity: the "
                                               f"floor ({gran})"))
                     continue
-                verdict_ = _VERDICT[cmp.verdict]
-                if verdict_ == "fail" and is_asserted and not plan.beats_floor:
+                verdict_ = ("undecided" if cmp.n_images < min_images_for()
+                            else _VERDICT[cmp.verdict])
+                expected = plan.expected_failures.get(check)
+                if verdict_ == "fail" and is_asserted and expected:
                     verdict_ = "expected-failure"
                 out.append(Verdict(
                     model, method, check, verdict_, shown(cmp.method_median),
                     shown(cmp.reference_median), higher, is_asserted,
                     f"{gran}: median {shown(cmp.method_median):.3g} against {FLOOR}'s "
-                    f"{shown(cmp.reference_median):.3g}; {cmp.summary()}",
+                    f"{shown(cmp.reference_median):.3g}; {cmp.summary()}"
+                    + (f"; expected: {expected}" if verdict_ == "expected-failure" else ""),
                     **cmp.row()))
     return out
 
@@ -1126,7 +1135,12 @@ class FaithfulnessSuite(Suite):
         return result.scores
 
     def planned_cells(self, profile, images_dir=None) -> list[Cell]:
-        return [Cell(*c) for c in planned_cells(profile)]
+        users = profile.user_methods
+        return [Cell(*c, c[2] in record(c[1], users).asserted) for c in planned_cells(profile)]
+
+    def image_counts(self, profile, images_dir=None) -> dict[str, int]:
+        return {p.spec: len(image_ids(p.spec, p.n_images, images_dir))
+                for p in profile.perturbation}
 
     def report(self, report, result) -> None:
         add_to_report(report, result)

@@ -2,116 +2,62 @@
 
 Checks
     *Cascading randomization*: groups of layers re-initialised cumulatively from the output
-    down (:mod:`leg.harness.checks.randomization.layers`); *independent randomization*: one group
-    at a
-    time; *label randomization*: the digits CNN trained on permuted labels against the
-    true-label one; *bottom-up cascading* (``Profile.cascade_order`` ``"bottom-up"`` or
-    ``"both"``, Binder et al., CVPR 2023): groups re-initialised cumulatively from the
-    input up (kind ``"bottom-up"``, check ``cascading-bottom-up``, reported); *sMPRT*
-    (check ``smprt``): the original and fully randomized maps, each averaged over
-    ``ModelPlan.smprt_copies`` copies of the image (the noiseless one is the ordinary map,
-    the others carry seeded Gaussian noise of ``smprt_noise`` times the image's range, the
-    same copies in both states; LEG and LEG-TV use ``n_samples // smprt_copies`` samples per
-    noisy copy, so a smoothed LEG map costs about two ordinary maps), compared like
-    cascading against references from the smoothed original maps of other images; *eMPRT*
-    (check ``emprt``): the complexity rise after full randomization
-    (:mod:`leg.harness.checks.randomization.mprt`). Every state explains the same images for the
-    same class: the original
-    model's top-1 class. All states use the same explanation seed (common random numbers:
-    a stochastic method sees the same perturbations everywhere, so its maps differ only
-    because the model does — the stricter choice).
+    down (:mod:`.layers`, :mod:`.layers_torch`); *independent randomization*: one group at a
+    time; *label randomization*: the model trained on permuted labels (the digits CNN's
+    twin) against the true-label one; *bottom-up cascading* (``Profile.cascade_order``
+    ``"bottom-up"`` or ``"both"``, Binder et al., CVPR 2023; reported); *sMPRT* (check
+    ``smprt``): each map averaged over ``ModelPlan.smprt_copies`` copies of the image (the
+    last one noiseless), LEG and LEG-TV spreading their samples over the copies; *eMPRT*
+    (check ``emprt``): the rise in the map's complexity after full randomization
+    (:mod:`.mprt`). Every state explains the same images for the same class (the original
+    model's top-1) with the same seeds (common random numbers: a stochastic method's maps
+    differ only because the model does).
 
-Similarities (:mod:`leg.harness.checks.randomization.similarity`): Spearman of absolute and of
-signed maps, SSIM,
-HOG Pearson, between the original and the randomized map of the same image; lower is
-better.
+Similarities (:mod:`.similarity`): Spearman of absolute and of signed maps, SSIM, HOG
+Pearson, between the original and the randomized map of one image.
 
-Thresholds (calibrated as data, reported with every run)
-    The *reference* of a (model, method, metric) is the set of similarities between
-    explanations of *different* images: the original model's map of image ``i`` against
-    the map of image ``j != i`` under the original model and under every randomized state
-    of the run — how similar unrelated maps of that method already are (shared centre
-    bias, smoothness, block structure of the grid). A randomized map
-    "fell to the level of unrelated maps" when its similarity to the original is at most
-    ``threshold = quantile_q(reference) + margin`` (``q`` and the per-metric margins in
-    :class:`leg.harness.profiles.Thresholds`; 0.95 and 0.1 by default). :func:`verdict` applies
-    the rule to one image's value or to the median of several (the pooled threshold is
-    reported and gates informativeness).
+The rule (:mod:`.rule`, numbers in :class:`leg.harness.profiles.Thresholds`)
+    Per image and metric a map's *position* is ``(similarity - unrelated) / (reproducibility
+    - unrelated)``: 1 as similar as the original map under another seed, 0 as unrelated as
+    another image's map (the unrelated level: the median similarity to the other images'
+    original maps). Cascading randomization passes when, over images (one-sided paired
+    Wilcoxon, p < 0.05; fewer than 5 images: undecided), the maps *moved* at the first stage
+    (the top layer randomized) and *reached* the unrelated level at full randomization, on
+    every decisive metric; label and independent randomization when the maps moved; sMPRT
+    when the smoothed maps reached it. A method that stays near its original map while the
+    top layers are randomized (Guided Backprop) fails. The rows of ``sanity.csv`` carry
+    each image's similarity, unrelated level, reproducibility, position and whether it
+    passes its stage's test; the verdicts carry ``n_images``, the CI of the deciding test
+    and the largest p-value of the check's tests.
 
-Paired statistics (every verdict over images)
-    Per image ``i`` and metric the *reference* is the ``quantile`` over ``j != i`` of the
-    similarity of the original maps of ``i`` and ``j``, plus the margin
-    (:func:`per_image_references`; the ``threshold`` column of the per-image rows in
-    ``sanity.csv``). The similarities after randomization are compared with their images'
-    references by :func:`paired_verdict` (:func:`leg.harness.checks.statistics.compare_paired`,
-    one-sided Wilcoxon signed-rank, rule ``"require"``, alpha :data:`ALPHA`, a bootstrap CI
-    of the median difference): ``"pass"`` when the drop is significant, ``"fail"`` when it
-    is not with at least 5 images, ``"not-significant"`` with fewer (no 4 paired values can
-    reach p < 0.05). A check over several metrics (and stages) takes the worst
-    (:data:`ORDER`): degenerate, fail, not-significant, uninformative, pass. eMPRT: the
-    rise of each image against its own ``|rise|`` between two seeds plus the margin,
-    higher is better. The verdicts carry ``n_images``, ``ci_low``, ``ci_high``, ``p_value``
-    (matrix, ``verdicts.csv``, the summary tables).
-
-Informativeness (reproducibility)
-    A method whose maps are mostly estimation noise passes the randomization checks
-    trivially: its maps are unrelated to anything, randomized or not. So the original
-    model explains every image a second time with seed ``seed + repeat + reseed_offset``
-    (:class:`leg.harness.profiles.Profile`, 1000 by default; a method without randomness gives
-    the same map again; the seed is part of the cache key), and the same similarities are
-    computed between the two original maps: ``check="reproducibility"``,
-    ``stage="original-reseeded"`` in ``sanity.csv`` (here higher is better). The original
-    maps of an image are *informative* when this reproducibility exceeds the verdict's own
-    threshold (same model, method and metric) on every metric of
-    ``Thresholds.informative``: two runs of the explanation agree more than unrelated maps
-    ever do, so a randomized map that falls to the unrelated level has lost something
-    estimation noise alone does not explain. A randomization case that would pass but
-    whose original maps are not informative gets the verdict ``"uninformative"``: never a
-    pass (:func:`verdict`, :func:`informativeness`). Informativeness is necessary, not
-    sufficient: a deterministic model-independent map (the ``edge`` control) is perfectly
-    reproducible, and the randomization check is what catches it.
-
-    Which metrics decide informativeness: ``spearman_abs`` (does the ranking of important
-    pixels reproduce) and ``ssim`` (does the spatial structure of ``|map|`` reproduce); both
-    are near 0 for noise. Not ``spearman_signed``: on per-channel maps (``combine=mean_abs``,
-    the paper profile's Lite0) the map is non-negative and it equals ``spearman_abs``; on
-    signed maps the sign of the many near-zero cells is estimation noise, so it can be low
-    for a map whose important cells reproduce well. Not ``hog_pearson``: LEG maps are
-    piecewise constant on the cell grid and the grid's block edges, the same in every map of
-    every image, dominate the HOG — on the digits CNN with 4 px cells and 2000 samples two
-    seeds agree at about 0.6 and unrelated maps reach about 0.6 too, so HOG cannot tell an
-    informative cell map from noise. Both are still computed and reported.
+Informativeness
+    A method whose maps are mostly estimation noise would pass trivially: its maps are
+    unrelated to anything, randomized or not. So the original model explains every image
+    again with seed ``seed + repeat + reseed_offset``; an image's original maps are
+    *informative* when the two agree more than unrelated maps ever do (the ``quantile`` of
+    the similarities between different images' maps plus the margin) on every metric of
+    ``Thresholds.informative`` (Spearman |map|: the ranking of important cells; SSIM: the
+    spatial structure; not the signed Spearman, whose near-zero cells' signs are noise, nor
+    HOG, dominated by LEG's cell grid). A check that would pass on maps that are not
+    informative reads "uninformative", never a pass. Informativeness is necessary, not
+    sufficient: the edge control is perfectly reproducible, and the randomization check
+    catches it.
 
 Degenerate maps
-    A map that is constant (all-zero included; :func:`is_degenerate`) carries no ranking,
-    so every similarity to it is meaningless and a low one would be a trivial "pass". Such
-    a case (the original or the randomized map of the image, any repeat) gets the verdict
-    ``"degenerate"`` in ``sanity.csv`` and in the summaries, and counts as not passing.
-    It happens when a randomized network's output no longer depends on its input (see
-    the batch-norm re-estimation in :mod:`leg.harness.checks.randomization.layers`).
+    A constant map (all-zero included; :func:`is_degenerate`) carries no ranking: a check
+    with one reads "degenerate" and never passes. It happens when a randomized network's
+    output no longer depends on its input (see the batch-norm re-estimation in
+    :mod:`.layers`).
 
 What is asserted
-    LEG and LEG-TV must be informative on every image (the ``original-reseeded`` cases,
-    image by image) and must pass on every decisive metric at full cascading randomization
-    and under label randomization, judged *over images with the paired statistics* (one
-    case per model x method x decisive stage, image ``"all-images"``), with no image
-    degenerate and every image informative: "fail", "degenerate" and "uninformative" fail
-    the test, "not-significant" (fewer than 5 images, e.g. the smoke profile's two Lite0
-    photos) skips it with the reason. Over images, not each image: with 4 metrics x 2
-    stages x 2 methods x several images, per-image judging of a 0.95-quantile threshold
-    fails by chance (the smoke run had one digit at SSIM 0.334 against 0.316 under one seed
-    and none under two others); per-image values and verdicts stay in ``sanity.csv``. Where
-    a model plan lists a method in ``informative_reported`` (with its measured numbers), its
-    uninformative cases are expected failures (``xfail``) instead, never passes. The model-
-    independent ``edge`` control must fail
-    (``test_check_catches_model_independent_explainer``: cascading and label randomization,
-    and sMPRT and eMPRT where the model has at least 5 images): the check can fail; that an
-    informativeness check can fail is tested on a noise explainer
-    (``tests/test_sanity_verdict.py``). ``gradient`` and ``random`` are reported, not
-    asserted (``random`` with a fixed seed gives every image the same map, so its reference
-    is 1 and it would "pass" the randomization check trivially; a new seed gives a new map:
-    it is uninformative, never a pass). Intermediate, independent and bottom-up stages,
-    sMPRT and eMPRT of the other methods are reported (matrix, ``sanity.csv``, curves).
+    For the methods under test (a method's record: role ``asserted``: LEG, LEG-TV, the
+    user's) cascading and label randomization and informativeness; "fail", "degenerate" and
+    "uninformative" fail the test, "undecided" skips it saying how many images are needed
+    (a failure under ``--leg-strict``). The model-independent controls (role ``control``:
+    the edge map) must fail cascading and label randomization, sMPRT and eMPRT. The other
+    methods (the gradient, Grad-CAM, Guided Backprop, Guided Grad-CAM) are reported; the
+    literature validation (``benchmarks/literature.py``) checks their verdicts against the
+    papers.
 """
 
 from __future__ import annotations
@@ -132,6 +78,14 @@ from leg.harness.checks.randomization.layers import (
     randomization_scheme,
 )
 from leg.harness.checks.randomization.mprt import emprt, emprt_threshold
+from leg.harness.checks.randomization.rule import (
+    ALPHA,
+    Judgement,
+    combine,
+    moved,
+    position,
+    reached,
+)
 from leg.harness.checks.randomization.seeds import seed_for
 from leg.harness.checks.randomization.similarity import DEGENERATE_ATOL, SIMILARITIES, is_degenerate  # noqa: F401
 from leg.harness.checks.statistics import PairedComparison, compare_paired, min_images_for
@@ -153,24 +107,19 @@ __all__ = [
     "SanityResults",
     "informativeness",
     "is_degenerate",
-    "paired_verdict",
-    "per_image_references",
     "matrix_verdicts",
     "plan_cases",
     "smprt_options",
     "run_sanity",
     "threshold",
-    "verdict",
 ]
 
 ORIGINAL = Stage("original", "original")
 #: The original model explained again with another seed (informativeness check).
 RESEEDED = "original-reseeded"
 ALL_IMAGES = "all-images"  # the image of a case judged over images (paired statistics)
-#: Significance level of the paired tests of every sanity verdict over images.
-ALPHA = 0.05
-#: Order of badness of a check's verdicts over metrics and stages (the first decides).
-ORDER = ("degenerate", "fail", "not-significant", "uninformative", "pass")
+#: Order of badness of a check's verdicts (the first decides).
+ORDER = ("degenerate", "fail", "undecided", "uninformative", "pass")
 
 #: Layer groups (output first) of the zoo models, known without loading them.
 ZOO_GROUPS = {
@@ -193,71 +142,11 @@ def _median(values) -> float:
     return float(np.median(np.atleast_1d(np.asarray(values, dtype=np.float64))))
 
 
-def verdict(values, reference, *, quantile: float = 0.95, margin: float = 0.1,
-            degenerate: bool = False, informative: bool = True) -> str:
-    """``"pass"`` when the similarity has fallen to the level of unrelated maps, else ``"fail"``.
-
-    ``values``: one similarity (original vs randomized map of an image) or several (their
-    median is judged); ``reference``: similarities of unrelated maps (different images,
-    same model). Pass iff ``median(values) <= quantile(reference) + margin``.
-    ``degenerate=True`` (a compared map is constant, :func:`is_degenerate`) gives
-    ``"degenerate"`` whatever the values; ``informative=False`` (the original maps do not
-    reproduce under another seed, :func:`informativeness`) turns a would-be pass into
-    ``"uninformative"``. Neither is ever a pass.
-    """
-    if degenerate:
-        return "degenerate"
-    if _median(values) > threshold(reference, quantile, margin):
-        return "fail"
-    return "pass" if informative else "uninformative"
-
-
-def per_image_references(pairs: dict, images, quantile: float, margin: float
-                         ) -> dict[str, float]:
-    """Per image ``i``: the ``quantile`` over ``j != i`` of ``pairs[(i, j)]`` (the similarity
-    of the original maps of images ``i`` and ``j``; symmetric, either order given) plus
-    ``margin``; ``+inf`` where ``i`` has no finite pair."""
-    out = {}
-    for i in images:
-        vals = [pairs.get((i, j), pairs.get((j, i))) for j in images if j != i]
-        out[i] = threshold([v for v in vals if v is not None], quantile, margin)
-    return out
-
-
-def paired_verdict(values, references, *, higher_is_better: bool = False,
-                   degenerate: bool = False, informative: bool = True, seed: int = 0
-                   ) -> tuple[str, PairedComparison | None]:
-    """The verdict of one check and metric over images, with its statistics.
-
-    ``values`` ``(n,)``: per image, the similarity of the original and the randomized map
-    (or eMPRT's complexity rise, ``higher_is_better=True``); ``references`` ``(n,)``: the
-    per-image level it must be shown to fall below (rise above). One-sided paired test
-    (:func:`leg.harness.checks.statistics.compare_paired`, rule ``"require"``, :data:`ALPHA`):
-    ``"pass"`` when significant, ``"fail"`` when not with enough images, else
-    ``"not-significant"`` (fewer than 5 images can never decide). ``degenerate``:
-    ``"degenerate"`` (no statistics); ``informative=False`` turns a pass into
-    ``"uninformative"``; non-finite values or references (a missing reference) give
-    ``"degenerate"`` too.
-    """
-    v = np.asarray(values, dtype=np.float64).ravel()
-    r = np.asarray(references, dtype=np.float64).ravel()
-    if degenerate or v.size == 0 or not (np.all(np.isfinite(v)) and np.all(np.isfinite(r))):
-        return "degenerate", None
-    comp = compare_paired(v, r, higher_is_better=higher_is_better, rule="require",
-                          alpha=ALPHA, seed=seed)
-    out = {"not significant": "not-significant", "fail": "fail"}.get(comp.verdict)
-    if out is None:
-        out = "pass" if informative else "uninformative"
-    return out, comp
-
-
-def not_significant_reason(n_images: int) -> str:
-    """Why a verdict over ``n_images`` images is not significant, in one line."""
+def undecided_reason(n_images: int) -> str:
+    """Why a check over ``n_images`` images is undecided, in one line."""
     need = min_images_for(ALPHA)
-    if n_images < need:
-        return (f"not significant: {n_images} images, at least {need} are needed for "
-                f"p < {ALPHA}")
-    return f"not significant at p < {ALPHA} over {n_images} images"
+    return (f"undecided: {n_images} images, at least {need} are needed for p < {ALPHA} "
+            "(--leg-n-images)")
 
 
 def informativeness(values, reference, *, quantile: float = 0.95, margin: float = 0.1,
@@ -279,18 +168,15 @@ def informativeness(values, reference, *, quantile: float = 0.95, margin: float 
 
 @dataclass(frozen=True)
 class SanityCase:
-    """One parametrized test: ``model`` x ``image`` x ``method`` x ``stage``."""
+    """One parametrized test: the verdict of ``method`` on ``check`` for ``model``."""
 
     model: str
-    image: str
     method: str
-    stage: str
-    kind: str  # a Stage kind, or "reproducibility" (stage RESEEDED)
-    decisive: bool  # full cascading randomization, label randomization or reproducibility
+    check: str
 
     @property
     def id(self) -> str:
-        return f"{self.model}-{self.image}-{self.method}-{self.stage}"
+        return f"{self.model}-{self.method}-{self.check}"
 
 
 @functools.cache
@@ -337,21 +223,14 @@ def model_stages(plan: ModelPlan, order: str = "top-down") -> list[Stage]:
 
 
 def plan_cases(profile: Profile, images_dir: str | None = None) -> list[SanityCase]:
-    """Every (model, image, method, stage) test case of ``profile`` (models not loaded for
-    the zoo)."""
+    """The asserted checks of ``profile`` (models not loaded for the zoo): per model and
+    asserted method (:attr:`leg.harness.methods.record.Method.role`), cascading
+    randomization, label randomization where the model has a twin, and informativeness."""
     cases = []
     for plan in profile.models:
-        stages = model_stages(plan, profile.cascade_order)
-        last_cascade = [s for s in stages if s.kind == "cascading"][-1].name
-        decisive = [s for s in stages if s.name == last_cascade or s.kind == "label"]
-        for image, method in itertools.product(
-                image_ids(plan.spec, plan.n_images, images_dir), profile.methods):
-            cases.append(SanityCase(plan.spec, image, method, RESEEDED, "reproducibility",
-                                    True))
-            cases.extend(SanityCase(plan.spec, image, method, stage.name, stage.kind, False)
-                         for stage in stages if stage not in decisive)
-        cases.extend(SanityCase(plan.spec, ALL_IMAGES, method, stage.name, stage.kind, True)
-                     for method in profile.methods for stage in decisive)
+        checks = ["cascading", *(["label"] if plan.label_twin else []), "informativeness"]
+        cases += [SanityCase(plan.spec, method, check) for method in profile.methods
+                  if profile.role(method) == "asserted" for check in checks]
     return cases
 
 
@@ -377,35 +256,19 @@ class SanityResults(SuiteResult):
     #: reference); ``smoothed``: (model, image, method, stage) -> smoothed map.
     smprt_rows: list[dict] = field(default_factory=list)
     smoothed: dict = field(default_factory=dict)
+    #: The verdicts, once judged (:func:`matrix_verdicts`).
+    matrix: list | None = field(default=None, repr=False)
 
-    def case_rows(self, case: SanityCase) -> list[dict]:
-        """The case's rows (every image's for an ``ALL_IMAGES`` case)."""
-        return [r for r in self.rows if r["check"] != "reference" and r["model"] == case.model
-                and case.image in (ALL_IMAGES, r["image"]) and r["method"] == case.method
-                and r["stage"] == case.stage]
+    def verdict_list(self) -> list[Verdict]:
+        """Every verdict of the matrix (:func:`matrix_verdicts`, judged once)."""
+        return matrix_verdicts(self)
 
-    def median_verdicts(self, case: SanityCase, rows: list[dict] | None = None
-                        ) -> dict[str, tuple[str, float, float, PairedComparison | None]]:
-        """Per decisive metric: ``(verdict, median value over images, median reference,
-        statistics)`` of a case (:func:`paired_verdict` of the images' values against
-        their own references; ``rows``: the case's rows when not :meth:`case_rows`)."""
-        th = self.profile.thresholds
-        rows = self.case_rows(case) if rows is None else rows
-        images = {r["image"] for r in rows}
-        informative = all(self.informative.get((case.model, case.method, img), False)
-                          for img in images)
-        out = {}
-        for metric in th.decisive:
-            mrows = [r for r in rows if r["metric"] == metric]
-            if not mrows:
-                continue
-            degenerate = any(r["verdict"] == "degenerate" for r in mrows)
-            values = [r["value"] for r in mrows]
-            refs = [np.inf if r["threshold"] is None else r["threshold"] for r in mrows]
-            v, comp = paired_verdict(values, refs, degenerate=degenerate,
-                                     informative=informative, seed=self.profile.seed)
-            out[metric] = (v, _median(values), _median(refs), comp)
-        return out
+    def verdict(self, model: str, method: str, check: str) -> Verdict | None:
+        """The matrix verdict of ``method`` on ``check`` for ``model`` (``None``: none)."""
+        for v in matrix_verdicts(self):
+            if (v.model, v.method, v.check) == (model, method, check):
+                return v
+        return None
 
 
 def _resolve_options(options: dict, shape) -> dict:
@@ -558,7 +421,51 @@ def smprt_options(method: str, options: dict, copies: int) -> dict:
     return options
 
 
+def _stage_tests(res: SanityResults, model: str) -> dict[str, str]:
+    """Per stage of ``model``, the test its rows make (:mod:`.rule`): ``"moved"`` at the
+    first stage of a cascade, each independent stage and the label twin; ``"reached"`` at
+    full randomization (a cascade of one stage: ``"both"``); intermediate stages none."""
+    stages = res.stages.get(model, [])
+    out = {}
+    for kind in ("cascading", "bottom-up"):
+        names = [s.name for s in stages if s.kind == kind]
+        if names:
+            out[names[0]] = "moved"
+            out[names[-1]] = "both" if len(names) == 1 else "reached"
+    out.update({s.name: "moved" for s in stages if s.kind in ("independent", "label")})
+    return out
+
+
+def _row_verdict(test: str | None, pos: float, th) -> str:
+    """One image's verdict at a stage: whether its own position passes the stage's test."""
+    if test is None:
+        return ""
+    if not np.isfinite(pos):
+        return "undefined"
+    moved_ok, reached_ok = 1.0 - pos >= th.moved, pos < th.reached
+    ok = {"moved": moved_ok, "reached": reached_ok, "both": moved_ok and reached_ok}[test]
+    return "pass" if ok else "fail"
+
+
+def _similarity(res: SanityResults, model: str, method: str, sim, a: tuple, b: tuple
+                ) -> float:
+    """``sim`` of the maps of ``a = (image, state)`` and ``b``, averaged over repeats."""
+    return float(np.mean([sim(res.maps[(model, a[0], method, a[1], r)],
+                              res.maps[(model, b[0], method, b[1], r)])
+                          for r in range(res.profile.repeats)]))
+
+
+def _flat(res: SanityResults, model: str, method: str, image: str, states) -> bool:
+    """Whether a map of ``image`` in any of ``states`` (any repeat) is constant."""
+    return any(is_degenerate(res.maps[(model, image, method, st, r)])
+               for st in states for r in range(res.profile.repeats))
+
+
 def _score(res: SanityResults) -> None:
+    """Per model, method, similarity metric and image: the reproducibility of the original
+    maps (two seeds), the unrelated level (the median similarity to the other images'
+    original maps), and at every randomized stage the similarity to the original and its
+    position between the two (:func:`.rule.position`)."""
     prof = res.profile
     th = prof.thresholds
     methods = sorted({k[2] for k in res.maps})
@@ -566,51 +473,47 @@ def _score(res: SanityResults) -> None:
         model = plan.spec
         img_ids = [i for (m, i) in res.images if m == model]
         needed = [s.name for s in res.stages[model]] + [RESEEDED]
+        tests = _stage_tests(res, model)
         for method, (name, sim) in itertools.product(methods, SIMILARITIES.items()):
             if not all((model, i, method, s, r) in res.maps for i in img_ids
                        for s in needed for r in range(prof.repeats)):
                 continue  # an explanation failed: reported through res.errors
+            def similarity(a, sa, b, sb, key=(model, method, sim)):
+                return _similarity(res, *key, (a, sa), (b, sb))
+
+            def flat(img, *states, key=(model, method)):
+                return _flat(res, *key, img, states)
+
             role = prof.role(method)
-            ref = []
-            states = [s.name for s in res.stages[model]]
-            pairs = [(a, b, "original") for a, b in itertools.combinations(img_ids, 2)]
-            pairs += [(a, b, st) for a, b in itertools.permutations(img_ids, 2)
-                      for st in states[1:]]
-            unrelated = {}  # (i, j) -> similarity of the original maps of images i and j
-            for a, b, st in pairs:
-                v = np.mean([sim(res.maps[(model, a, method, "original", r)],
-                                 res.maps[(model, b, method, st, r)])
-                             for r in range(prof.repeats)])
-                ref.append(float(v))
-                if st == "original":
-                    unrelated[(a, b)] = float(v)
+            pairs = {(a, b): similarity(a, "original", b, "original")
+                     for a, b in itertools.combinations(img_ids, 2)}
+            for (a, b), v in pairs.items():
                 res.rows.append(_row("reference", model, f"{a}~{b}", method,
-                                     f"original~{st}", 0, name, v, None, None, role=role))
+                                     "original~original", 0, name, v, None, None, role=role))
+            ref = list(pairs.values())
             res.references[(model, method, name)] = ref
             t = threshold(ref, th.quantile, th.margin.get(name, 0.0))
             res.thresholds[(model, method, name)] = t
-            per_image = per_image_references(unrelated, img_ids, th.quantile,
-                                             th.margin.get(name, 0.0))
+            level, repro = {}, {}
             for img in img_ids:  # informativeness: the original model under two seeds
-                v = float(np.mean([sim(res.maps[(model, img, method, "original", r)],
-                                       res.maps[(model, img, method, RESEEDED, r)])
-                                   for r in range(prof.repeats)]))
-                flat = any(is_degenerate(res.maps[(model, img, method, st, r)])
-                           for st in ("original", RESEEDED) for r in range(prof.repeats))
-                res.rows.append(_row("reproducibility", model, img, method, RESEEDED, 0, name,
-                                     v, t, "degenerate" if flat else "informative" if v > t
-                                     else "uninformative", role=role, higher_is_better=True))
+                others = [v for (a, b), v in pairs.items() if img in (a, b)]
+                level[img] = _median(others) if others else float("nan")
+                repro[img] = similarity(img, "original", img, RESEEDED)
+                res.rows.append(_row(
+                    "reproducibility", model, img, method, RESEEDED, 0, name, repro[img], t,
+                    "degenerate" if flat(img, "original", RESEEDED) else "informative"
+                    if repro[img] > t else "uninformative", role=role,
+                    higher_is_better=True, unrelated=level[img], reproducibility=repro[img]))
             for stage in res.stages[model][1:]:
+                test = tests.get(stage.name)
                 for img in img_ids:
-                    v = float(np.mean([sim(res.maps[(model, img, method, "original", r)],
-                                           res.maps[(model, img, method, stage.name, r)])
-                                       for r in range(prof.repeats)]))
-                    flat = any(is_degenerate(res.maps[(model, img, method, st, r)])
-                               for st in ("original", stage.name) for r in range(prof.repeats))
-                    t_i = per_image[img]  # the image's own unrelated-map level
-                    res.rows.append(_row(stage.kind, model, img, method, stage.name, stage.depth,
-                                         name, v, t_i, "degenerate" if flat
-                                         else "pass" if v <= t_i else "fail", role=role))
+                    v = similarity(img, "original", img, stage.name)
+                    pos = position(v, level[img], repro[img])
+                    res.rows.append(_row(
+                        stage.kind, model, img, method, stage.name, stage.depth, name, v,
+                        None, "degenerate" if flat(img, "original", stage.name)
+                        else _row_verdict(test, pos, th), role=role, unrelated=level[img],
+                        reproducibility=repro[img], position=pos, test=test))
     _gate_on_informativeness(res)
 
 
@@ -641,8 +544,14 @@ def _score_emprt(res: SanityResults) -> None:
                                       for i in img_ids])
             flat = bool(np.any(rand.degenerate) or np.any(reseed.degenerate))
             refs = np.array([emprt_threshold([r]) for r in reseed.rise])
-            v, comp = paired_verdict(rand.rise, refs, higher_is_better=True, degenerate=flat,
-                                     seed=res.profile.seed)
+            comp = None
+            if flat:
+                v = "degenerate"
+            else:
+                comp = compare_paired(rand.rise, refs, higher_is_better=True, rule="require",
+                                      alpha=ALPHA, seed=res.profile.seed)
+                v = ("undecided" if comp.n_images < min_images_for(ALPHA)
+                     else "pass" if comp.verdict == "pass" else "fail")
             res.emprt[(model, method)] = (v, float(np.median(rand.rise)),
                                           float(np.median(refs)), comp)
             for img, rise, deg, thr in zip(img_ids, rand.rise, rand.degenerate, refs,
@@ -654,13 +563,12 @@ def _score_emprt(res: SanityResults) -> None:
 
 
 def _score_smprt(res: SanityResults) -> None:
-    """sMPRT (Hedström et al., TMLR 2024; :mod:`leg.harness.checks.randomization.mprt`): per image,
-    the mean of
-    the maps of its noisy copies and of its ordinary map, under the original and the fully
-    randomized model; per metric, their similarity (rows ``check="smprt"``) against the
-    image's reference: the ``Thresholds.quantile`` of the similarities of its smoothed
-    original map to the other images' smoothed original maps, plus the margin. Judged like
-    cascading (:meth:`SanityResults.median_verdicts`), informativeness gate included."""
+    """sMPRT (Hedström et al., TMLR 2024; :mod:`.mprt`): per image, the mean of the maps of
+    its noisy copies and of its ordinary map, under the original and the fully randomized
+    model; per metric, their similarity (rows ``check="smprt"``) and its position between
+    the image's smoothed unrelated level (the median similarity of its smoothed original
+    map to the other images') and the ordinary maps' reproducibility: judged like full
+    cascading randomization (the smoothed maps must have *reached* the unrelated level)."""
     prof = res.profile
     th = prof.thresholds
     for plan in prof.models:
@@ -684,25 +592,28 @@ def _score_smprt(res: SanityResults) -> None:
             role = prof.role(method)
             for name, sim in SIMILARITIES.items():
                 orig = {i: res.smoothed[(model, i, method, "original")] for i in img_ids}
-                unrelated = {(a, b): float(sim(orig[a], orig[b]))
-                             for a, b in itertools.combinations(img_ids, 2)}
-                refs = per_image_references(unrelated, img_ids, th.quantile,
-                                            th.margin.get(name, 0.0))
+                repro = {r["image"]: r["value"] for r in res.rows
+                         if (r["check"], r["model"], r["method"], r["metric"])
+                         == ("reproducibility", model, method, name)}
                 for i in img_ids:
+                    level = _median([float(sim(orig[i], orig[j])) for j in img_ids if j != i])
                     rand = res.smoothed[(model, i, method, full.name)]
                     v = float(sim(orig[i], rand))
-                    flat = is_degenerate(orig[i]) or is_degenerate(rand)
-                    ok = res.informative.get((model, method, i), False)
+                    pos = position(v, level, repro.get(i, float("nan")))
+                    verdict_ = ("degenerate" if is_degenerate(orig[i]) or is_degenerate(rand)
+                                else _row_verdict("reached", pos, th))
+                    if verdict_ == "pass" and not res.informative.get((model, method, i)):
+                        verdict_ = "uninformative"
                     res.smprt_rows.append(_row(
-                        "smprt", model, i, method, full.name, full.depth, name, v, refs[i],
-                        "degenerate" if flat else "fail" if v > refs[i]
-                        else "pass" if ok else "uninformative", role=role))
+                        "smprt", model, i, method, full.name, full.depth, name, v, None,
+                        verdict_, role=role, unrelated=level, reproducibility=repro.get(i),
+                        position=pos, test="reached"))
 
 
 def _gate_on_informativeness(res: SanityResults) -> None:
     """Per (model, method, image): informative iff the reproducibility row of every
-    ``Thresholds.informative`` metric says so; a randomization "pass" of an image that is
-    not informative becomes "uninformative"."""
+    ``Thresholds.informative`` metric says so; an image's row that would pass at a
+    randomized stage reads "uninformative" when its original maps are not informative."""
     decisive = set(res.profile.thresholds.informative)
     ok: dict = {}
     for r in res.rows:
@@ -716,76 +627,86 @@ def _gate_on_informativeness(res: SanityResults) -> None:
             r["verdict"] = "uninformative"
 
 
+#: The columns of ``sanity.csv``.
+COLUMNS = ["check", "model", "image", "method", "stage", "depth", "metric", "value",
+           "unrelated", "reproducibility", "position", "test", "threshold", "verdict",
+           "higher_is_better", "role"]
+
+
 def _row(check, model, image, method, stage, depth, metric, value, thr, verdict_, *,
-         role: str, higher_is_better: bool | None = None) -> dict:
+         role: str, higher_is_better: bool | None = None, unrelated=None,
+         reproducibility=None, position=None, test=None) -> dict:
     if higher_is_better is None:
         higher_is_better = metric_of(metric).higher_is_better
+
+    def num(v):
+        return None if v is None else float(v)
+
     return {"check": check, "model": model, "image": image, "method": method, "stage": stage,
-            "depth": depth, "metric": metric, "value": float(value),
-            "threshold": None if thr is None else float(thr), "verdict": verdict_ or "",
+            "depth": depth, "metric": metric, "value": float(value), "unrelated": num(unrelated),
+            "reproducibility": num(reproducibility), "position": num(position),
+            "test": test or "", "threshold": num(thr), "verdict": verdict_ or "",
             "higher_is_better": higher_is_better, "role": role}
 
 
-# ---------------------------------------------------------------------------- reporting
-def summary_rows(res: SanityResults) -> list[dict]:
-    """One row per (model, method, stage, check, metric) over images, with its verdict and
-    statistics (``n_images``, ``ci_low``, ``ci_high``, ``p_value``).
+# ---------------------------------------------------------------------------- verdicts
+def _positions(res: SanityResults, model: str, method: str, stage: str, metric: str,
+               check: str | None = None) -> tuple[list[float], bool]:
+    """``(positions over images, any degenerate)`` of ``method`` at ``stage``."""
+    rows = [r for r in (res.smprt_rows if check == "smprt" else res.rows)
+            if (r["model"], r["method"], r["stage"], r["metric"]) == (model, method, stage,
+                                                                       metric)
+            and r["check"] not in ("reference", "reproducibility")]
+    return ([np.nan if r["position"] is None else r["position"] for r in rows],
+            any(r["verdict"] == "degenerate" for r in rows))
 
-    Reproducibility rows get :func:`informativeness` of the median (no statistics);
-    randomization, sMPRT and eMPRT rows get :func:`paired_verdict` of the images' values
-    against their own references (the rows' ``threshold``; ``threshold`` here is their
-    median), "uninformative" instead of "pass" unless the medians of the method's
-    reproducibility are informative on every ``Thresholds.informative`` metric (column
-    ``informative``, the same on every row of a model and method; eMPRT is not gated).
-    """
-    groups: dict = {}
-    flat: set = set()
-    for r in res.rows + res.smprt_rows + res.emprt_rows:
-        if r["check"] == "reference":
-            continue
-        key = (r["model"], r["method"], r["stage"], r["check"], r["depth"], r["metric"])
-        groups.setdefault(key, []).append(r)
-        if r["verdict"] == "degenerate":
-            flat.add(key)
+
+def judge(res: SanityResults, model: str, method: str, check: str
+          ) -> tuple[str, Judgement | None, str, int]:
+    """``(verdict, deciding test, where, images)`` of a randomization check over images
+    (:mod:`.rule`): a cascade (top-down or bottom-up) must have *moved* at its first stage
+    and *reached* the unrelated level at full randomization; label and independent
+    randomization must have moved (every independent group); sMPRT's smoothed maps must
+    have reached it. Every decisive metric counts; a pass needs informative original maps
+    on every image."""
     th = res.profile.thresholds
-    informative: dict = {}
-    for key, rows in groups.items():
-        model, method, _, check, _, metric = key
-        if check == "reproducibility" and metric in th.informative:
-            v = informativeness([r["value"] for r in rows], res.references[(model, method,
-                                                                             metric)],
-                                quantile=th.quantile, margin=th.margin.get(metric, 0.0),
-                                degenerate=key in flat)
-            informative[(model, method)] = (informative.get((model, method), True)
-                                            and v == "informative")
-    out = []
-    for key, rows in groups.items():
-        model, method, stage, check, depth, metric = key
-        vals = [r["value"] for r in rows]
-        stats = {"n_images": len(rows), "ci_low": None, "ci_high": None, "p_value": None}
-        if check == "reproducibility":
-            thr = res.thresholds[(model, method, metric)]
-            v = informativeness(vals, res.references[(model, method, metric)],
-                                quantile=th.quantile, margin=th.margin.get(metric, 0.0),
-                                degenerate=key in flat)
-        else:
-            refs = [np.inf if r["threshold"] is None else r["threshold"] for r in rows]
-            thr = _median(refs)
-            v, comp = paired_verdict(
-                vals, refs, higher_is_better=bool(rows[0]["higher_is_better"]),
-                degenerate=key in flat, seed=res.profile.seed,
-                informative=check == "emprt" or informative.get((model, method), False))
-            if comp is not None:
-                stats = comp.row()
-        finite = [x for x in vals if np.isfinite(x)]
-        out.append({"model": model, "method": method, "role": res.profile.role(method),
-                    "check": check, "stage": stage, "depth": depth, "metric": metric,
-                    "median": _median(vals), "min": float(np.min(finite)) if finite else None,
-                    "max": float(np.max(finite)) if finite else None, "threshold": thr,
-                    "degenerate_images": sum(r["verdict"] == "degenerate" for r in rows),
-                    "informative": informative.get((model, method), False),
-                    "verdict": v, **stats})
-    return out
+    stages = res.stages.get(model, [])
+    if check == "smprt":
+        tests = {next(s.name for s in reversed(stages) if s.kind == "cascading"): "reached"}
+    else:
+        names = [s.name for s in stages if s.kind == _CHECK_KINDS[check]]
+        tests = {n: t for n, t in _stage_tests(res, model).items() if n in names}
+    judgements, wheres, degenerate, n_images = [], [], False, 0
+    for metric in th.decisive:
+        for stage, test in tests.items():
+            pos, flat = _positions(res, model, method, stage, metric, check)
+            degenerate |= flat
+            n_images = max(n_images, len(pos))
+            parts = []
+            if test in ("moved", "both"):
+                parts.append(moved(pos, th.moved, seed=res.profile.seed))
+            if test in ("reached", "both"):
+                parts.append(reached(pos, th.reached, seed=res.profile.seed))
+            judgements += parts
+            wheres += [f"{metric} at {stage}"] * len(parts)
+    if degenerate:
+        return "degenerate", None, "a compared map is constant", n_images
+    if not judgements:
+        return "not-run", None, "no stage of this check was run", n_images
+    verdict_, worst = combine(judgements)
+    where = wheres[judgements.index(worst)]
+    informative = all(res.informative.get((model, method, img), False)
+                      for (m, img) in res.images if m == model)
+    if verdict_ == "pass" and not informative:
+        verdict_ = "uninformative"
+    return verdict_, worst, where, n_images
+
+
+def _median_position(res, model, method, where: str, check: str) -> float | None:
+    metric, _, stage = where.partition(" at ")
+    pos, _ = _positions(res, model, method, stage, metric, check)
+    finite = [p for p in pos if np.isfinite(p)]
+    return _median(finite) if finite else None
 
 
 def threshold_rows(res: SanityResults) -> list[dict]:
@@ -806,13 +727,6 @@ def threshold_rows(res: SanityResults) -> list[dict]:
                     "reproducibility_median": float(np.median(rep)) if rep else None,
                     "decides_informativeness": met in th.informative})
     return out
-
-
-def _deciding(parts: list[tuple]) -> tuple:
-    """Of ``(verdict, median value, median reference, where, statistics)`` parts of one
-    check, the one that decides it: the worst verdict (:data:`ORDER`), and among those the
-    median furthest over (or closest under) its reference."""
-    return min(parts, key=lambda p: (ORDER.index(p[0]), -(p[1] - p[2])))
 
 
 def _informativeness_verdict(res: SanityResults, model: str, method: str, asserted: bool,
@@ -862,34 +776,42 @@ def _stats(comp: PairedComparison | None, n_images: int) -> dict:
             "p_value": comp.p_value}
 
 
-def _detail(where: str, med: float, ref: float, comp: PairedComparison | None,
-            higher: bool = False) -> str:
-    side = "above" if higher else "below"
-    text = f"{where}: median {med:.3f} vs median reference {ref:.3f} (must be {side}"
-    if comp is None:
-        return text + ")"
-    return (text + f" on every image, paired: diff {comp.median:.3f} [{comp.ci_low:.3f}, "
-            f"{comp.ci_high:.3f}], p = {comp.p_value:.2g}, n = {comp.n_images})")
+def _rule_detail(check: str, verdict_: str, worst: Judgement | None, where: str,
+                 n_images: int) -> str:
+    """The line shown with a randomization verdict: the rule, and the test that decided."""
+    rule = {"cascading": "moved at the first stage and reached the unrelated level at full "
+                         "randomization",
+            "cascading-bottom-up": "moved at the first bottom-up stage and reached the "
+                                   "unrelated level at full randomization",
+            "label": "the label-permuted twin's maps moved from the original's",
+            "independent": "each group randomized alone moved the maps",
+            "smprt": "the smoothed maps reached the unrelated level at full "
+                     "randomization"}[check]
+    if worst is None or worst.comparison is None:
+        return f"{rule}: {where}"
+    c = worst.comparison
+    text = (f"{rule}; deciding: {where}, {worst.what}: median {c.method_median:.3f}, "
+            f"p = {c.p_value:.2g}, n = {c.n_images}")
+    if verdict_ == "undecided":
+        text += f" ({undecided_reason(n_images)})"
+    return text
 
 
 def matrix_verdicts(res: SanityResults) -> list[Verdict]:
     """One verdict per model, method and sanity check (cascading, bottom-up cascading,
-    independent, label, informativeness, eMPRT, sMPRT), judged as the tests judge them
-    (:meth:`SanityResults.median_verdicts`: paired statistics over images), with the
-    deciding metric's statistics."""
+    independent, label, informativeness, eMPRT, sMPRT), judged over images by
+    :func:`judge` (the rule of :mod:`.rule`), with the deciding test's statistics: the
+    number shown is the median of what it tested (how far the maps moved, or where they
+    stand), the threshold its bound, the p-value the largest of the check's tests."""
+    if res.matrix is not None:
+        return res.matrix
     th = res.profile.thresholds
     out = []
     for plan in res.profile.models:
         model = plan.spec
         stages = res.stages.get(model, [])
-        by_check = {check: [s.name for s in stages if s.kind == kind]
-                    for check, kind in _CHECK_KINDS.items()}
-        by_check["cascading"] = by_check["cascading"][-1:]  # full randomization decides
-        # bottom-up: the last stage before full randomization (every group but the output
-        # end randomized: the forward signal is gone, so a faithful map must have changed;
-        # its first stages randomize so little that a faithful map need not change)
-        by_check["cascading-bottom-up"] = by_check["cascading-bottom-up"][-2:][:1]
-        checks = [c for c, names in by_check.items() if names] + ["informativeness"]
+        checks = [c for c, kind in _CHECK_KINDS.items()
+                  if any(s.kind == kind for s in stages)] + ["informativeness"]
         if any(r["model"] == model for r in res.smprt_rows):
             checks.append("smprt")
         for method in res.profile.methods:
@@ -908,33 +830,64 @@ def matrix_verdicts(res: SanityResults) -> list[Verdict]:
                     out.append(_informativeness_verdict(res, model, method, asserted,
                                                         reported))
                     continue
-                if check == "smprt":
-                    rows = [r for r in res.smprt_rows if r["model"] == model
-                            and r["method"] == method]
-                    if not rows:
-                        out.append(Verdict(model, method, check, "not-run",
-                                           detail="an explanation of a noisy copy failed"))
-                        continue
-                    groups = {rows[0]["stage"]: rows}
-                else:
-                    groups = {stage: None for stage in by_check[check]}
-                parts = []
-                for stage, rows in groups.items():
-                    case = SanityCase(model, ALL_IMAGES, method, stage, check, True)
-                    for metric, (v, med, ref, comp) in res.median_verdicts(case, rows).items():
-                        parts.append((v, med, ref, f"{metric} at {stage}", comp))
-                v, med, ref, where, comp = _deciding(parts)
+                v, worst, where, n = judge(res, model, method, check)
                 if v == "uninformative" and decisive and reported:
                     v = "expected-failure"
-                out.append(Verdict(model, method, check, v, med, ref, False, decisive,
-                                   _detail(where, med, ref, comp), **_stats(comp, n_img)))
+                comp = worst.comparison if worst else None
+                bound = None
+                if worst is not None and worst.what.startswith("moved"):
+                    bound = th.moved
+                elif worst is not None:
+                    bound = th.reached
+                value = comp.method_median if comp else None
+                stats = _stats(comp, n or n_img)
+                if comp is not None:  # the check's p: the largest of its tests'
+                    stats["p_value"] = worst.p_value
+                higher = bool(worst and worst.what.startswith("moved"))
+                out.append(Verdict(model, method, check, v, value, bound, higher, decisive,
+                                   _rule_detail(check, v, worst, where, n or n_img),
+                                   **stats))
             if (model, method) in res.emprt:
                 v, med, thr, comp = res.emprt[(model, method)]
                 out.append(Verdict(model, method, "emprt", v, med, thr, True, False,
-                                   _detail("complexity rise after full randomization "
-                                           "(reference: two seeds' |rise| + margin)",
-                                           med, thr, comp, higher=True),
-                                   **_stats(comp, n_img)))
+                                   "complexity rise after full randomization (reference: two "
+                                   f"seeds' |rise| + margin): median {med:.3f} vs {thr:.3f}"
+                                   + (f", p = {comp.p_value:.2g}, n = {comp.n_images}"
+                                      if comp else ""), **_stats(comp, n_img)))
+    res.matrix = out
+    return out
+
+
+def summary_rows(res: SanityResults) -> list[dict]:
+    """One row per (model, method, check, stage, metric) over images: the medians of the
+    similarity and of the position, and where the stage tests something (:mod:`.rule`),
+    that test's verdict and statistics."""
+    th = res.profile.thresholds
+    groups: dict = {}
+    for r in res.rows + res.smprt_rows:
+        if r["check"] in ("reference", "reproducibility"):
+            continue
+        key = (r["model"], r["method"], r["check"], r["stage"], r["depth"], r["metric"])
+        groups.setdefault(key, []).append(r)
+    out = []
+    for (model, method, check, stage, depth, metric), rows in groups.items():
+        pos = [np.nan if r["position"] is None else r["position"] for r in rows]
+        test = rows[0]["test"]
+        judged: list[Judgement] = []
+        if test in ("moved", "both"):
+            judged.append(moved(pos, th.moved, seed=res.profile.seed))
+        if test in ("reached", "both"):
+            judged.append(reached(pos, th.reached, seed=res.profile.seed))
+        verdict_, worst = combine(judged) if judged else ("", None)
+        if any(r["verdict"] == "degenerate" for r in rows):
+            verdict_ = "degenerate"
+        finite = [x for x in pos if np.isfinite(x)]
+        out.append({"model": model, "method": method, "role": res.profile.role(method),
+                    "check": check, "stage": stage, "depth": depth, "metric": metric,
+                    "median": _median([r["value"] for r in rows]),
+                    "position_median": _median(finite) if finite else None,
+                    "test": test, "verdict": verdict_, "n_images": len(rows),
+                    "p_value": worst.p_value if worst and worst.comparison else None})
     return out
 
 
@@ -976,6 +929,7 @@ def _curve_figure(res: SanityResults, model: str):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    th = res.profile.thresholds
     stages = [s for s in res.stages[model] if s.kind == "cascading"]
     names = ["original (reseeded)"] + [s.name.replace("cascade-", "") for s in stages]
     metrics = list(SIMILARITIES)
@@ -983,29 +937,26 @@ def _curve_figure(res: SanityResults, model: str):
     methods = sorted({k[1] for k in res.references if k[0] == model})
     for ax, metric in zip(axes[0], metrics, strict=True):
         for i, method in enumerate(methods):
-            color = f"C{i}"
-            rep = [r["value"] for r in res.rows if r["check"] == "reproducibility"
-                   and r["model"] == model and r["method"] == method and r["metric"] == metric]
-            ys = [float(np.median(rep)) if rep else np.nan]
+            ys = [1.0]  # the original under another seed: position 1 by definition
             for s in stages:
-                vals = [r["value"] for r in res.rows if r["check"] == "cascading"
-                        and r["model"] == model and r["method"] == method
-                        and r["stage"] == s.name
-                        and r["metric"] == metric]
-                ys.append(float(np.median(vals)) if vals else np.nan)
-            ax.plot(range(len(ys)), ys, "o-", color=color, label=method, ms=3)
-            t = res.thresholds.get((model, method, metric))
-            if t is not None and np.isfinite(t):
-                ax.axhline(t, color=color, ls=":", lw=0.8)
+                pos = [r["position"] for r in res.rows if r["check"] == "cascading"
+                       and (r["model"], r["method"], r["stage"], r["metric"])
+                       == (model, method, s.name, metric) and r["position"] is not None]
+                finite = [x for x in pos if np.isfinite(x)]
+                ys.append(_median(finite) if finite else np.nan)
+            ax.plot(range(len(ys)), ys, "o-", color=f"C{i % 10}", label=method, ms=3)
+        ax.axhline(1.0 - th.moved, color="0.4", ls=":", lw=0.8)
+        ax.axhspan(-0.6, th.reached, color="0.9", zorder=0)
         ax.set_xticks(range(len(names)))
         ax.set_xticklabels(names, rotation=60, fontsize=7)
-        ax.set_title(metric, fontsize=9)
-        ax.set_ylim(-0.5, 1.05)
-    axes[0, 0].set_ylabel("similarity to original (median over images)")
+        ax.set_title(f"{metric}{' (decisive)' if metric in th.decisive else ''}", fontsize=9)
+        ax.set_ylim(-0.6, 1.15)
+    axes[0, 0].set_ylabel("position: 1 = the original, 0 = unrelated")
     axes[0, -1].legend(fontsize=7)
-    fig.suptitle(f"{model}: similarity vs cascading depth (first point: the original model "
-                 "under another seed, which must lie above the dotted threshold; the "
-                 "randomized stages must fall below it)", fontsize=9)
+    fig.suptitle(f"{model}: where the maps stand as the network is randomized from the top "
+                 f"(median over images). To pass, a method's maps fall below the dotted line "
+                 f"({1 - th.moved:g}) at the first stage and end in the grey band "
+                 f"(position < {th.reached:g})", fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -1013,52 +964,47 @@ def _curve_figure(res: SanityResults, model: str):
 def add_to_report(report, res: SanityResults) -> None:
     """Tables, sections and figures of the sanity suites in ``report``."""
     th = res.profile.thresholds
-    report.add_table("sanity", res.rows + res.smprt_rows + res.emprt_rows, columns=[
-        "check", "model", "image", "method", "stage", "depth", "metric", "value", "threshold",
-        "verdict", "higher_is_better", "role"])
+    report.add_table("sanity", res.rows + res.smprt_rows + res.emprt_rows, columns=COLUMNS)
     summary = summary_rows(res)
     report.add_table("sanity_summary", summary)
     report.add_table("sanity_thresholds", threshold_rows(res))
-    decisive = [r for r in summary if (r["check"] in ("label", "reproducibility", "smprt",
-                                                      "emprt")
-                                       or r["stage"] == [s.name for s in res.stages[r["model"]]
-                                                         if s.kind == "cascading"][-1])]
+    decisive = [r for r in summary if r["test"]]
     report.add_table("sanity_decisive", decisive)
     reported = {f"{p.spec}/{m}": why for p in res.profile.models
                 for m, why in p.informative_reported.items()}
     text = (
-        "Similarity between each method's explanation under the original model and under "
-        "randomized models (lower is better). Each image's similarity is paired with its own "
-        f"*unrelated-map reference*: the {th.quantile:.2f}-quantile of the similarities of "
-        "its original map to the other images' original maps, plus a margin "
-        f"({', '.join(f'{k} {v}' for k, v in th.margin.items())}). A check passes when the "
-        "drop below the references is significant over the images (one-sided paired "
-        f"Wilcoxon, p < {ALPHA}; columns n_images, ci_low, ci_high, p_value; fewer than 5 "
-        "images: not-significant) AND the method's original "
-        "maps are informative: explained again with seed + "
-        f"{res.profile.reseed_offset} (rows check=reproducibility, stage={RESEEDED}; higher "
-        "is better), they must be more similar than that same threshold on "
-        + ", ".join(th.informative) + ". Otherwise the verdict is \"uninformative\", never "
-        "a pass: noise maps are unrelated to anything, randomized or not, so their low "
-        "similarity proves nothing. Asserted: leg and leg-tv are informative on every image, "
-        "and pass at full cascading randomization and under label randomization on the "
-        "median over images of each decisive metric (" + ", ".join(th.decisive) + ")"
+        "Where each method's maps stand after randomization, per image and similarity "
+        "metric: position = (similarity to the original - unrelated level) / "
+        "(reproducibility - unrelated level): 1 is as similar as the original map under "
+        "another seed, 0 as unrelated as another image's map (the unrelated level: the median "
+        "similarity of the image's original map to the other images'; columns unrelated, "
+        "reproducibility, position of sanity.csv). The rule (Adebayo et al., 2018: the map "
+        "must change as soon as the top layers are randomized): cascading randomization "
+        f"passes when the maps *moved* at least {th.moved:g} of the way at the first stage "
+        f"and *reached* the unrelated level (position < {th.reached:g}: no closer to the "
+        "original than another image's map) at full randomization, each shown over the "
+        "images (one-sided paired "
+        f"Wilcoxon, p < {ALPHA}; fewer than 5 images: undecided), on every decisive metric ("
+        + ", ".join(th.decisive) + "); label and independent randomization when the maps "
+        "moved; sMPRT when the smoothed maps reached the unrelated level. The p-value of a "
+        "check is the largest of its tests'. A pass also needs informative original maps: "
+        f"explained again with seed + {res.profile.reseed_offset}, they must agree more "
+        f"than unrelated maps ever do (the {th.quantile:.2f}-quantile plus a margin) on "
+        + ", ".join(th.informative) + "; otherwise \"uninformative\", never a pass. "
+        "Asserted: the methods under test (leg, leg-tv, yours) on cascading and label "
+        "randomization and informativeness"
         + (f"; informativeness reported only (expected failure) for {reported}" if reported
-           else "") + ". A case whose original or "
-        "randomized map is constant (e.g. all zero because the randomized network's output "
-        "no longer depends on the image) is marked \"degenerate\" and never passes. "
-        "The edge control must fail the randomization check (it is perfectly reproducible: "
-        "informativeness is necessary, not sufficient); gradient and random are reported "
-        "only (random uses one seed for every image, so its reference is 1 and it would "
-        "pass trivially; under a new seed it is a new map: uninformative). "
+           else "") + ". A constant map (the randomized network's output no longer depends "
+        "on the image) is \"degenerate\", never a pass. The edge control must fail (it is "
+        "perfectly reproducible and does not move). "
         f"Cache: {res.cache_stats}. Skipped methods: {res.skipped or 'none'}. "
         f"Errors: {len(res.errors)}.")
-    report.add_section("Sanity checks: decisive stages (medians over images)", text, order=10,
-                       tables=[("sanity_decisive", None)])
-    report.add_section("Sanity thresholds (calibrated on unrelated maps)",
-                       "One threshold per model, method and metric; a randomized map must fall "
-                       "to it, the original map under another seed must stay above it "
-                       "(reproducibility_median, where decides_informativeness).", order=11,
+    report.add_section("Sanity checks: the decisive stages (medians over images)", text,
+                       order=10, tables=[("sanity_decisive", None)])
+    report.add_section("Sanity: informativeness thresholds (calibrated on unrelated maps)",
+                       "One threshold per model, method and metric; the original map under "
+                       "another seed must stay above it (reproducibility_median, where "
+                       "decides_informativeness).", order=11,
                        tables=[("sanity_thresholds", None)])
     if res.errors:
         err = [{"model": k[0], "image": k[1], "method": k[2], "stage": k[3], "error": v}
@@ -1072,17 +1018,17 @@ def add_to_report(report, res: SanityResults) -> None:
         if model not in res.stages:
             continue
         name = f"sanity_curves_{model}"
-        report.add_figure(name, _curve_figure(res, model), f"{model}: similarity vs depth")
+        report.add_figure(name, _curve_figure(res, model), f"{model}: position vs depth")
         figs.append(name)
         for method in sorted({k[1] for k in res.references if k[0] == model}):
             name = f"sanity_grid_{model}_{method}"
             report.add_figure(name, _grid_figure(res, model, method),
                               f"{method} on {model}: cascading randomization")
             figs.append(name)
-    report.add_section("Sanity figures", "Curves, then one cascading grid per method "
-                       "(rows: images; columns: original, the original under another seed, "
-                       "then cumulative randomization from "
-                       "the output down; last column: label randomization where available).",
+    report.add_section("Sanity figures", "Positions against depth, then one cascading grid "
+                       "per method (rows: images; columns: original, the original under "
+                       "another seed, then cumulative randomization from the output down; "
+                       "last column: label randomization where available).",
                        order=13, figures=figs)
 
 
@@ -1211,7 +1157,11 @@ class SanitySuite(Suite):
         return result.rows
 
     def planned_cells(self, profile, images_dir=None) -> list[Cell]:
-        return [Cell(*c) for c in planned_cells(profile)]
+        asserted = {(c.model, c.method, c.check) for c in plan_cases(profile)}
+        return [Cell(*c, c in asserted) for c in planned_cells(profile)]
+
+    def image_counts(self, profile, images_dir=None) -> dict[str, int]:
+        return {p.spec: len(image_ids(p.spec, p.n_images, images_dir)) for p in profile.models}
 
     def report(self, report, result) -> None:
         add_to_report(report, result)
