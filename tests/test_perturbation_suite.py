@@ -453,3 +453,39 @@ def test_a_forked_child_imputes_with_its_own_threads():
         time.sleep(0.05)
     os.kill(pid, 9)
     pytest.fail("the forked child's imputation hung")
+
+
+class _Removed:
+    """A classifier on 2x50 grey images whose class is 1 exactly when the number of removed
+    (black) pixels is one of ``flips``: the key size's flip, monotone or not."""
+
+    def __init__(self, flips):
+        self.flips = set(flips)
+
+    def __call__(self, images):
+        removed = (np.asarray(images)[..., 0] == 0).sum(axis=(1, 2))
+        p = np.array([1.0 if r in self.flips else 0.0 for r in removed])
+        return np.stack([1 - p, p], axis=1)
+
+
+@pytest.mark.parametrize("flips, scan, bisect", [
+    (range(37, 101), 0.37, 0.37),              # monotone: the same answer
+    (range(1, 101), 0.01, 0.01),
+    ((100,), 1.0, 1.0),
+    ((), np.nan, np.nan),                      # nothing flips
+    ((3, *range(60, 101)), 0.03, 0.60),        # not monotone: the bisection answers later
+    ((5,), 0.05, np.nan),                      # removing everything leaves the class
+])
+def test_bisection_agrees_with_the_scan_where_the_flip_is_monotone(flips, scan, bisect):
+    image = np.full((2, 50, 1), 0.5)
+    saliency = np.arange(100, 0, -1, dtype=float).reshape(2, 50)  # pixel j removed j-th
+    fill = ps._Fill(image, "black", saliency, 32, 0)
+    rank = ps.unit_ranks(saliency, order="morf")
+    alphas = ps.alpha_grid(100)
+    answers = {}
+    for name, search in (("scan", ps.scan_key_size), ("bisect", ps.search_key_size)):
+        scorer = ps.MaskedScorer(_Removed(flips), 0)
+        answers[name] = (search(scorer, fill, rank, alphas), scorer.evaluations)
+    np.testing.assert_allclose([answers["scan"][0], answers["bisect"][0]], [scan, bisect])
+    if flips == range(37, 101):  # the bisection spends fewer model calls than the scan
+        assert answers["bisect"][1] < answers["scan"][1]

@@ -180,9 +180,10 @@ class PerturbationPlan:
     (``None``: ``alpha_steps``); a pixel scan evaluates one image per grid step up to the
     answer, so a large image's pixel scan is kept on a grid about as fine as the matched
     cells (200 steps for Lite0's 196 cells). ``search``: how a key size is found,
-    ``"scan"`` (every count in order up to the first change) or ``"bisect"`` (batched
-    bisection, assuming the change is monotone in the count; :mod:`leg.harness.checks.
-    faithfulness.suite`).
+    ``"scan"`` (every count in order up to the first change: the definition) or
+    ``"bisect"`` (batched bisection, assuming the change is monotone in the count: about
+    half the evaluations, but the shipped models' flips are often not monotone, so it can
+    answer a later alpha; ``benchmarks/bench_keysize_search.py`` measures both).
     """
 
     spec: str
@@ -269,13 +270,16 @@ def _perturbation_options(cell) -> dict:
 class GenericSizes:
     """How a profile sizes the suites for a model it has no plan for (yours).
 
-    ``n_images``: images from ``--leg-images`` (0: all); ``cascade_stages``: evenly spaced
-    cascading stages, full randomization included (``None``: after every layer group);
-    ``samples``: LEG's joint samples per map in the sanity suite, on ``grid`` x ``grid``
-    cells; ``budget``: model evaluations of every black-box method in the perturbation
+    ``n_images``: the most images of ``--leg-images`` used (0: all): enough to decide
+    (at least 5), the cap keeps the cost; ``cascade_stages``: evenly spaced cascading
+    stages, full randomization included (2: the rule's two decisive stages; ``None``: after
+    every layer group); ``samples``: the most joint samples per LEG map in the sanity suite,
+    on ``grid`` x ``grid`` cells: LEG samples until its map's predicted reproducibility
+    reaches ``reliability`` (``n_samples="auto"``) or this cap, so a budget follows the
+    map's need; ``budget``: model evaluations of every black-box method in the perturbation
     suite, LEG's included; ``backgrounds`` / ``curve_backgrounds`` / ``alpha_steps`` /
-    ``curve_steps``: its key-size scans and curves; ``estimand_budgets`` and ``gradients``:
-    the estimand suite.
+    ``curve_steps`` / ``search``: its key-size searches and curves; ``estimand_budgets`` and
+    ``gradients``: the estimand suite.
     """
 
     n_images: int
@@ -290,10 +294,13 @@ class GenericSizes:
     estimand_budgets: tuple[int, ...]
     gradients: int
     smprt_copies: int = 10
+    reliability: float = 0.8
+    search: str = "scan"
 
     def sanity_plan(self, spec: str) -> ModelPlan:
-        leg = {"cell_size": f"grid:{self.grid}", "n_samples": self.samples, "mode": "joint",
-               "batch_size": 32}
+        leg = {"cell_size": f"grid:{self.grid}", "n_samples": "auto", "mode": "joint",
+               "target_reliability": self.reliability, "max_samples": self.samples,
+               "round_samples": min(250, self.samples), "batch_size": 32}
         return ModelPlan(spec, n_images=self.n_images, cascade_at=self.cascade_stages,
                          options={"leg": leg, "leg-tv": {**leg, "lam": 0.075}},
                          smprt_copies=self.smprt_copies)
@@ -304,7 +311,7 @@ class GenericSizes:
                                 curve_backgrounds=self.curve_backgrounds,
                                 alpha_steps=self.alpha_steps, curve_steps=self.curve_steps,
                                 options=_perturbation_options(f"grid:{self.grid}"),
-                                matched_cell=f"grid:{self.grid}")
+                                matched_cell=f"grid:{self.grid}", search=self.search)
 
     def estimand_plan(self, spec: str) -> EstimandPlan:
         return EstimandPlan(spec, n_images=self.n_images or 2,
@@ -314,18 +321,19 @@ class GenericSizes:
 
 #: Sizes for a model the profile does not know, per profile (the README gives their cost).
 GENERIC = {
-    "smoke": GenericSizes(n_images=2, cascade_stages=3, samples=160, grid=7, budget=200,
+    "smoke": GenericSizes(n_images=12, cascade_stages=2, samples=1000, grid=7, budget=200,
                           backgrounds=("mean",), curve_backgrounds=("mean",), alpha_steps=64,
                           curve_steps=10, estimand_budgets=(100, 200, 400), gradients=64,
-                          smprt_copies=3),
-    "standard": GenericSizes(n_images=4, cascade_stages=6, samples=500, grid=14, budget=500,
+                          smprt_copies=1),
+    "standard": GenericSizes(n_images=16, cascade_stages=4, samples=2000, grid=14, budget=500,
                              backgrounds=("mean", "black"), curve_backgrounds=("mean",),
                              alpha_steps=200, curve_steps=20,
-                             estimand_budgets=(250, 500, 1000), gradients=256),
-    "paper": GenericSizes(n_images=0, cascade_stages=None, samples=2000, grid=28,
+                             estimand_budgets=(250, 500, 1000), gradients=256, smprt_copies=4),
+    "paper": GenericSizes(n_images=0, cascade_stages=None, samples=4000, grid=28,
                           budget=2000, backgrounds=("mean", "black", "white", "noise", "dist-k"),
                           curve_backgrounds=("mean",), alpha_steps=1000, curve_steps=20,
-                          estimand_budgets=(500, 1000, 2000, 4000), gradients=1024),
+                          estimand_budgets=(500, 1000, 2000, 4000), gradients=1024,
+                          reliability=0.9),
 }
 
 

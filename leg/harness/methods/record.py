@@ -105,7 +105,8 @@ class Method:
         if self.sampled:
             if budget is not None:
                 return int(budget), 0
-            n = int(options.get("n_samples", 300))
+            n = options.get("n_samples", 300)
+            n = int(options.get("max_samples", 4000) if n == "auto" else n)  # at most
             sets = channels if options.get("mode", "per_channel") == "per_channel" else 1
             return sets * n + 1, 0
         if self.gradients:

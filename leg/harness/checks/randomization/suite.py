@@ -416,6 +416,10 @@ def smprt_options(method: str, options: dict, copies: int) -> dict:
     rounded down to an even number (antithetic pairs), at least 2, so the smoothed map costs
     about two ordinary maps."""
     n = options.get("n_samples")
+    if n == "auto":  # a fixed share of the first round on each copy
+        n = int(options.get("round_samples", 500))
+        options = {k: v for k, v in options.items()
+                   if k not in ("target_reliability", "max_samples", "round_samples")}
     if isinstance(n, int) and not isinstance(n, bool):
         return {**options, "n_samples": max(2, n // copies // 2 * 2)}
     return options
