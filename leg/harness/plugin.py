@@ -219,10 +219,12 @@ class LegSession:
             return st.result
         if st.error:
             pytest.fail(f"The {name} computation failed earlier: {st.error}")
+        needed = {n: self.results(n) for n in spec.needs
+                  if n in self.planned and not self.unplanned(_suite(n))}
         quiet_tensorflow(debug=self.debug, load=spec.uses_keras)
         st.timed(lambda: spec.run(Pipeline(
             self.profile, spec.result_type(profile=self.profile), cache_root=self.cache_root,
-            images_dir=self.images_dir, executor=self.executor_now())))
+            images_dir=self.images_dir, executor=self.executor_now(), needed=needed)))
         st.verdicts = [v for v in _checked_verdicts(spec, spec.verdicts(st.result))
                        if self.selected(v.check)]
         st.leaderboards = list(spec.leaderboards(st.result))

@@ -17,12 +17,13 @@ class CentreMass(MapCheck):
     name = "toy"
     title = "Toy: mass at the centre"
     description = "the toy suite of tests/test_engine.py"
-    checks = (Check("centre-mass", "centre mass",
-                    "the share of |map| in the central half of the image, paired with the "
-                    "floor's (higher is better)", family="toy"),)
-    metric = Metric("centre_mass", True, "Share of |map| in the central half of the image.")
+    metrics = ((Check("centre-mass", "centre mass",
+                      "the share of |map| in the central half of the image, paired with the "
+                      "floor's (higher is better)", family="toy"),
+                Metric("centre_mass", True, "Share of |map| in the central half of the image.")),)
+    gated = False
 
-    def score(self, image, saliency, **_) -> float:
+    def score(self, check, image, saliency, **_) -> float:
         a = np.abs(saliency)
         h, w = a.shape
         total = a.sum()
@@ -30,7 +31,7 @@ class CentreMass(MapCheck):
         shift = float(os.environ.get("LEG_TOY_SHIFT", "0"))  # a regression, on request
         return float(centre / total) - shift if total else 0.0
 
-    def asserted(self, method: str, users=()) -> bool:
+    def asserted(self, check: str, method: str, users=()) -> bool:
         return method == os.environ.get("LEG_TOY_ASSERTED", "true-map")
 
 

@@ -9,8 +9,9 @@ in the verdict matrix, a leaderboard, a table compared with a stored run in regr
 Each map's border mass is compared with the random map at LEG's granularity on the same
 images (paired over images): a method passes when its maps put significantly less of their
 mass on the border. What can game it: any map that ignores the frame, model or not (an edge
-detector of a centred object passes), so it is a localisation check, not a faithfulness
-one; our own methods are asserted, the others reported.
+detector of a centred object), so it is a localisation check, not a faithfulness one; the
+harness's model-dependence gate keeps such maps from passing; our own methods are asserted,
+the others reported.
 """
 
 from __future__ import annotations
@@ -30,16 +31,16 @@ class BorderMass(MapCheck):
     name = "border"
     title = "Border mass (an example check of our own)"
     description = "the share of each map on the image's border (leg-border-check)"
-    checks = (Check("border-mass", "border",
-                    "the share of |map| in the outer 1/8 of the image, paired with "
-                    "random-cells' over the images (Wilcoxon): pass when significantly "
-                    "smaller", family="localisation",
-                    gamed_by="any map that ignores the frame (an edge detector of a centred "
-                             "object): reported for the others, asserted for our methods"),)
-    metric = Metric("border_mass", False, "Share of |map| in the outer 1/8 of the image.",
-                    "localisation", 0.0, 1.0)
+    metrics = ((Check("border-mass", "border",
+                      "the share of |map| in the outer 1/8 of the image, paired with "
+                      "random-cells' over the images (Wilcoxon): pass when significantly "
+                      "smaller", family="localisation",
+                      gamed_by="any map that ignores the frame (an edge detector of a "
+                               "centred object): the harness's model-dependence gate"),
+                Metric("border_mass", False, "Share of |map| in the outer 1/8 of the image.",
+                       "localisation", 0.0, 1.0)),)
 
-    def score(self, image, saliency, **_) -> float:
+    def score(self, check, image, saliency, **_) -> float:
         a = np.abs(np.asarray(saliency, dtype=np.float64))
         total = a.sum()
         if not total:
@@ -48,8 +49,8 @@ class BorderMass(MapCheck):
         inner = a[w:-w, w:-w].sum()
         return float((total - inner) / total)
 
-    def asserted(self, method: str, users=()) -> bool:
-        return record(method, users).role == "asserted" and record(method, users).target is not None
+    def asserted(self, check: str, method: str, users=()) -> bool:
+        return record(method, users).target is not None  # our own methods
 
 
 SUITE = BorderMass()

@@ -1,13 +1,29 @@
-"""Checks that score each map with one number and judge each method against a reference over
-the images: :class:`MapCheck`.
+"""Checks that score each map with a number and judge each method over the images:
+:class:`MapCheck`.
 
 A new check of this kind is one module under :mod:`leg.harness.checks` (or in another
 package, through the entry-point group ``leg.checks``) with a :class:`MapCheck` subclass —
-its :class:`~leg.harness.checks.metrics.Metric`, its :class:`~leg.harness.engine.suite.Check`
-and :meth:`MapCheck.score` — exposed as ``SUITE``. The engine does the rest: the maps of the
-comparison plans (shared with every other suite that scores them,
-:func:`leg.harness.engine.maps.explain_plans`), paired statistics, verdicts, a leaderboard,
-the regression table and a report section.
+its checks and metrics (``metrics``: :class:`~leg.harness.engine.suite.Check` and
+:class:`~leg.harness.checks.metrics.Metric` pairs) and :meth:`MapCheck.score` — exposed as
+``SUITE``. The engine does the rest: the maps of the comparison plans (shared with every
+other suite that scores them, :func:`leg.harness.engine.maps.explain_plans`), paired
+statistics, verdicts, a leaderboard per check, the regression table and a report section.
+
+How a check is judged (paired over images, one-sided Wilcoxon, p < 0.05; fewer than 5
+images: undecided):
+
+* against the floor (default): a method passes when its values are significantly better
+  than the random map's at LEG's granularity on the same images (an asserted method fails
+  when not shown better; a reported one when shown worse, else "not significant");
+* against a bound (``bounds[check]``): a method passes when its values are significantly
+  better than the bound (a tolerance: input invariance, completeness).
+
+**What games a map metric.** A map that ignores the model can look sparse, robust, well
+localised or invariant. So a pass also needs model dependence (``gated``): where the
+sanity suite ran on the model, the method must have passed cascading randomization (maps
+that move when the model does); elsewhere the methods whose record says they are controls
+(the edge detector, the random map) cannot pass. A would-be pass of a method that fails the
+gate reads "uninformative", with the reason.
 """
 
 from __future__ import annotations
@@ -18,51 +34,71 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from leg.harness.engine.maps import MapResults, explain_plans, price_maps
-from leg.harness.engine.pipeline import Pipeline
+from leg.harness.engine.pipeline import Pipeline, image_ids
 from leg.harness.engine.suite import Cell, Suite
 
-__all__ = ["MapCheck", "MapScores"]
+__all__ = ["MapCheck", "MapScores", "model_dependence"]
 
 
 @dataclass
 class MapScores(MapResults):
-    """A :class:`MapCheck`'s result: the maps and one score row per map."""
+    """A :class:`MapCheck`'s result: the maps and one row per map and check
+    (``check, model, image, method, metric, value, higher_is_better``); ``gates``:
+    ``(model, method) -> (passes, why)`` of the model-dependence gate."""
 
     rows: list[dict] = field(default_factory=list)
+    gates: dict = field(default_factory=dict)
+
+
+def model_dependence(needed: dict, profile, model: str, method: str) -> tuple[bool, str]:
+    """``(whether method's maps depend on model, why)``: its cascading verdict where the
+    sanity suite ran on ``model`` (in ``needed``), else whether its record is a control."""
+    from leg.harness.methods import record
+
+    sanity = needed.get("sanity")
+    if sanity is not None:
+        v = sanity.verdict(model, method, "cascading")
+        if v is not None and v.verdict not in ("not-run", "undecided"):
+            return (v.verdict == "pass",
+                    f"cascading randomization on {model}: {v.verdict}")
+    if record(method, profile.user_methods).role == "control":
+        return False, "a control: its maps ignore the model"
+    return True, "model dependence not measured on this model (no sanity check ran on it)"
 
 
 class MapCheck(Suite):
-    """A suite of one check that scores every map of the comparison plans with one number
-    (:meth:`score`) and judges each method against ``reference`` over the images: a paired
-    comparison (:func:`leg.harness.checks.statistics.compare_paired`, one-sided Wilcoxon,
-    p < 0.05): an asserted method passes when shown better, fails when not (at least 5
-    images); a reported one passes when better, fails when worse, else not significant;
-    fewer than 5 images: undecided. Set ``name``, ``title``, ``checks`` (one
-    :class:`~leg.harness.engine.suite.Check`), ``metric`` (its
-    :class:`~leg.harness.checks.metrics.Metric`: name and direction) and implement
-    :meth:`score`. A method's verdict is asserted when its record lists the check among its
-    ``asserted`` ones (:meth:`asserted`)."""
+    """A suite of checks that score every map of the comparison plans (see the module
+    docstring). Set ``name``, ``title``, ``metrics`` (``(Check, Metric)`` pairs: the checks
+    follow) and implement :meth:`score`; ``bounds``: check -> the tolerance it is judged
+    against instead of the floor; ``gated``: a pass needs model dependence; a method is
+    asserted on a check when its record lists it among its ``asserted`` checks
+    (:meth:`asserted`)."""
 
-    metric = None
+    metrics: tuple = ()
+    bounds: dict = {}
+    gated: bool = True
     #: The method every other one is paired with (default: the comparisons' floor, the
     #: random map at LEG's granularity).
     reference: str | None = None
     result_type = MapScores
     key = ("check", "model", "image", "method", "metric")
     order = 60
+    needs = ("sanity",)
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        if cls.metric is not None:
+        if cls.metrics:
             from leg.harness.checks.metrics import register
 
-            register(cls.metric)
+            cls.checks = tuple(c for c, _ in cls.metrics)
+            for _, m in cls.metrics:
+                register(m)
 
     # ------------------------------------------------------------------- the one end
-    def score(self, image: np.ndarray, saliency: np.ndarray, *, model: str, image_id: str,
-              target: int) -> float:
-        """The score of one ``(H, W)`` map of ``image`` ``(H, W, C)`` in ``[0, 1]``."""
-        raise NotImplementedError(f"The check {self.name!r} does not implement score().")
+    def score(self, check: str, image: np.ndarray, saliency: np.ndarray, *, model: str,
+              image_id: str, target: int) -> float:
+        """The ``check``'s value of one ``(H, W)`` map of ``image`` ``(H, W, C)``."""
+        raise NotImplementedError(f"The suite {self.name!r} does not implement score().")
 
     # --------------------------------------------------------------- everything else
     @property
@@ -70,19 +106,22 @@ class MapCheck(Suite):
         """Its metric table (``<name>.csv``), compared with a stored run."""
         return self.name
 
-    @property
-    def check(self):
-        return self.checks[0]
+    def metric_of(self, check: str):
+        return dict((c.name, m) for c, m in self.metrics)[check]
 
     def floor(self) -> str:
         from leg.harness.methods import METHODS
 
         return self.reference or next(n for n, m in METHODS.items() if m.floor)
 
-    def asserted(self, method: str, users=()) -> bool:
+    def asserted(self, check: str, method: str, users=()) -> bool:
         from leg.harness.methods import record
 
-        return self.check.name in record(method, users).asserted
+        return check in record(method, users).asserted
+
+    def applies(self, check: str, method: str, users=()) -> str | None:
+        """Why ``check`` does not apply to ``method`` (``None``: it does)."""
+        return None
 
     def models(self, profile) -> list[str]:
         return [p.spec for p in profile.perturbation]
@@ -100,20 +139,38 @@ class MapCheck(Suite):
         res = pipeline.result
         t0 = time.perf_counter()
         for (model, img_id, method), saliency in res.maps.items():
-            value = float(self.score(res.images[(model, img_id)], saliency, model=model,
-                                     image_id=img_id, target=res.targets[(model, img_id)]))
-            res.rows.append({"check": self.check.name, "model": model, "image": img_id,
-                             "method": method, "metric": self.metric.name, "value": value,
-                             "higher_is_better": self.metric.higher_is_better})
+            for check, _metric in self.metrics:
+                if self.applies(check.name, method, res.profile.user_methods):
+                    continue
+                value = self.score(check.name, res.images[(model, img_id)], saliency,
+                                   model=model, image_id=img_id,
+                                   target=res.targets[(model, img_id)])
+                self.add_row(res, check.name, model, img_id, method, value)
         res.timings["score"] = time.perf_counter() - t0
+        self.judge_gates(pipeline)
         return res
+
+    def add_row(self, res: MapScores, check: str, model: str, image: str, method: str,
+                value: float) -> None:
+        metric = self.metric_of(check)
+        res.rows.append({"check": check, "model": model, "image": image, "method": method,
+                         "metric": metric.name, "value": float(value),
+                         "higher_is_better": metric.higher_is_better})
+
+    def judge_gates(self, pipeline: Pipeline) -> None:
+        """The model-dependence gate of every (model, method) scored."""
+        res = pipeline.result
+        for model, method in {(r["model"], r["method"]) for r in res.rows}:
+            res.gates[(model, method)] = model_dependence(pipeline.needed, res.profile,
+                                                          model, method)
 
     def metric_rows(self, result) -> list[dict]:
         return result.rows
 
-    def _values(self, result, model: str, method: str) -> dict[str, float]:
+    def _values(self, result, model: str, method: str, check: str) -> dict[str, float]:
         return {r["image"]: r["value"] for r in result.rows
-                if (r["model"], r["method"]) == (model, method)}
+                if (r["model"], r["method"], r["check"]) == (model, method, check)
+                and np.isfinite(r["value"])}
 
     def verdicts(self, result) -> list:
         from leg.harness.checks.statistics import compare_paired, min_images_for
@@ -122,36 +179,50 @@ class MapCheck(Suite):
         out = []
         floor = self.floor()
         users = result.profile.user_methods
-        higher = self.metric.higher_is_better
         for plan in result.profile.perturbation:
             model = plan.spec
-            ref = self._values(result, model, floor)
-            for method in result.profile.perturbation_methods:
-                asserted = self.asserted(method, users)
-                mine = self._values(result, model, method)
-                common = [i for i in mine if i in ref]
-                if not common:
-                    why = result.skipped.get((model, method)) or (
-                        f"{floor} was not scored" if not ref else "no score (see the errors)")
-                    out.append(Verdict(model, method, self.check.name, "not-run",
-                                       asserted=asserted, detail=why))
-                    continue
-                cmp = compare_paired([mine[i] for i in common], [ref[i] for i in common],
-                                     higher_is_better=higher,
-                                     rule="require" if asserted else "compare",
-                                     seed=result.profile.seed)
-                if method == floor:
-                    out.append(Verdict(model, method, self.check.name, "reference",
-                                       cmp.reference_median, higher_is_better=higher,
-                                       n_images=cmp.n_images, detail="the reference"))
-                    continue
-                verdict = ("undecided" if cmp.n_images < min_images_for() else
-                           {"pass": "pass", "fail": "fail"}.get(cmp.verdict, "not-significant"))
-                out.append(Verdict(
-                    model, method, self.check.name, verdict, cmp.method_median,
-                    cmp.reference_median, higher, asserted,
-                    f"{self.metric.name}: median {cmp.method_median:.3g} against {floor}'s "
-                    f"{cmp.reference_median:.3g}; {cmp.summary()}", **cmp.row()))
+            for check, metric in self.metrics:
+                higher = metric.higher_is_better
+                bound = self.bounds.get(check.name)
+                ref = ({} if bound is not None
+                       else self._values(result, model, floor, check.name))
+                for method in result.profile.perturbation_methods:
+                    asserted = self.asserted(check.name, method, users)
+                    why_not = self.applies(check.name, method, users)
+                    mine = self._values(result, model, method, check.name)
+                    common = list(mine) if bound is not None else [i for i in mine if i in ref]
+                    if why_not or not common:
+                        why = why_not or result.skipped.get((model, method)) or (
+                            f"{floor} was not scored" if bound is None and not ref
+                            else "no score (see the errors)")
+                        out.append(Verdict(model, method, check.name, "not-run",
+                                           asserted=asserted, detail=why))
+                        continue
+                    reference = (bound if bound is not None else [ref[i] for i in common])
+                    rule = "require" if asserted or bound is not None else "compare"
+                    cmp = compare_paired([mine[i] for i in common], reference,
+                                         higher_is_better=higher, rule=rule,
+                                         seed=result.profile.seed)
+                    if method == floor and bound is None:
+                        out.append(Verdict(model, method, check.name, "reference",
+                                           cmp.reference_median, higher_is_better=higher,
+                                           n_images=cmp.n_images, detail="the reference"))
+                        continue
+                    verdict = ("undecided" if cmp.n_images < min_images_for() else
+                               {"pass": "pass", "fail": "fail"}.get(cmp.verdict,
+                                                                     "not-significant"))
+                    against = f"the bound {bound:g}" if bound is not None else (
+                        f"{floor}'s {cmp.reference_median:.3g}")
+                    detail = (f"{metric.name}: median {cmp.method_median:.3g} against "
+                              f"{against}; {cmp.summary()}")
+                    if self.gated:
+                        ok, why = result.gates.get((model, method), (True, ""))
+                        if not ok and verdict == "pass":
+                            verdict = "uninformative"
+                        detail += f"; model dependence: {why}"
+                    out.append(Verdict(model, method, check.name, verdict, cmp.method_median,
+                                       bound if bound is not None else cmp.reference_median,
+                                       higher, asserted, detail, **cmp.row()))
         return out
 
     def leaderboards(self, result) -> list:
@@ -160,35 +231,45 @@ class MapCheck(Suite):
         from leg.harness.methods import ours
 
         out = []
-        for model in dict.fromkeys(r["model"] for r in result.rows):
-            values = {}
-            for method in dict.fromkeys(r["method"] for r in result.rows):
-                vals = list(self._values(result, model, method).values())
-                if vals:
-                    med, lo, hi = median_ci(vals, result.profile.seed)
-                    values[method] = (med, f"n={len(vals)}", lo, hi)
-            better = "higher" if self.metric.higher_is_better else "lower"
-            out.append(rank(f"{model}: {self.check.header} ({better} is better)", model,
-                            self.metric.name, self.metric.higher_is_better, values,
-                            marked=ours(result.profile.user_methods)))
+        for check, metric in self.metrics:
+            for model in dict.fromkeys(r["model"] for r in result.rows
+                                       if r["check"] == check.name):
+                values = {}
+                for method in dict.fromkeys(r["method"] for r in result.rows):
+                    vals = list(self._values(result, model, method, check.name).values())
+                    if vals:
+                        med, lo, hi = median_ci(vals, result.profile.seed)
+                        values[method] = (med, f"n={len(vals)}", lo, hi)
+                better = "higher" if metric.higher_is_better else "lower"
+                out.append(rank(f"{model}: {self.title} ({better} is better)", check.header,
+                                metric.name, metric.higher_is_better, values,
+                                marked=ours(result.profile.user_methods)))
         return out
 
     def planned_cells(self, profile, images_dir=None) -> list[Cell]:
-        return [Cell(plan.spec, method, self.check.name,
-                     self.asserted(method, profile.user_methods))
-                for plan in profile.perturbation for method in profile.perturbation_methods]
+        users = profile.user_methods
+        return [Cell(plan.spec, method, c.name, self.asserted(c.name, method, users))
+                for plan in profile.perturbation for c, _ in self.metrics
+                for method in profile.perturbation_methods]
 
     def image_counts(self, profile, images_dir=None) -> dict[str, int]:
-        from leg.harness.engine.pipeline import image_ids
-
         return {p.spec: len(image_ids(p.spec, p.n_images, images_dir))
                 for p in profile.perturbation}
 
     def report(self, report, result) -> None:
         report.add_table(self.name, result.rows, columns=list(self.key[:-1]) + [
             "metric", "value", "higher_is_better"])
-        text = (f"{self.check.rule}. {self.metric.description} Reference: {self.floor()}. "
-                + (f"What could game it: {self.check.gamed_by}. " if self.check.gamed_by
-                   else "") + (f"Paper: {self.check.reference}. " if self.check.reference
-                               else "") + f"Errors: {len(result.errors)}.")
-        report.add_section(self.title, text, order=self.order, tables=[(self.name, 40)])
+        lines = []
+        for check, metric in self.metrics:
+            against = (f"the bound {self.bounds[check.name]:g}" if check.name in self.bounds
+                       else self.floor())
+            lines.append(f"- **{check.header}**: {check.rule} {metric.description} Judged "
+                         f"against {against}." + (f" What could game it: {check.gamed_by}."
+                                                   if check.gamed_by else "")
+                         + (f" Paper: {check.reference}." if check.reference else ""))
+        gate = ("A pass also needs the method's maps to depend on the model (cascading "
+                "randomization passed where it ran; controls never pass)." if self.gated
+                else "")
+        report.add_section(self.title, "\n".join(lines + ["", gate,
+                                                          f"Errors: {len(result.errors)}."]),
+                           order=self.order, tables=[(self.name, 40)])

@@ -70,9 +70,11 @@ class Pipeline:
     ``errors``, ``cache_stats``)."""
 
     def __init__(self, profile, result: SuiteResult, *, cache_root: str | Path,
-                 images_dir: str | None = None, executor=None):
+                 images_dir: str | None = None, executor=None, needed: dict | None = None):
         from leg.harness.engine.executors import SequentialExecutor
 
+        #: The results of the suites this one reads (:attr:`Suite.needs`), by name.
+        self.needed = dict(needed or {})
         self.profile = profile
         self.result = result
         self.cache_root = str(cache_root)

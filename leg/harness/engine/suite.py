@@ -124,6 +124,9 @@ class Suite:
     tests: str | None = None
     #: The result's class (the pipeline makes one per run); a subclass of :class:`SuiteResult`.
     result_type: type = SuiteResult
+    #: Suites whose results this one reads when they run in the same session (the pipeline's
+    #: ``needed``; a suite not collected is not computed for it).
+    needs: tuple[str, ...] = ()
 
     @property
     def marker(self) -> str:
