@@ -46,9 +46,15 @@ MARKERS = {
     "perturbation": "perturbation-size and ground-truth suites",
     "estimand": "LEG's estimators against their exact estimand (autodiff) on differentiable "
                 "models",
+    "complexity": "sparseness and complexity of the maps",
+    "localisation": "pointing game, relevance mass and rank inside the objects' regions",
+    "robustness": "sensitivity and local Lipschitz estimate of the maps under small noise",
+    "axiomatic": "completeness and input invariance",
+    "infidelity": "how well the maps predict the score drops of random removals",
 }
 OPTIONS = ("--leg-profile", "--leg-report-dir", "--leg-model", "--leg-images",
-           "--leg-methods", "--leg-seed", "--leg-baseline", "--leg-workers", "--leg-executor",
+           "--leg-masks", "--leg-methods", "--leg-seed", "--leg-baseline", "--leg-workers",
+           "--leg-executor",
            "--leg-ray-address", "--leg-n-images", "--leg-stages", "--leg-budget",
            "--leg-backgrounds", "--leg-input-size", "--leg-preprocessing", "--leg-softmax",
            "--leg-grad-cam-layer", "--leg-cascade-order", "--leg-checks", "--leg-strict")
@@ -101,6 +107,9 @@ def pytest_addoption(parser):
                 help="model: lite0, lite0-torch, digits, a .keras/.h5 or .pt2/.pt file, "
                      "or module:attribute")
     g.addoption("--leg-images", default=None, help="folder of JPEG/PNG images for the model")
+    g.addoption("--leg-masks", default=None,
+                help="folder of binary PNG masks of the objects in --leg-images (one per "
+                     "image, the same file stem and size): the localisation checks")
     g.addoption("--leg-methods", default=None,
                 help="comma-separated methods: built-in names, NAME=package.module:attribute "
                      "for your own, or installed leg.explainers entry points")
@@ -156,6 +165,7 @@ class LegSession:
     report_dir: Path
     images_dir: str | None
     workers: int
+    masks_dir: str | None = None
     debug: bool = False
     executor_kind: str = "sequential"
     ray_address: str | None = None
@@ -224,7 +234,8 @@ class LegSession:
         quiet_tensorflow(debug=self.debug, load=spec.uses_keras)
         st.timed(lambda: spec.run(Pipeline(
             self.profile, spec.result_type(profile=self.profile), cache_root=self.cache_root,
-            images_dir=self.images_dir, executor=self.executor_now(), needed=needed)))
+            images_dir=self.images_dir, masks_dir=self.masks_dir,
+            executor=self.executor_now(), needed=needed)))
         st.verdicts = [v for v in _checked_verdicts(spec, spec.verdicts(st.result))
                        if self.selected(v.check)]
         st.leaderboards = list(spec.leaderboards(st.result))
@@ -367,8 +378,16 @@ def _make_session(config) -> LegSession:
             image_folder_names(images)
         except ValueError as exc:
             raise pytest.UsageError(f"--leg-images: {exc}") from exc
+    masks = opt("--leg-masks")
+    if masks is not None:
+        if images is None:
+            raise pytest.UsageError("--leg-masks names the objects of the --leg-images files; "
+                                    "pass --leg-images DIR too.")
+        if not Path(masks).is_dir():
+            raise pytest.UsageError(f"--leg-masks {masks!r} is not a folder.")
     sess = LegSession(profile=profile, report_dir=Path(opt("--leg-report-dir")),
-                      images_dir=images, workers=opt("--leg-workers"), executor_kind=kind,
+                      images_dir=images, masks_dir=masks, workers=opt("--leg-workers"),
+                      executor_kind=kind,
                       ray_address=opt("--leg-ray-address"), debug=opt("--leg-debug"),
                       capture=config.pluginmanager.getplugin("capturemanager"), checks=checks,
                       strict=opt("--leg-strict"))
@@ -524,6 +543,21 @@ def pytest_runtest_logreport(report):
         elif hasattr(report, "wasxfail"):
             msg = str(report.wasxfail)
         sess.report.record_test(report.nodeid, outcome, report.duration, msg)
+
+
+def pytest_report_header(config) -> list[str]:
+    """One line per image of ``--leg-images`` that ``--leg-masks`` gives no usable mask
+    (missing, unreadable, wrong size, empty): the other images are still localised."""
+    sess = config.stash.get(LEG_KEY, None)
+    if sess is None or not sess.masks_dir:
+        return []
+    from leg.harness.checks.localisation import read_masks
+
+    masks, problems = read_masks(sess.masks_dir, sess.images_dir)
+    return ([f"leg: --leg-masks: {line}; that image is not localised"
+             for line in problems.values()]
+            + ([] if masks else ["leg: --leg-masks: no usable mask: the localisation checks "
+                                 "cannot run"]))
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

@@ -173,7 +173,8 @@ def overhead(methods) -> float:
 def make_plan(profile, images_dir: str | None, suites, *, probe: bool = True) -> Plan:
     """The :class:`Plan` of ``suites`` (names, or :class:`~leg.harness.engine.suite.Suite`
     records) of ``profile`` on ``images_dir``: each suite prices its own work
-    (:meth:`~leg.harness.engine.suite.Suite.price`) with probes of the models it loads."""
+    (:meth:`~leg.harness.engine.suite.Suite.price`) with probes of the models it loads;
+    work that several suites share (the comparison plans' maps) is listed under the first."""
     from leg.harness.engine.inputs import load_model_once, zoo_images
     from leg.harness.engine.pipeline import input_shape
     from leg.harness.engine.suite import suite as suite_named
@@ -197,7 +198,7 @@ def make_plan(profile, images_dir: str | None, suites, *, probe: bool = True) ->
             plan.probes[spec] = probe_model(clf, image)
         except Exception as exc:  # the plan is still printed, without a time
             plan.notes.append(f"{spec} could not be probed ({type(exc).__name__}: {exc})")
-    work = []
+    work, first = [], {}
     for s in chosen:
         priced = s.price(profile, images_dir, models)
         for w in priced:  # models the suite makes itself (the ground-truth ones) it probes
@@ -205,7 +206,9 @@ def make_plan(profile, images_dir: str | None, suites, *, probe: bool = True) ->
                 probed = s.probe(w.model)
                 if probed is not None:
                     plan.probes[w.model] = probed
-        work += priced
+        for w in priced:  # work another suite does too (the comparison maps) is listed once
+            if first.setdefault((w.model, w.what, w.items, w.evaluations), w.suite) == w.suite:
+                work.append(w)
     plan.work = [_price(w, plan.probes.get(w.model)) for w in work]
     plan.decides = decides(profile, images_dir, chosen)
     if profile.user_methods:

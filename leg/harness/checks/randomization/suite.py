@@ -791,6 +791,9 @@ def _rule_detail(check: str, verdict_: str, worst: Judgement | None, where: str,
             "independent": "each group randomized alone moved the maps",
             "smprt": "the smoothed maps reached the unrelated level at full "
                      "randomization"}[check]
+    if verdict_ == "uninformative" and (worst is None or worst.comparison is None):
+        return (f"{rule}: undefined at {where}: the original maps of unrelated images are as "
+                "alike as two seeds' maps of one image, so there is nothing to move from")
     if worst is None or worst.comparison is None:
         return f"{rule}: {where}"
     c = worst.comparison
