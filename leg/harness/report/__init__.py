@@ -391,7 +391,7 @@ padding:2px 5px}
 .asserted{font-weight:700}.legend{font-size:12px;margin:2px 0 4px}
 .guide{font-size:12px;color:#1f2328;columns:2 34em;column-gap:24px;margin:0 0 4px}
 .guide p{margin:0 0 3px;break-inside:avoid}
-.columns td,.columns th{font-size:11.5px}.columns th{white-space:nowrap}
+.columns{width:100%}.columns td,.columns th{font-size:11.5px}.columns th{white-space:nowrap}
 .columns td:nth-child(2){max-width:13em}.columns td:nth-child(4){max-width:17em}
 .legend span{display:inline-block;padding:0 6px;margin:0 3px 2px 0;border:1px solid #d0d7de}
 .legend .asserted-key{font-weight:700;border:none;padding:0}
