@@ -142,7 +142,7 @@ def explain_variants(pipe: Pipeline, ran: dict, variants: dict, *,
 def price_maps(profile, images_dir: str | None, models: dict, suite: str) -> list:
     """The work of explaining every image of the comparison plans with every method (a
     suite that shares these maps with another pays them once: the cache)."""
-    from leg.harness.engine.plan import Work, overhead
+    from leg.harness.engine.plan import Work, overhead, plural
     from leg.harness.methods import record
 
     out = []
@@ -155,7 +155,8 @@ def price_maps(profile, images_dir: str | None, models: dict, suite: str) -> lis
             opts = method_options(plan, method, shape, profile.black_box)
             e, g = record(method, profile.user_methods).cost(opts, shape[2], opts.get("budget"))
             evals, grads = evals + e, grads + g
-        out.append(Work(suite, plan.spec, f"maps ({n_img} images x {len(methods)} methods)",
+        out.append(Work(suite, plan.spec, f"maps ({plural(n_img, 'image')} x "
+                        f"{plural(len(methods), 'method')})",
                         n_img * len(methods), n_img * evals, n_img * grads,
                         n_img * overhead(methods)))
     return out
