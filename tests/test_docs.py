@@ -3,7 +3,8 @@
 * Every ```python block of README.md and docs/*.md runs on its own in a fresh folder, as a
   reader pasting it would run it, and is ruff-clean (pytest-examples).
 * Every command of their ```bash blocks is accounted for. `leg explain` lines run, in this
-  process, capped at 20 samples; `python -c` lines and the scripts they name run;
+  process, capped at 20 samples (the figures drawn by the lines of one or two images, each
+  explanation once whatever its output folder); `python -c` lines and the scripts run;
   `leg evaluate` and `leg report` lines are parsed by the harness's own options (an unknown
   option, a bad value, a marker no suite has fail), and the README's `leg evaluate` lines
   run with `--leg-plan` (but the smoke profile, which the test command runs itself).
@@ -214,6 +215,8 @@ def _runnable(block) -> bool:
 
 
 def _explain_argv(argv: list[str]) -> list[str]:
+    """The line's arguments at :data:`EXPLAIN_SAMPLES`; a line of three images or more
+    writes no figures (``--format npy,json``): the lines of one or two images draw them."""
     args, skip = [], False
     for a in argv[2:]:
         if skip:
@@ -222,7 +225,26 @@ def _explain_argv(argv: list[str]) -> list[str]:
             skip = True
         elif not a.startswith(("--samples=", "--reliability=", "--max-samples=")):
             args.append(a)
-    return ["explain", *args, "--samples", EXPLAIN_SAMPLES]
+    images = _without_options(args)
+    fmt = ["--format", "npy,json"] if len(images) >= 3 and "--format" not in args else []
+    return ["explain", *args, "--samples", EXPLAIN_SAMPLES, *fmt]
+
+
+def _without_options(args: list[str]) -> list[str]:
+    """The positional arguments (images) of ``leg explain``'s arguments."""
+    from leg.cli import build_parser
+
+    explain = build_parser().parse_args(["explain", *args])
+    return list(explain.inputs)
+
+
+def _explanation(argv: list[str]) -> str:
+    """What a line computes: its capped arguments but the output folder."""
+    args = _explain_argv(argv)
+    if "--out" in args:
+        i = args.index("--out")
+        del args[i:i + 2]
+    return shlex.join(args)
 
 
 _EXPLAINED: set[str] = set()
@@ -242,8 +264,8 @@ def _argv(argv):
 def test_commands_run(block, in_tmp, capsys):
     """`leg explain` at 20 samples, `python -c` and the scripts, in a fresh folder (the
     parent folders of the paths a script writes to are made first, as in a clone). A
-    `leg explain` line shown on several pages runs in the first block that shows it, unless
-    a later command of a block reads what it writes."""
+    `leg explain` line shown on several pages (output folder aside) runs in the first block
+    that shows it, unless a later command of a block reads what it writes."""
     from leg.cli import main
 
     reads = any(_kind(argv) == "script" for argv in block)
@@ -251,9 +273,9 @@ def test_commands_run(block, in_tmp, capsys):
         kind, what = _kind(argv), shlex.join(argv)
         try:
             if kind == "leg explain":
-                if what in _EXPLAINED and not reads:
+                if _explanation(argv) in _EXPLAINED and not reads:
                     continue
-                _EXPLAINED.add(what)
+                _EXPLAINED.add(_explanation(argv))
                 assert main(_explain_argv(argv)) == 0, f"{what}: {capsys.readouterr().err}"
             elif kind == "python -c":
                 exec(compile(argv[2], "<-c>", "exec"), {"__name__": "__main__"})
