@@ -93,7 +93,7 @@ def main() -> None:
     p.add_argument("--mode", default="joint", choices=["joint", "per_channel"])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--design", default="iid", choices=["iid", "orthogonal", "sobol"],
-                   help="perturbation design (default iid: the README's tables)")
+                   help="perturbation design (default iid: the tables of docs/estimators.md)")
     p.add_argument("--tv", action="store_true", help="also LEG-TV at a few lambdas")
     p.add_argument("--cache", default=".bench-cache")
     args = p.parse_args()

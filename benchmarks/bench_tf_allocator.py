@@ -5,7 +5,7 @@ Prints per image: the model call and the gradient (ms), the page faults and the 
 per model call, the ratio BFC / malloc, and whether the two give the same scores. The model
 calls are timed first, as in a key-size scan. (glibc raises its mmap threshold after large
 frees, so malloc's cost depends on what the process allocated before: the harness's own
-numbers are in the README.)
+numbers are in docs/performance.md.)
 
     python benchmarks/bench_tf_allocator.py                  # lite0, batches of 16
     python benchmarks/bench_tf_allocator.py --model digits --batch 256

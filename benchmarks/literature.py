@@ -8,7 +8,7 @@ Runs the harness's own code paths (the sanity suite of the smoke profile, at 8 L
 and 6 digits; the removal curves of the faithfulness suite) into its own cache
 (``--cache``, default ``.bench-cache/literature``), prints one Markdown table (and writes it
 with ``--out``), and exits with 1 when a finding this file says reproduces does not, or one
-it records as not reproducing starts to (so the README's table stays true). The papers'
+it records as not reproducing starts to (so docs/literature.md stays true). The papers'
 own numbers: ``../shared/LITERATURE.md`` of the project, summarised in each finding.
 
 Findings

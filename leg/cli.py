@@ -33,7 +33,7 @@ from leg.zoo.photos import PHOTOS
 FORMATS = ("png", "npy", "json")
 # The defaults the Python API shares (leg.defaults, where the measurements behind them are
 # named). Chosen by measurement on the shipped photos (benchmarks/bench_reliability.py;
-# README, "Reliability"): LEG's ridge map reproduces better across seeds than its LEG-TV map.
+# docs/reliability.md): LEG's ridge map reproduces better across seeds than its LEG-TV map.
 DEFAULT_GRID = defaults.GRID
 DEFAULT_METHOD = "leg"
 DEFAULT_SAMPLES = defaults.N_SAMPLES

@@ -8,9 +8,9 @@ Migration from the original scripts is one line::
 ``LEG_Explain`` takes images in ``[0, 255]`` (as ``keras.preprocessing.image.img_to_array``
 gives) and feeds the model VGG "caffe" preprocessing by default, like the original; pass
 ``preprocessing=`` to choose another. It draws i.i.d. perturbations, as the original did,
-with the laplacian covariance (see the README:
-the original README's ``noise_lvl = 0.3`` was meant for the older "smooth" scheme and
-saturates under the laplacian one — a warning says so).
+with the laplacian covariance (see docs/migrating.md: the original README's
+``noise_lvl = 0.3`` was meant for the older "smooth" scheme and saturates under the
+laplacian one — a warning says so).
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ from leg._validation import check_choice
 from leg.covariance import Covariance
 
 DESIGNS = ("iid", "orthogonal", "sobol")
-#: The default of LEG/LEGTV and ``leg explain`` (chosen by measurement: see the README).
+#: The default of LEG/LEGTV and ``leg explain`` (chosen by measurement: docs/reliability.md).
 DEFAULT_DESIGN = defaults.DESIGN
 #: Largest grid (cells) for the designs that need a dense Cholesky factor of Σ.
 MAX_DENSE_CELLS = 4096

@@ -77,8 +77,8 @@ def leg_estimand(model, image: np.ndarray, grid: Grid, target: int | tuple[int, 
     time (the draws depend on it and the seed) and reduced to running cell sums per half;
     the images go to ``model.gradient`` ``gradient_batch_size`` at a time (fewer if the
     model's own ``batch_size`` is smaller) and are reduced to cells at once. Peak memory is
-    set by the gradient batch (a backward pass keeps every activation; the README's
-    Performance section has Lite0's numbers), never by ``n_draws``; the gradient batch
+    set by the gradient batch (a backward pass keeps every activation; docs/performance.md
+    has Lite0's numbers), never by ``n_draws``; the gradient batch
     changes the result only by the model's float rounding.
     """
     if not callable(getattr(model, "gradient", None)):

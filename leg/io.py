@@ -1,6 +1,6 @@
 """Reading users' images into ``[0, 1]`` float arrays, and fitting them to a model's size.
 
-Conversions (documented in the README and recorded in ``results.json``):
+Conversions (documented in docs/cli.md and recorded in ``results.json``):
 
 - 8-bit images are divided by 255; 16-bit ones (PNG ``I;16``, ``I``) by 65535;
 - greyscale is kept as one channel and repeated to three when the model wants RGB;

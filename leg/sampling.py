@@ -29,7 +29,7 @@ MODES = ("per_channel", "joint")
 SCORES = ("probability", "logit")
 SATURATION_STD = 0.2  # per-cell noise std (in [0, 1] units) above which we warn
 #: Noise level on [0, 1] images (laplacian scheme: per-cell std ~2σ). Chosen on the shipped
-#: ImageNet model, where the network is far from linear at larger σ: see the README.
+#: ImageNet model, where the network is far from linear at larger σ: docs/estimators.md.
 DEFAULT_SIGMA = defaults.SIGMA
 
 

@@ -17,7 +17,8 @@ with ``A = DᵀD``, and:
 
 - ``"laplacian"``: ``D⁺ᵀΣ = D + u1ᵀ/q`` with ``u = D⁺ᵀ1`` (sparse plus rank one). We solve
   the LP's *dual*, which has ``q + 1`` rows instead of ``3m + 1``, and read ``g`` from its
-  row duals (:func:`_lp_laplacian_dual`): 5-20x faster than the primal with HiGHS.
+  row duals (:func:`_lp_laplacian_dual`): far faster than the primal with HiGHS
+  (docs/performance.md).
 - any scheme (``Σ = S + c11ᵀ``): write ``w = A⁻¹(Σg − y)`` as a variable ``v`` with the
   sparse equality ``Av − Σg = −b'`` and bound ``|Dv| ≤ λ``; for ``"smooth"`` (``S = A⁻¹``)
   substitute ``g = Aη`` so that ``Sg = η`` (``formulation="general"`` forces this path).

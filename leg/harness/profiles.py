@@ -1,7 +1,7 @@
 """Evaluation profiles as data: which models, images, methods, budgets, stages, repeats.
 
 ``smoke``
-    CI-sized (its cost is in the README). Sanity: the digits CNN (6 test digits, every
+    CI-sized (its cost: docs/performance.md). Sanity: the digits CNN (6 test digits, every
     cascading stage, two independent groups, label randomization, sMPRT) and two Lite0
     photos at the rule's two decisive stages (two photos cannot decide: the plan says so;
     ``--leg-n-images 8`` decides). Perturbation: 6 digits and the ground-truth oracle plan.
@@ -324,7 +324,7 @@ class GenericSizes:
                             cell_size=f"grid:{self.grid}")
 
 
-#: Sizes for a model the profile does not know, per profile (the README gives their cost).
+#: Sizes for a model the profile does not know, per profile (their cost: docs/performance.md).
 GENERIC = {
     "smoke": GenericSizes(n_images=12, cascade_stages=2, samples=1000, grid=7, budget=200,
                           backgrounds=("mean",), curve_backgrounds=("mean",), alpha_steps=64,
@@ -532,7 +532,8 @@ class Profile:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-#: Where LEG and LEG-TV were measured not to beat random-cells (the runs the README reports).
+#: Where LEG and LEG-TV were measured not to beat random-cells (the runs docs/benchmarks.md
+#: reports).
 _LITE0_FLOOR = {
     "key-size": "measured on the standard profile's 6 Lite0 photos: LEG's key size is not "
                 "significantly below random-cells' (median difference -0.020, 95% CI [-0.11, "
@@ -577,7 +578,7 @@ PROFILES: dict[str, Profile] = {
             # Lite0: the rule's two decisive stages (the top layer, everything) and LEG at 500
             # joint samples on 7x7 cells, informative on each of the 8 shipped photos
             # (Spearman |map| 0.52-0.91 between seeds); two photos cannot decide (at least 5
-            # are needed: --leg-n-images 8 decides in about 4 minutes on 2 cores)
+            # are needed: --leg-n-images 8 decides; its cost: docs/performance.md)
             ModelPlan("lite0", n_images=2, cascade_at=("logits", "stem"),
                       options=_lite0_options(32, 500, "joint"), smprt_copies=1),
         ),

@@ -124,8 +124,8 @@ def load_lite0_torch(*, device: str | None = None, batch_size: int = 64,
     device : str, optional
         ``"cuda"``, ``"cuda:1"``, ``"cpu"``, ...; default: the GPU when PyTorch sees one.
     channels_last : bool, default True
-        Channels-last memory format (measured 2.4x faster than NCHW on this project's
-        2-core CPU machine for Lite0's depthwise convolutions; the usual choice on GPUs).
+        Channels-last memory format (faster than NCHW for Lite0's depthwise convolutions
+        on CPUs, as measured in docs/performance.md; the usual choice on GPUs).
     autocast : {"float16", "bfloat16"}, optional
         See :class:`leg.TorchClassifier` (off by default).
 

@@ -20,7 +20,7 @@ import numpy as np
 __all__ = ["Plan", "Probe", "Work", "make_plan", "overhead", "plural", "probe_model"]
 
 #: Seconds of work per map besides the model (the regression, LEG-TV's linear program, the
-#: similarities of the sanity suite), measured on this project's 2-core machine.
+#: similarities of the sanity suite): where they come from, docs/performance.md.
 _OVERHEAD = {"leg": 0.05, "leg-tv": 0.3}
 _OVERHEAD_OTHER = 0.02
 
