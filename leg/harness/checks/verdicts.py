@@ -49,7 +49,8 @@ class Verdict:
 
     ``value`` is compared with ``threshold`` (``higher_is_better`` says which way passes);
     ``asserted``: a test fails unless the verdict is a pass or an expected failure (an
-    "undecided" one is skipped, or fails under ``--leg-strict``); ``detail``: one line for the reader (where the number comes from).
+    "undecided" one is skipped, or fails under ``--leg-strict``); ``detail``: one line for
+    the reader (where the number comes from).
     A verdict over images also carries its statistics
     (:class:`leg.harness.checks.statistics.PairedComparison`): ``n_images``, the confidence interval
     ``ci_low``..``ci_high`` of the median paired difference from the reference (metric units)
