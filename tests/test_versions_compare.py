@@ -327,3 +327,22 @@ def test_units_cover_every_key_column_but_the_image():
                                               "metric"), tolerance=0.1)
     assert len(units) == 4 and {(r["stage"], r["metric"]) for r in units} == set(
         itertools.product(("s1", "s2"), ("a", "b")))
+
+
+def test_the_parameters_hash_is_the_same_in_every_process():
+    """A user method's record holds sets (its suites); their text follows the strings'
+    hashes, which change with ``PYTHONHASHSEED``: the hash must not, or a stored run of the
+    same options is refused as "other parameters"."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("from leg.harness.methods.record import Method\n"
+            "from leg.harness.profiles import get_profile\n"
+            "m = Method('mine', suites={'sanity', 'perturbation', 'groundtruth'}, "
+            "role='asserted', asserted={'key-size', 'deletion', 'cascading'})\n"
+            "print(get_profile('smoke')._with_user_methods((m,)).parameters_hash())\n")
+    hashes = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             env={**os.environ, "PYTHONHASHSEED": str(seed)}, timeout=120,
+                             check=True).stdout.strip() for seed in range(4)}
+    assert len(hashes) == 1 and len(next(iter(hashes))) == 16
