@@ -1,6 +1,7 @@
 """Mutation testing of the code that decides verdicts: how many small faults planted in
-``leg/harness/checks/statistics.py``, ``leg/harness/checks/verdicts.py`` and
-``leg/reliability.py`` their unit tests catch.
+``leg/harness/checks/statistics.py``, ``leg/harness/checks/verdicts.py``,
+``leg/reliability.py`` and the randomization rule (``leg/harness/checks/randomization/rule.py``)
+their unit tests catch.
 
 How to run (about 10 min for all three modules on 2 cores; 1106 mutants)::
 
@@ -10,7 +11,7 @@ How to run (about 10 min for all three modules on 2 cores; 1106 mutants)::
     python benchmarks/mutation.py --venv /tmp/mutvenv        # or LEG_MUTATION_VENV=/tmp/mutvenv
     python benchmarks/mutation.py --venv /tmp/mutvenv --module statistics   # one module
 
-Options: ``--module`` (repeatable: statistics, verdicts, reliability; default all three),
+Options: ``--module`` (repeatable: statistics, verdicts, reliability, rule; default all),
 ``--source DIR`` (the checkout whose modules and tests are used; default this repository),
 ``--jobs N`` (mutmut's ``--max-children``; default the number of CPUs), ``--workdir DIR``
 (default a temporary folder, removed afterwards unless ``--keep``), ``--fail-under PCT``
@@ -54,6 +55,7 @@ MODULES = {
     "verdicts": ("leg/harness/checks/verdicts.py",
                  ["tests/test_verdicts.py", "tests/test_report_pages.py"]),
     "reliability": ("leg/reliability.py", ["tests/test_reliability.py"]),
+    "rule": ("leg/harness/checks/randomization/rule.py", ["tests/test_rule.py"]),
 }
 #: Tests of those files that cannot run in the mutation venv: they call the ``leg`` command,
 #: whose subcommands are entry points of the installed package (the copy is not installed).

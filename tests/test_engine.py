@@ -26,7 +26,8 @@ GT = "groundtruth:linear_region_28x28x3"
 
 def test_the_built_in_suites_are_found_in_their_folder():
     names = [s.name for s in suites()]
-    assert names == ["sanity", "perturbation", "groundtruth", "estimand"]
+    assert names == ["sanity", "perturbation", "groundtruth", "estimand", "complexity",
+                     "localisation", "robustness", "axiomatic", "infidelity"]
     checks = [c.name for s in suites() for c in s.checks]
     assert len(checks) == len(set(checks)) and "cascading" in checks and "key-size" in checks
 

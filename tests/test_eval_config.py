@@ -44,8 +44,8 @@ def test_smoke_runs_no_lite0_perturbation_or_estimand_and_says_why():
 def test_a_model_the_profile_does_not_know_gets_generic_plans():
     p = get_profile("smoke").with_overrides(model="pkg.mod:make")
     assert [q.spec for q in p.models] == ["pkg.mod:make"]
-    # smoke-sized: two images, three evenly spaced cascade stages, one background
-    assert p.models[0].n_images == 2 and p.models[0].cascade_at == 3
+    # smoke-sized, yet decisive: 12 images, the rule's two stages, one background
+    assert p.models[0].n_images == 12 and p.models[0].cascade_at == 2
     assert p.perturbation[0].backgrounds == ("mean",) and p.perturbation[0].budget == 200
     assert p.estimand[0].gradients == 64
     paper = get_profile("paper").with_overrides(model="pkg.mod:make")

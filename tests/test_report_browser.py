@@ -101,3 +101,20 @@ def test_pages_fit_a_laptop_screen_and_the_matrix_is_on_the_first(tmp_path):
         "the matrix needs a sideways scroll at 1280 px")
     _fits(_measure(exe, index, open_all=True))  # wide table, long prose and figure inside
     _fits(_measure(exe, comparison))
+
+
+def test_the_docs_screenshot_script_photographs_a_run(tmp_path):
+    """``docs/make_report_screenshot.py --run``: the first screen of a run, 1280 px wide."""
+    import importlib.util
+    import struct
+
+    _chromium()
+    path = Path(__file__).resolve().parents[1] / "docs" / "make_report_screenshot.py"
+    spec = importlib.util.spec_from_file_location("make_report_screenshot", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    run = synthetic_report(tmp_path, "run-a").write()
+    out = tmp_path / "shot.png"
+    assert script.main(["--run", str(run), "--out", str(out), "--height", "700"]) == 0
+    head = out.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", head[16:24]) == (1280, 700)

@@ -224,3 +224,82 @@ def test_checks_made_in_one_run_only_are_noted_not_flipped(tmp_path):
     assert [(r["model"], r["method"], r["check"], r["after"]) for r in c.flips] == [
         ("digits", "gradient", "cascading", "not-run"),
         ("lite0", "gradient", "cascading", "not-run")]
+
+
+def _first_screen_html(page: str) -> str:
+    """The page from the verdicts to the leaderboards, hover texts removed: what a reader
+    sees without hovering or unfolding."""
+    import html
+    import re
+
+    first = page[page.index('id="verdicts"'):page.index('id="leaderboards"')]
+    assert "<details" not in first
+    return html.unescape(re.sub(r' title="[^"]*"', "", first))
+
+
+def test_the_first_screen_says_how_to_read_the_matrix(tmp_path):
+    """Asserted against reported, what a cell's number is, the paired rule, "not
+    significant", "undecided" and "uninformative": in words, on the first screen of both
+    pages, not on hover or folded."""
+    d = synthetic_report(tmp_path).write()
+    head = (d / "summary.md").read_text().split("## Leaderboards")[0]
+    seen = _first_screen_html((d / "index.html").read_text())
+    for text in (head, seen):
+        for words in ("Asserted", "the run fails unless it is ✓", "Reported",
+                      "never fail the run", "median of the check's metric",
+                      "the number of images", "one-sided Wilcoxon signed-rank test",
+                      "p < 0.05", "At least 5 images are needed", "? undecided",
+                      "~ not significant", "≈ uninformative"):
+            assert words in text, words
+    assert "on every image" not in head and "on every image" not in seen
+
+
+def test_the_columns_are_defined_from_the_check_records(tmp_path):
+    """One row per column of the matrix, from the suites' Check records: eMPRT and sMPRT
+    spelled out, the paper, and on which methods a test asserts the check (or "reported")."""
+    from leg.harness.engine.suite import check
+    from leg.harness.report.overview import columns
+
+    verdicts = synthetic_verdicts()
+    verdicts += [Verdict("digits", m, c, "pass", 0.1, n_images=6, asserted=False)
+                 for m in ("leg", "gradient") for c in ("emprt", "smprt")]
+    rows = {r["check"]: r for r in columns(verdicts)}
+    assert set(rows) == {v.check for v in verdicts}
+    assert rows["emprt"]["header"] == "eMPRT" and "efficient MPRT" in rows["emprt"]["rule"]
+    assert "smooth MPRT" in rows["smprt"]["rule"] and "Hedström" in rows["smprt"]["reference"]
+    assert rows["cascading"]["asserted"] == "asserted on leg, leg-tv"
+    assert rows["independent"]["asserted"] == "reported"
+    assert rows["estimand"]["asserted"] == "asserted on leg"
+    assert rows["key-size"]["rule"] == check("key-size").rule
+    assert rows["key-size"]["gamed_by"] == check("key-size").gamed_by != ""
+    rep = synthetic_report(tmp_path, verdicts=verdicts)
+    d = rep.write()
+    md = (d / "summary.md").read_text().split("## Leaderboards")[0]
+    assert "| **eMPRT** | reported | efficient MPRT" in md
+    seen = _first_screen_html((d / "index.html").read_text())
+    assert '<table class="columns"' in seen and "efficient MPRT" in seen
+
+
+def test_a_new_check_is_defined_without_touching_the_report(tmp_path, monkeypatch):
+    from leg.harness.engine import suite
+    from leg.harness.engine.suite import Check
+    from leg.harness.report.overview import columns
+
+    known = suite.checks()
+    extra = Check("border-mass", "border", "the share of |map| on the image's border must "
+                  "be below the floor's, paired over images", "Someone et al., 2031")
+    monkeypatch.setattr(suite, "checks", lambda: {**known, extra.name: extra})
+    verdicts = [Verdict("digits", "leg", "border-mass", "pass", 0.1, n_images=6,
+                        asserted=True)]
+    (row,) = columns(verdicts)
+    assert (row["header"], row["rule"], row["reference"], row["asserted"]) == (
+        "border", extra.rule, "Someone et al., 2031", "asserted on leg")
+    md = (synthetic_report(tmp_path, verdicts=verdicts).write() / "summary.md").read_text()
+    assert "the share of |map|" not in md  # a | inside a cell would split it
+    assert "| **border** | asserted on leg | the share of \\|map\\| on the image's" in md
+
+
+def test_hover_texts_say_asserted_or_reported(tmp_path):
+    page = (synthetic_report(tmp_path).write() / "index.html").read_text()
+    assert "[asserted: the run fails unless it passes]" in page
+    assert "[reported: never fails the run]" in page

@@ -82,3 +82,41 @@ def test_combine_takes_the_worst_test_and_the_largest_p():
     assert combine([fail, undefined]) == ("uninformative", undefined)
     with pytest.raises(ValueError, match="at least one test"):
         combine([])
+
+
+def test_five_images_decide_and_each_judgement_says_what_it_tested():
+    """The smallest decisive sample (5 images, every one moved: p = 1/32) is decided, and
+    the judgement carries its test, its statistics and its image count."""
+    j = moved([0.0] * 5, 0.5)
+    assert j.verdict == "pass" and j.n_images == 5
+    assert j.what == "moved >= 0.5" and j.comparison is not None
+    assert j.comparison.n_images == 5 and j.p_value == pytest.approx(1 / 32)
+    r = reached([0.0] * 5, 0.25)
+    assert r.verdict == "pass" and r.what == "position < 0.25" and r.n_images == 5
+    four = reached([0.0] * 4, 0.25)
+    assert four.verdict == "undecided" and four.what == "position < 0.25"
+    assert four.comparison is not None and four.n_images == 4
+
+
+def test_undefined_judgements_keep_their_test_and_image_count():
+    for j, what in ((moved([0.2, float("nan"), 0.1], 0.5), "moved >= 0.5"),
+                    (reached([float("nan")] * 3, 0.25), "position < 0.25")):
+        assert (j.what, j.verdict, j.n_images, j.p_value) == (what, "undefined", 3, 1.0)
+
+
+def test_the_seed_reaches_the_confidence_interval():
+    """The default seed is 0 (the profile's): the same interval as seed=0, and the seed is
+    passed on (another seed may draw another bootstrap interval, never another verdict)."""
+    pos = [0.1, 0.3, 0.05, 0.2, 0.4, 0.15, 0.35]
+    a, b = moved(pos, 0.5), moved(pos, 0.5, seed=0)
+    assert (a.comparison.ci_low, a.comparison.ci_high) == (b.comparison.ci_low,
+                                                           b.comparison.ci_high)
+    a, b = reached(pos, 0.5), reached(pos, 0.5, seed=0)
+    assert (a.comparison.ci_low, a.comparison.ci_high) == (b.comparison.ci_low,
+                                                           b.comparison.ci_high)
+    assert moved(pos, 0.5, seed=3).verdict == a.verdict
+
+
+def test_combine_needs_a_test():
+    with pytest.raises(ValueError, match="^A check needs at least one test"):
+        combine([])

@@ -50,9 +50,15 @@ MARKERS = {
     "perturbation": "perturbation-size and ground-truth suites",
     "estimand": "LEG's estimators against their exact estimand (autodiff) on differentiable "
                 "models",
+    "complexity": "sparseness and complexity of the maps",
+    "localisation": "pointing game, relevance mass and rank inside the objects' regions",
+    "robustness": "sensitivity and local Lipschitz estimate of the maps under small noise",
+    "axiomatic": "completeness and input invariance",
+    "infidelity": "how well the maps predict the score drops of random removals",
 }
 OPTIONS = ("--leg-profile", "--leg-report-dir", "--leg-model", "--leg-images",
-           "--leg-methods", "--leg-seed", "--leg-baseline", "--leg-workers", "--leg-executor",
+           "--leg-masks", "--leg-methods", "--leg-seed", "--leg-baseline", "--leg-workers",
+           "--leg-executor",
            "--leg-ray-address", "--leg-n-images", "--leg-stages", "--leg-budget",
            "--leg-backgrounds", "--leg-input-size", "--leg-preprocessing", "--leg-softmax",
            "--leg-grad-cam-layer", "--leg-cascade-order", "--leg-checks", "--leg-strict",
@@ -102,17 +108,22 @@ class SuiteState:
 
 def pytest_addoption(parser):
     g = parser.getgroup("leg", "leg evaluation harness")
-    g.addoption("--leg-profile", default="standard", choices=("smoke", "standard", "paper"),
-                help="evaluation profile (default: standard)")
+    # choices and whole numbers are checked by the harness (_option_values), not argparse:
+    # a wrong value is then one line (pytest's own is a four-line usage message)
+    g.addoption("--leg-profile", default="standard",
+                help="evaluation profile: smoke, standard or paper (default: standard)")
     g.addoption("--leg-report-dir", default="reports", help="report folder (default: reports/)")
     g.addoption("--leg-model", default=None,
                 help="model: lite0, lite0-torch, digits, a .keras/.h5 or .pt2/.pt file, "
                      "or module:attribute")
     g.addoption("--leg-images", default=None, help="folder of JPEG/PNG images for the model")
+    g.addoption("--leg-masks", default=None,
+                help="folder of binary PNG masks of the objects in --leg-images (one per "
+                     "image, the same file stem and size): the localisation checks")
     g.addoption("--leg-methods", default=None,
                 help="comma-separated methods: built-in names, NAME=package.module:attribute "
                      "for your own, or installed leg.explainers entry points")
-    g.addoption("--leg-seed", default=None, type=int, help="base seed of the explanations")
+    g.addoption("--leg-seed", default=None, help="base seed of the explanations")
     g.addoption("--leg-baseline", default=None,
                 help="stored run folder to compare with: of the same model weights (row by "
                      "row), or of another version of the model (per check, paired over the "
@@ -123,22 +134,23 @@ def pytest_addoption(parser):
                      "LIMIT a number, N%% of the baseline or 'off'; e.g. "
                      "relevance-mass:0.05,key-size:10%%,drift:0.3 (default: the profile's "
                      "regression tolerance; verdict flips always fail)")
-    g.addoption("--leg-workers", default=0, type=int,
+    g.addoption("--leg-workers", default=0,
                 help="processes computing explanations (default 0: in this process)")
     g.addoption("--leg-debug", action="store_true",
                 help="show TensorFlow's C++ start-up log lines (hidden by default)")
-    g.addoption("--leg-executor", default=None, choices=("sequential", "process", "ray"),
-                help="where jobs run (default: sequential for 0 workers, else process)")
+    g.addoption("--leg-executor", default=None,
+                help="where jobs run: sequential, process or ray (default: sequential for 0 "
+                     "workers, else process)")
     g.addoption("--leg-ray-address", default=None,
                 help="ray executor: local (default), auto, or a cluster address")
     g.addoption("--leg-plan", action="store_true",
                 help="print the run's plan and estimated time, then stop")
-    g.addoption("--leg-n-images", default=None, type=int,
+    g.addoption("--leg-n-images", default=None,
                 help="images per model (default: the profile's; 0: every image of the folder)")
-    g.addoption("--leg-stages", default=None, type=int,
+    g.addoption("--leg-stages", default=None,
                 help="evenly spaced cascading-randomization stages (full randomization "
                      "included)")
-    g.addoption("--leg-budget", default=None, type=int,
+    g.addoption("--leg-budget", default=None,
                 help="model evaluations of every black-box method in the perturbation suite")
     g.addoption("--leg-backgrounds", default=None,
                 help="key-size backgrounds, comma list of mean,black,white,noise,dist-k,road "
@@ -146,12 +158,11 @@ def pytest_addoption(parser):
     g.addoption("--leg-input-size", default=None,
                 help="HxW: the input size of --leg-model when it declares none")
     g.addoption("--leg-preprocessing", default=None,
-                choices=("caffe", "tf", "torch", "lite0", "none"),
-                help="preprocessing leg wraps a bare keras.Model / torch.nn.Module with")
+                help="preprocessing leg wraps a bare keras.Model / torch.nn.Module with: "
+                     "caffe, tf, torch, lite0 or none")
     g.addoption("--leg-softmax", action="store_true", default=None,
                 help="apply a softmax to the outputs of a bare keras.Model / torch.nn.Module")
     g.addoption("--leg-cascade-order", default=None,
-                choices=("top-down", "bottom-up", "both"),
                 help="sanity cascading randomization: top-down (default, asserted); "
                      "bottom-up or both also randomize from the input up (reported)")
     g.addoption("--leg-grad-cam-layer", default=None,
@@ -165,6 +176,38 @@ def pytest_addoption(parser):
                      "suites; an installed suite's checks by their names too)")
 
 
+#: The values each of these options takes (checked by :func:`_option_values`).
+CHOICES = {"--leg-profile": ("smoke", "standard", "paper"),
+           "--leg-executor": ("sequential", "process", "ray"),
+           "--leg-preprocessing": ("caffe", "tf", "torch", "lite0", "none"),
+           "--leg-cascade-order": ("top-down", "bottom-up", "both")}
+#: The options that take a whole number, and the smallest they take (``None``: any).
+INTEGERS = {"--leg-seed": None, "--leg-workers": 0, "--leg-n-images": 0, "--leg-stages": 1,
+            "--leg-budget": 2}
+
+
+def _option_values(config) -> dict:
+    """Every ``--leg-*`` option's value, checked: a choice among :data:`CHOICES`, a whole
+    number of :data:`INTEGERS` (converted) at least its smallest. ``ValueError`` with one
+    line naming the option and what it takes."""
+    values = {name: config.getoption(name) for name in (*OPTIONS, "--leg-debug", "--leg-plan")}
+    for name, allowed in CHOICES.items():
+        if values.get(name) is not None and values[name] not in allowed:
+            raise ValueError(f"{name} {values[name]!r} is not one of "
+                             f"{', '.join(allowed[:-1])} or {allowed[-1]}.")
+    for name, low in INTEGERS.items():
+        value = values.get(name)
+        if value is None:
+            continue
+        try:
+            values[name] = int(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} takes a whole number; got {value!r}.") from None
+        if low is not None and values[name] < low:
+            raise ValueError(f"{name} must be at least {low}; got {values[name]}.")
+    return values
+
+
 @dataclass
 class LegSession:
     """Per-session state of the harness (made on first use: :func:`leg_session`)."""
@@ -173,11 +216,13 @@ class LegSession:
     report_dir: Path
     images_dir: str | None
     workers: int
+    masks_dir: str | None = None
     debug: bool = False
     executor_kind: str = "sequential"
     ray_address: str | None = None
     executor: object = None  # the run's executor, made on first use (:meth:`executor_now`)
     capture: object = None  # pytest's capture manager (progress bars go around it)
+    plugins: object = None  # pytest's plugin manager (the terminal reporter, once there)
     baseline: object = None
     report: object = None
     active: bool = False
@@ -189,8 +234,13 @@ class LegSession:
     strict: bool = False  # --leg-strict: an undecided asserted check fails
     compare_fail: object = None  # --leg-compare-fail (leg.harness.report.versions.CompareFail)
     images_hash: str | None = None  # the --leg-images files' hash (identity)
+    masks_hash: str | None = None  # the --leg-masks files' hash (identity)
     undecided_checks: list = field(default_factory=list)  # why each one could not decide
     report_written: bool = False
+    plan_only: bool = False  # --leg-plan: the plan is printed, no test runs
+    ctrl_c: bool = False  # a KeyboardInterrupt stopped the run (not pytest's own stops)
+    stopped_by: str | None = None  # pytest.exit's message, when a test called it
+    ending: list = field(default_factory=list)  # lines for the terminal's summary
 
     @property
     def cache_root(self) -> Path:
@@ -201,6 +251,8 @@ class LegSession:
                  "parameters_hash": self.profile.parameters_hash(),
                  "models": [p.spec for p in self.profile.models],
                  "images": self.images_dir, "images_hash": self.images_hash}
+        if self.masks_hash is not None:
+            ident["masks_hash"] = self.masks_hash
         if fingerprints:
             ident["fingerprints"] = dict(fingerprints)
         return ident
@@ -220,7 +272,8 @@ class LegSession:
         if self.executor is None:
             self.executor = make_executor(self.workers, self.executor_kind, self.ray_address)
             if self.capture is not None:
-                self.executor.progress = _TerminalStream(self.capture)
+                self.executor.progress = _TerminalStream(
+                    self.capture, self.plugins and self.plugins.get_plugin("terminalreporter"))
         return self.executor
 
     def results(self, name: str):
@@ -243,7 +296,8 @@ class LegSession:
         quiet_tensorflow(debug=self.debug, load=spec.uses_keras)
         st.timed(lambda: spec.run(Pipeline(
             self.profile, spec.result_type(profile=self.profile), cache_root=self.cache_root,
-            images_dir=self.images_dir, executor=self.executor_now(), needed=needed)))
+            images_dir=self.images_dir, masks_dir=self.masks_dir,
+            executor=self.executor_now(), needed=needed)))
         st.verdicts = [v for v in _checked_verdicts(spec, spec.verdicts(st.result))
                        if self.selected(v.check)]
         st.leaderboards = list(spec.leaderboards(st.result))
@@ -401,7 +455,10 @@ def _make_session(config) -> LegSession:
     from leg.harness.profiles import get_profile
     from leg.harness.report import Report, package_versions
 
-    opt = config.getoption
+    try:
+        opt = _option_values(config).__getitem__
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from exc
     use_bfc_cpu_allocator()  # before TensorFlow computes; inherited by worker processes
     if not opt("--leg-debug"):
         from leg._quiet import quiet_tensorflow
@@ -414,9 +471,6 @@ def _make_session(config) -> LegSession:
             from leg.harness.methods.user import parse_methods
 
             methods, users = parse_methods(methods, set(METHODS))
-        for name, low in (("--leg-n-images", 0), ("--leg-stages", 1), ("--leg-budget", 2)):
-            if opt(name) is not None and opt(name) < low:
-                raise ValueError(f"{name} must be at least {low}; got {opt(name)}.")
         backgrounds = opt("--leg-backgrounds")
         profile = get_profile(opt("--leg-profile")).with_overrides(
             model=opt("--leg-model"), methods=methods or None, seed=opt("--leg-seed"),
@@ -457,15 +511,26 @@ def _make_session(config) -> LegSession:
     if compare_fail is not None and not opt("--leg-baseline"):
         raise pytest.UsageError("--leg-compare-fail needs --leg-baseline: it says how much "
                                 "worse than the baseline each check may get.")
+    masks = opt("--leg-masks")
+    if masks is not None:
+        if images is None:
+            raise pytest.UsageError("--leg-masks names the objects of the --leg-images files; "
+                                    "pass --leg-images DIR too.")
+        if not Path(masks).is_dir():
+            raise pytest.UsageError(f"--leg-masks {masks!r} is not a folder.")
     sess = LegSession(profile=profile, report_dir=Path(opt("--leg-report-dir")),
-                      images_dir=images, workers=opt("--leg-workers"), executor_kind=kind,
+                      images_dir=images, masks_dir=masks, workers=opt("--leg-workers"),
+                      executor_kind=kind,
                       ray_address=opt("--leg-ray-address"), debug=opt("--leg-debug"),
-                      capture=config.pluginmanager.getplugin("capturemanager"), checks=checks,
+                      capture=config.pluginmanager.getplugin("capturemanager"),
+                      plugins=config.pluginmanager, checks=checks,
                       strict=opt("--leg-strict"), compare_fail=compare_fail)
     if images is not None:
-        from leg.harness.engine.inputs import images_fingerprint
+        from leg.harness.engine.inputs import files_fingerprint, images_fingerprint
 
         sess.images_hash = images_fingerprint(images)
+        if masks is not None:
+            sess.masks_hash = files_fingerprint(masks)
     for s in _suites():  # an installed suite's marker
         config.addinivalue_line("markers", f"{s.marker}: {s.description or s.title}")
     sess.report = Report(sess.report_dir, info={"profile": profile.name})
@@ -523,20 +588,26 @@ def _uses_keras(profile) -> bool:
 
 
 def _model_options(opt) -> None:
-    """``--leg-input-size``, ``--leg-preprocessing``, ``--leg-softmax``: checked now (the
-    model is loaded with them), and carried to every process that loads it."""
+    """``--leg-model`` and its ``--leg-input-size``, ``--leg-preprocessing``,
+    ``--leg-softmax``: checked now, by loading the model with them (a module that does not
+    import, a missing file or a refused option is a usage error of one line, before any
+    test is collected), and carried to every process that loads it. A zoo model without
+    options is known good and loads when a suite needs it."""
     from leg.harness.engine.inputs import load_model_once, set_model_options
+    from leg.zoo import ZOO_MODELS
 
+    spec = opt("--leg-model")
     given = {"input_size": opt("--leg-input-size"), "preprocessing": opt("--leg-preprocessing"),
              "softmax": opt("--leg-softmax")}
-    if all(v is None for v in given.values()):
-        return
-    if opt("--leg-model") is None:
+    if spec is None and any(v is not None for v in given.values()):
         names = ", ".join(f"--leg-{k.replace('_', '-')}" for k, v in given.items()
                           if v is not None)
         raise ValueError(f"{names} apply to your model: give it with --leg-model.")
-    set_model_options(opt("--leg-model"), **given)
-    load_model_once(opt("--leg-model"))  # refused options fail here, with one line
+    if any(v is not None for v in given.values()):
+        set_model_options(spec, **given)
+    elif spec is None or spec in ZOO_MODELS:
+        return
+    load_model_once(spec)  # ValueError: one line saying what would work
 
 
 #: The marker of the generic tests of a suite without a pytest module of its own
@@ -571,9 +642,39 @@ def pytest_collection_finish(session):
     sess.planned = _planned(session.items)
     _print_plan(session, sess)
     if session.config.getoption("--leg-plan"):
-        sess.active = False
-        pytest.exit("--leg-plan: the plan only, nothing was run", returncode=0)
+        sess.active = False  # no report
+        sess.plan_only = True
+        return
     _CURRENT.append(sess)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session):
+    """``--leg-plan``: the plan was printed at collection; no test runs and the run ends
+    like ``--collect-only`` (exit status 0, no banner). Collection errors are left to
+    pytest."""
+    sess = session.config.stash.get(LEG_KEY, None)
+    if sess is None or not sess.plan_only or session.testsfailed:
+        return None
+    from leg.harness.engine.plan import plural
+
+    sess.ending.append(f"leg: --leg-plan: the plan only; none of the "
+                       f"{plural(session.testscollected, 'test')} collected was run.")
+    return True
+
+
+def pytest_keyboard_interrupt(excinfo):
+    """Tell Ctrl-C (a ``KeyboardInterrupt``) from pytest's own stops, which reach this hook
+    too: collection errors and ``session.shouldstop`` (``Session.Interrupted``) and
+    ``pytest.exit``."""
+    sess = _CURRENT[-1] if _CURRENT else None
+    if sess is None:
+        return
+    exc = excinfo.value
+    if isinstance(exc, pytest.exit.Exception):
+        sess.stopped_by = f"pytest.exit: {exc.msg}"
+    elif not isinstance(exc, pytest.Session.Interrupted):
+        sess.ctrl_c = True
 
 
 def _print_plan(session, sess: LegSession) -> None:
@@ -620,16 +721,35 @@ def pytest_runtest_logreport(report):
         sess.report.record_test(report.nodeid, outcome, report.duration, msg)
 
 
+def pytest_report_header(config) -> list[str]:
+    """One line per image of ``--leg-images`` that ``--leg-masks`` gives no usable mask
+    (missing, unreadable, wrong size, empty): the other images are still localised."""
+    sess = config.stash.get(LEG_KEY, None)
+    if sess is None or not sess.masks_dir:
+        return []
+    from leg.harness.checks.localisation import read_masks
+
+    masks, problems = read_masks(sess.masks_dir, sess.images_dir)
+    return ([f"leg: --leg-masks: {line}; that image is not localised"
+             for line in problems.values()]
+            + ([] if masks else ["leg: --leg-masks: no usable mask: the localisation checks "
+                                 "cannot run"]))
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     """The run ends with its verdicts: per model, each method's verdict on each check
     (asserted ones starred), then the asserted checks that could not decide and how many
-    images they need."""
+    images they need; then where the report is (each on a line of its own, after pytest's
+    progress)."""
     sess = config.stash.get(LEG_KEY, None)
-    if sess is None or not sess.report_written:
+    if sess is None:
         return
-    from leg.harness.report.overview import verdicts_text
+    if sess.report_written:
+        from leg.harness.report.overview import verdicts_text
 
-    for line in verdicts_text(sess.report.verdicts):
+        for line in verdicts_text(sess.report.verdicts):
+            terminalreporter.write_line(line)
+    for line in sess.ending:
         terminalreporter.write_line(line)
 
 
@@ -639,12 +759,11 @@ def _strict(session, sess: LegSession) -> None:
     undecided = [v for v in sess.report.verdicts if v.asserted and v.verdict == "undecided"]
     if not (sess.strict and undecided):
         return
-    tr = session.config.pluginmanager.get_plugin("terminalreporter")
-    for v in undecided:
-        line = (f"leg: --leg-strict: {v.model} / {v.method} / {v.check} is undecided: "
-                f"{v.n_images} images, at least 5 are needed (--leg-n-images)")
-        if tr is not None:
-            tr.write_line(line)
+    from leg.harness.engine.plan import plural
+
+    sess.ending += [f"leg: --leg-strict: {v.model} / {v.method} / {v.check} is undecided: "
+                    f"{plural(v.n_images, 'image')}, at least 5 are needed (--leg-n-images)"
+                    for v in undecided]
     if session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
@@ -661,26 +780,31 @@ def pytest_sessionfinish(session, exitstatus):
         executor.shutdown()
     if not sess.active:
         return
+    from leg.harness.engine.plan import plural
+
     ran = len(sess.report.tests)
-    if exitstatus == pytest.ExitCode.INTERRUPTED:
-        sess.report.interrupted = f"stopped (Ctrl-C) after {ran} of {sess.collected} tests"
+    of = f"{ran} of {plural(sess.collected, 'test')}"
+    if sess.ctrl_c:
+        sess.report.interrupted = f"stopped (Ctrl-C) after {of}"
     elif session.shouldstop or session.shouldfail:
-        sess.report.interrupted = (f"stopped after {ran} of {sess.collected} tests "
-                                   f"({session.shouldstop or session.shouldfail})")
+        sess.report.stopped = f"after {of} ({session.shouldstop or session.shouldfail})"
+    elif sess.stopped_by:
+        sess.report.stopped = f"after {of} ({sess.stopped_by})"
+    elif exitstatus == pytest.ExitCode.INTERRUPTED and session.testsfailed and not ran:
+        # collection errors: pytest ran nothing, and says why
+        sess.ending.append(f"leg: no report: {plural(session.testsfailed, 'error')} during "
+                           "collection, no test was run.")
+        return
     path, comparison = write_report(sess, int(exitstatus))
     sess.report_written = True
     _strict(session, sess)
-    tr = session.config.pluginmanager.get_plugin("terminalreporter")
-    if tr is not None:
-        tr.write_line(f"leg report: {path}")
+    sess.ending.append(f"leg report: {path}")
     if comparison is not None:
         from leg.harness.report.compare import write_comparison
 
         page = write_comparison(comparison, path)
-        if tr is not None:
-            tr.write_line(f"leg comparison: {page} ({comparison.summary()})")
-            for line in comparison.environment:
-                tr.write_line(f"leg comparison: warning: {line}")
+        sess.ending.append(f"leg comparison: {page} ({comparison.summary()})")
+        sess.ending += [f"leg comparison: warning: {line}" for line in comparison.environment]
 
 
 def write_report(sess: LegSession, exit_status: int):
@@ -729,6 +853,7 @@ def write_report(sess: LegSession, exit_status: int):
     if sess.images_dir is not None:
         _skipped_images_section(sess, rep)
     rep.set_info("interrupted", rep.interrupted)
+    rep.set_info("stopped", rep.stopped)
     from leg.harness.engine.inputs import model_records, saturated_digits
 
     rep.set_info("model_inputs", model_records())
@@ -754,7 +879,8 @@ def _not_run_cells(sess: LegSession, rep) -> None:
         if sess.unplanned(spec):
             continue
         why = (f"the {spec.name} suite failed: {st.error}" if st is not None and st.error
-               else f"the run stopped before the {spec.name} suite finished" if rep.interrupted
+               else f"the run stopped before the {spec.name} suite finished"
+               if rep.interrupted or rep.stopped
                else f"the {spec.name} suite did not run")
         rep.add_verdicts([Verdict(c.model, c.method, c.check, "not-run", detail=why)
                           for c in spec.planned_cells(sess.profile, sess.images_dir)
@@ -822,14 +948,19 @@ def _compare_runs(sess: LegSession, rep):
 
 
 class _TerminalStream:
-    """A file writing to the terminal around pytest's output capture: the progress bars of
-    :func:`leg.harness.engine.jobs.run_jobs` show as jobs finish (on a terminal only)."""
+    """A file writing to the terminal around pytest's output capture: the progress of
+    :func:`leg.harness.engine.jobs.run_jobs` shows as jobs finish (bars on a terminal, a
+    line per job in a log), on a line of its own, never glued to pytest's progress dots."""
 
-    def __init__(self, capture):
+    def __init__(self, capture, terminal=None):
         self._capture = capture
+        self._terminal = terminal  # pytest's terminal reporter (None: not there)
 
     def write(self, text: str) -> None:
         with self._capture.global_and_fixture_disabled():
+            writer = getattr(self._terminal, "_tw", None)
+            if getattr(writer, "width_of_current_line", 0):  # pytest is mid-line (dots)
+                writer.line()
             sys.stderr.write(text)
             sys.stderr.flush()
 

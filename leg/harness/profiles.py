@@ -184,6 +184,9 @@ class PerturbationPlan:
     ``"bisect"`` (batched bisection, assuming the change is monotone in the count: about
     half the evaluations, but the shipped models' flips are often not monotone, so it can
     answer a later alpha; ``benchmarks/bench_keysize_search.py`` measures both).
+    ``robustness_samples``: noisy copies of each image every method explains for the
+    robustness checks (0: none); ``infidelity_samples``: random square removals of each
+    image for infidelity (forward passes only, shared by the methods; 0: none).
     """
 
     spec: str
@@ -200,6 +203,8 @@ class PerturbationPlan:
     pixel_backgrounds: tuple[str, ...] | None = None
     pixel_alpha_steps: int | None = None
     search: str = "scan"
+    robustness_samples: int = 5
+    infidelity_samples: int = 100
 
     def scored(self) -> tuple[str, ...]:
         """Every background the plan scores: the key-size ones, then the curve-only ones."""
@@ -622,6 +627,7 @@ PROFILES: dict[str, Profile] = {
         ),
         perturbation=(
             PerturbationPlan("digits", n_images=10, budget=500, backgrounds=_WITH_ROAD,
+                             robustness_samples=10,
                              curve_backgrounds=_WITH_ROAD, options=_perturbation_options(4),
                              matched_cell=4),
             # Lite0: 6 photos (_LITE0_PHOTOS). 5 is the minimum for p < 0.05 (min_images_for:
@@ -634,8 +640,10 @@ PROFILES: dict[str, Profile] = {
             # key size on two backgrounds (mean, black), ROAD for its curves only (its
             # imputation costs about three Lite0 calls; paper scans it too), the pixel scan on
             # a 200-step grid (as fine as the 196 matched cells) and curves of 10 steps.
+            # Robustness: 2 noisy copies per photo and method (each is a full map: 2x the
+            # maps' cost), the maximum over 2 for max-sensitivity.
             PerturbationPlan("lite0", n_images=_LITE0_PHOTOS, budget=500,
-                             backgrounds=("mean", "black"),
+                             robustness_samples=2, backgrounds=("mean", "black"),
                              curve_backgrounds=("mean", "road"), curve_steps=10,
                              options=_perturbation_options(16), expected_failures=_LITE0_FLOOR,
                              matched_cell=16, pixel_alpha_steps=200),
@@ -672,9 +680,10 @@ PROFILES: dict[str, Profile] = {
         ),
         perturbation=(
             PerturbationPlan("digits", n_images=10, budget=1000, backgrounds=_WITH_ROAD,
+                             robustness_samples=20, infidelity_samples=200,
                              curve_backgrounds=_WITH_ROAD, options=_perturbation_options(4),
                              matched_cell=4, pixel_backgrounds=_WITH_ROAD[:-1]),
-            PerturbationPlan("lite0", n_images=8, budget=1000,
+            PerturbationPlan("lite0", n_images=8, budget=1000, robustness_samples=5,
                              backgrounds=_WITH_ROAD, curve_backgrounds=_WITH_ROAD,
                              options=_perturbation_options(16), expected_failures=_LITE0_FLOOR,
                              matched_cell=16),

@@ -53,10 +53,14 @@ from __future__ import annotations
 import numpy as np
 
 from leg._validation import check_float
-from leg.harness.checks._arrays import as_array, as_map, finite
+from leg.harness.checks._arrays import as_map
+from leg.harness.checks.map_scores import GATE, MapCheck, price_variants
 from leg.harness.checks.metrics import Metric
+from leg.harness.engine.inputs import ShiftedClassifier
+from leg.harness.engine.suite import Check
 
-__all__ = ["AXIOMATIC_METRICS", "ShiftedClassifier", "completeness", "input_invariance"]
+__all__ = ["AXIOMATIC_METRICS", "SUITE", "Axiomatic", "ShiftedClassifier", "completeness",
+           "input_invariance"]
 
 AXIOMATIC_METRICS = {
     "completeness": Metric(
@@ -102,31 +106,91 @@ def input_invariance(saliency, shifted_saliency) -> float:
     return num / den
 
 
-class ShiftedClassifier:
-    """``f_shifted(z) = f(z - shift)``: the classifier ``f`` fed the input shifted back.
+# ------------------------------------------------------------------------------ the suite
+#: Input invariance compares the maps of ``SCALE * x`` and ``SCALE * x + SHIFT`` (both in
+#: ``[0, 1]``), each explained for the model fed its input mapped back to ``x``.
+SCALE, SHIFT = 0.9, 0.1
+_NEEDS_LAYERS = ("needs more of the model than its outputs and gradients (its layers or "
+                 "its true map), which the shifted model, a wrapper, does not expose")
 
-    ``classifier``: ``(N, H, W, C) -> (N, K)`` scores; ``shift``: a number or an array that
-    broadcasts to one image ``(H, W, C)``. Calling it and, when ``classifier`` has one, its
-    ``gradient(images, target, **kwargs)`` (the gradient w.r.t. ``z``, which equals
-    ``classifier.gradient(z - shift, ...)`` by the chain rule) are all it offers: explain
-    ``x + shift`` with it and compare with the map of ``x`` under ``classifier``
-    (:func:`input_invariance`).
-    """
 
-    def __init__(self, classifier, shift):
-        if not callable(classifier):
-            raise TypeError(f"The 'classifier' must be callable; got "
-                            f"{type(classifier).__name__}.")
-        self.classifier = classifier
-        self.shift = finite(as_array(shift, "shift"), "shift")
-        if hasattr(classifier, "gradient"):
-            self.gradient = self._gradient
+class Axiomatic(MapCheck):
+    """Completeness of the methods that claim it and input invariance of every method that
+    can explain a wrapped model, each against a bound over the images."""
 
-    def _unshift(self, images) -> np.ndarray:
-        return np.asarray(images, dtype=np.float64) - self.shift
+    name = "axiomatic"
+    title = "Axiomatic: completeness and input invariance"
+    description = "properties a method claims by construction"
+    order = 64
+    #: A pass: the value is significantly below the bound over the images.
+    bounds = {"completeness": 0.05, "input-invariance": 0.05}
+    metrics = (
+        (Check("completeness", "complete", "|sum of the map - (f(x) - f(baseline))| / "
+               "|f(x) - f(baseline)| for the methods that claim completeness (integrated "
+               "gradients, with its own baseline and score); pass when significantly below "
+               "0.05 over the images (one-sided Wilcoxon)", "Sundararajan et al., ICML 2017",
+               "axiomatic", "a uniform map of the right total is exactly complete: only "
+               "methods that claim the axiom are held to it, and " + GATE),
+         AXIOMATIC_METRICS["completeness"]),
+        (Check("input-invariance", "invariant", f"||map of {SCALE:g}x + {SHIFT:g} - map of "
+               f"{SCALE:g}x|| / ||map of {SCALE:g}x||, each for the model fed its input "
+               "mapped back to x (a pure shift between the two); pass when significantly "
+               "below 0.05", "Kindermans et al., 2019", "axiomatic",
+               "any map that ignores the input (a random map with a fixed seed, an edge "
+               "map) is invariant: " + GATE), AXIOMATIC_METRICS["input_invariance"]),
+    )
 
-    def __call__(self, images) -> np.ndarray:
-        return self.classifier(self._unshift(images))
+    def applies(self, check, method, users=()):
+        from leg.harness.methods import record
 
-    def _gradient(self, images, target, **kwargs) -> np.ndarray:
-        return self.classifier.gradient(self._unshift(images), target, **kwargs)
+        rec = record(method, users)
+        if check == "completeness" and "completeness" not in rec.axioms:
+            return "does not claim completeness"
+        if check == "input-invariance" and rec.needs is not None:
+            return _NEEDS_LAYERS
+        return None
+
+    def prepare(self, pipeline, ran: dict) -> None:
+        """The class scores of each image and of its baseline for the methods that claim
+        completeness, and the maps of the two shifted copies of each image."""
+        from leg.harness.engine.maps import explain_variants, method_options
+        from leg.harness.methods._base import fill_image
+
+        res, users = pipeline.result, pipeline.profile.user_methods
+        for spec, (plan, methods, shape) in ran.items():
+            clf = pipeline.model(spec)
+            for method in (m for m in methods if not self.applies("completeness", m, users)):
+                opts = method_options(plan, method, shape, pipeline.profile.black_box)
+                score = clf.logits if opts.get("score") == "logit" else clf
+                for (m, img_id), img in res.images.items():
+                    if m != spec:
+                        continue
+                    t = res.targets[(spec, img_id)]
+                    base = fill_image(img, opts.get("baseline", "black"))
+                    f = np.asarray(score(np.stack([img, base])), dtype=np.float64)[:, t]
+                    res.extra[("completeness", spec, img_id, method)] = (f[0], f[1])
+        invariant = {spec: [m for m in methods if not self.applies("input-invariance", m,
+                                                                   users)]
+                     for spec, (_, methods, _) in ran.items()}
+        for name, shift in (("scaled", 0.0), ("shifted", SHIFT)):
+            variants = {key: {name: SCALE * img + shift} for key, img in res.images.items()
+                        if key[0] in ran}
+            maps = explain_variants(pipeline, ran, variants, input_map=(SCALE, shift),
+                                    methods=invariant)
+            res.extra.update({("invariance", m, i, v, meth): sal
+                              for (m, i, v, meth), sal in maps.items()})
+
+    def score(self, check, image, saliency, *, model, image_id, method, result, **_):
+        if check == "completeness":
+            scores = result.extra.get(("completeness", model, image_id, method))
+            return None if scores is None else completeness(saliency, *scores, relative=True)
+        a = result.extra.get(("invariance", model, image_id, "scaled", method))
+        b = result.extra.get(("invariance", model, image_id, "shifted", method))
+        return None if a is None or b is None else input_invariance(a, b)
+
+    def price(self, profile, images_dir, models) -> list:
+        return price_variants(self.name, profile, images_dir, models, lambda plan: 2,
+                              "scaled and shifted copies")
+
+
+SUITE = Axiomatic()

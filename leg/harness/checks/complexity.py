@@ -43,9 +43,11 @@ from __future__ import annotations
 import numpy as np
 
 from leg.harness.checks._arrays import as_map
+from leg.harness.checks.map_scores import GATE, MapCheck
 from leg.harness.checks.metrics import Metric
+from leg.harness.engine.suite import Check
 
-__all__ = ["COMPLEXITY_METRICS", "complexity", "sparseness"]
+__all__ = ["COMPLEXITY_METRICS", "SUITE", "Complexity", "complexity", "sparseness"]
 
 COMPLEXITY_METRICS = {
     "sparseness": Metric(
@@ -80,3 +82,35 @@ def complexity(saliency) -> float:
         return float("nan")
     p = a[a > 0] / total
     return float(-(p * np.log(p)).sum())
+
+
+# ------------------------------------------------------------------------------ the suite
+
+
+
+class Complexity(MapCheck):
+    """Sparseness and complexity of every map of the comparison plans, paired with the
+    random map at LEG's granularity over the images."""
+
+    name = "complexity"
+    title = "Complexity: sparseness and entropy of the maps"
+    description = "how concentrated each map is (Chalasani et al. 2020; Bhatt et al. 2020)"
+    order = 61
+    metrics = (
+        (Check("sparseness", "sparse", "Gini index of |map| over pixels, paired with the "
+               "random map at LEG's granularity over the images (one-sided Wilcoxon): pass "
+               "when significantly sparser", "Chalasani et al., ICML 2020", "complexity",
+               "an edge detector (its mass sits on a few contours) or a one-pixel map: "
+               + GATE), COMPLEXITY_METRICS["sparseness"]),
+        (Check("complexity", "complex", "Shannon entropy of |map| / sum |map|, paired with "
+               "the random map at LEG's granularity over the images: pass when "
+               "significantly lower", "Bhatt et al., IJCAI 2020", "complexity",
+               "an edge detector or a one-pixel map: " + GATE),
+         COMPLEXITY_METRICS["complexity"]),
+    )
+
+    def score(self, check, image, saliency, **_) -> float:
+        return sparseness(saliency) if check == "sparseness" else complexity(saliency)
+
+
+SUITE = Complexity()

@@ -530,7 +530,7 @@ def add_to_report(report, res: EstimandResults) -> None:
 def price(profile: Profile, images_dir: str | None, models: dict) -> list:
     """The estimand suite's work: per image the estimand's gradients and every design's
     samples at the largest budget."""
-    from leg.harness.engine.plan import Work
+    from leg.harness.engine.plan import Work, plural
 
     out = []
     for plan in profile.estimand:
@@ -543,8 +543,8 @@ def price(profile: Profile, images_dir: str | None, models: dict) -> list:
 
             n_img = min(n_img, len(image_folder_names(images_dir)))
         sets = 1 + len(plan.designs)  # the default design's samples, then each other's
-        out.append(Work("estimand", plan.spec, f"estimands and variants ({n_img} images, "
-                        f"{sets} designs)", (1 + sets) * n_img,
+        out.append(Work("estimand", plan.spec, f"estimands and variants ({plural(n_img, 'image')}, "
+                        f"{plural(sets, 'design')})", (1 + sets) * n_img,
                         n_img * sets * max(plan.budgets), n_img * plan.gradients))
     return out
 

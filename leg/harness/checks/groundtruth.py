@@ -611,14 +611,14 @@ def price(profile: Profile) -> list:
     plan = profile.groundtruth
     if plan is None:
         return []
-    from leg.harness.engine.plan import Work, overhead
+    from leg.harness.engine.plan import Work, overhead, plural
 
     models = _models(plan)
     maps = len(models) * len(plan.methods) * len(plan.budgets) * plan.repeats
     evals = len(models) * len(plan.methods) * sum(plan.budgets) * plan.repeats
     cost = len(models) * len(plan.budgets) * plan.repeats * overhead(plan.methods)
-    return [Work("groundtruth", SYNTHETIC, f"maps ({len(models)} synthetic models)", maps, evals,
-                 0, cost)]
+    return [Work("groundtruth", SYNTHETIC, f"maps ({plural(len(models), 'synthetic model')})",
+                 maps, evals, 0, cost)]
 
 
 class GroundTruthSuite(Suite):

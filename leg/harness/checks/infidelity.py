@@ -57,10 +57,14 @@ from leg.harness.checks._arrays import (
     check_seed,
     finite,
 )
+from leg.harness.checks.map_scores import GATE, MapCheck
 from leg.harness.checks.metrics import Metric
+from leg.harness.engine.suite import Check
 
 __all__ = [
     "INFIDELITY_METRICS",
+    "SUITE",
+    "Infidelity",
     "KINDS",
     "N_PERTURBATIONS",
     "grid_perturbations",
@@ -174,3 +178,61 @@ def infidelity(saliency, perturbations, score_drops, *, normalise: bool = False)
         if energy > 0:
             pred = pred * (float(np.mean(pred * d)) / energy)
     return float(np.mean((pred - d) ** 2))
+
+
+# ------------------------------------------------------------------------------ the suite
+class Infidelity(MapCheck):
+    """Infidelity of every map of the comparison plans under random square removals shared
+    by all methods of an image, relative to the drops' own energy, paired with the random
+    map at LEG's granularity over the images."""
+
+    name = "infidelity"
+    title = "Infidelity: how well the map predicts the score drop of random removals"
+    description = "the squared error of the map's prediction of score drops (Yeh et al. 2019)"
+    order = 65
+    metrics = ((
+        Check("infidelity", "infid", f"the mean squared error of I . map (scaled by its "
+              f"best factor) against f(x) - f(x - I) over random {PATCH}x{PATCH} squares "
+              "set to black, divided by the mean squared drop (0: perfect, 1: predicts "
+              "nothing); paired with the random map at LEG's granularity over the images "
+              "(one-sided Wilcoxon): pass when significantly lower",
+              "Yeh et al., NeurIPS 2019", "infidelity",
+              "an occlusion map made with the evaluator's own squares and fill predicts "
+              "their drops by construction (occlusion's patches are the plan's cells and "
+              "its fill is not black, so it is not that map); " + GATE),
+        INFIDELITY_METRICS["infidelity"]),)
+
+    def prepare(self, pipeline, ran: dict) -> None:
+        """``infidelity_samples`` square removals of every image and the class score's drop
+        under each (``result.extra[(model, image)] = (perturbations, drops)``): forward
+        passes only, in batches, shared by every method of the image."""
+        res = pipeline.result
+        for spec, (plan, _, _) in ran.items():
+            n = plan.infidelity_samples
+            if not n:
+                continue
+            clf = pipeline.model(spec)
+            for (m, img_id), img in res.images.items():
+                if m != spec:
+                    continue
+                t = res.targets[(spec, img_id)]
+                perts = infidelity_perturbations(img, n, "square", seed=res.profile.seed)
+                scores = np.concatenate([
+                    np.asarray(clf(img[None] - perts[i:i + 64]), dtype=np.float64)[:, t]
+                    for i in range(0, n, 64)])
+                f = float(np.asarray(clf(img[None]), dtype=np.float64)[0, t])
+                res.extra[(spec, img_id)] = (perts, f - scores)
+
+    def score(self, check, image, saliency, *, model, image_id, result, **_):
+        got = result.extra.get((model, image_id))
+        if got is None:
+            return None
+        perts, drops = got
+        energy = float(np.mean(drops ** 2))
+        if energy == 0:
+            return None  # the removals do not move the score: nothing to predict
+        raw = infidelity(saliency, perts, drops, normalise=True)
+        return raw / energy, raw
+
+
+SUITE = Infidelity()

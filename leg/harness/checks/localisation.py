@@ -58,12 +58,18 @@ import numpy as np
 
 from leg._validation import check_choice, check_int
 from leg.harness.checks._arrays import as_map
+from leg.harness.checks.map_scores import GATE, MapCheck
 from leg.harness.checks.metrics import Metric
+from leg.harness.engine.suite import Check
 
 __all__ = [
     "LOCALISATION_METRICS",
     "PARTS",
+    "SUITE",
+    "Localisation",
     "check_mask",
+    "fit_mask",
+    "read_masks",
     "pointing_game",
     "relevance_mass",
     "relevance_rank",
@@ -154,3 +160,143 @@ def relevance_rank(saliency, mask, *, part: str = "positive") -> float:
     inside = (np.count_nonzero(above & s)
               + slots * np.count_nonzero(tied & s) / np.count_nonzero(tied))
     return float(inside / k)
+
+
+# ------------------------------------------------------------------------------ masks
+MASK_SUFFIX = ".png"
+_MASKS: dict[tuple[str, str], tuple[dict, dict]] = {}
+
+
+def read_masks(masks_dir: str, images_dir: str) -> tuple[dict, dict]:
+    """The masks of the ``images_dir`` images: ``(stem -> (H, W) bool mask at the image
+    file's size, stem -> one line saying why that image has none)``, read once per process.
+
+    ``masks_dir`` holds one PNG per image with the image file's stem (``cat.jpg`` ->
+    ``cat.png``), the image's size; a pixel is on the object when it is brighter than half
+    the mask's maximum (an RGB mask: its first channel). A missing,
+    unreadable, wrongly sized or empty mask, or one that covers the whole image, is a line
+    in the second dict; the other images keep theirs.
+    """
+    from pathlib import Path
+
+    from leg.harness.engine.inputs import _scan
+    from leg.io import ImageError, read_image
+
+    key = (str(Path(masks_dir).resolve()), str(Path(images_dir).resolve()))
+    if key in _MASKS:
+        return _MASKS[key]
+    masks, problems = {}, {}
+    for name, image in _scan(images_dir)[0].items():
+        stem = Path(name).stem
+        path = Path(masks_dir) / f"{stem}{MASK_SUFFIX}"
+        if not path.is_file():
+            problems[stem] = f"{path}: missing (no mask for the image {name})"
+            continue
+        try:
+            grey = read_image(path)[0][..., 0]
+        except (ImageError, OSError, ValueError) as exc:
+            why = str(exc).removeprefix(f"{path}: ").splitlines()[0]
+            problems[stem] = f"{path}: unreadable ({why})"
+            continue
+        if grey.shape != image.shape[:2]:
+            problems[stem] = (f"{path}: {'x'.join(map(str, grey.shape))} pixels, but {name} "
+                              f"is {image.shape[0]}x{image.shape[1]}")
+            continue
+        peak = float(grey.max())
+        mask = grey > peak / 2 if peak > 0 else np.zeros(grey.shape, bool)
+        try:
+            masks[stem] = check_mask(mask, grey.shape)
+        except ValueError as exc:
+            problems[stem] = f"{path}: {str(exc).removeprefix('The ').rstrip('.')}".replace(
+                "'mask' is empty", "empty").replace("'mask' covers", "covers")
+    _MASKS[key] = (masks, problems)
+    return masks, problems
+
+
+def fit_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """An ``(h, w)`` bool mask cropped and resized to ``shape`` ``(H, W)`` exactly as its
+    image is for the model (:func:`leg.io.fit_to_model`), ``True`` where at least half of a
+    pixel is on the object."""
+    from leg.io import fit_to_model
+
+    if mask.shape == tuple(shape):
+        return mask
+    fitted = fit_to_model(mask.astype(np.float64)[..., None], tuple(shape), 1)[0][..., 0]
+    return fitted >= 0.5
+
+
+# ------------------------------------------------------------------------------ the suite
+
+
+class Localisation(MapCheck):
+    """Pointing game, relevance mass and relevance rank inside each image's object region:
+    a ground-truth model's relevant regions, the shipped photos' masks, or the user's
+    (``--leg-masks DIR`` beside ``--leg-images DIR``); paired with the random map at LEG's
+    granularity over the images."""
+
+    name = "localisation"
+    title = "Localisation: does the map point at the object"
+    description = "pointing game, relevance mass and rank inside the object's region"
+    order = 62
+    metrics = (
+        (Check("pointing-game", "point", "1 when the map's maximum is on the object, paired "
+               "with the random map at LEG's granularity over the images (one-sided "
+               "Wilcoxon): pass when significantly more often", "Zhang et al., IJCV 2018",
+               "localisation", "a centred blob on centred objects: " + GATE),
+         LOCALISATION_METRICS["pointing_game"]),
+        (Check("relevance-mass", "mass", "the share of the map's positive mass on the "
+               "object, paired with the random map at LEG's granularity: pass when "
+               "significantly larger", "Arras et al., Information Fusion 2022",
+               "localisation", "a centred blob, or an edge map of an object on a plain "
+               "background: " + GATE), LOCALISATION_METRICS["relevance_mass"]),
+        (Check("relevance-rank", "rank", "the share of the K highest pixels on the object "
+               "(K its size), paired with the random map at LEG's granularity: pass when "
+               "significantly larger", "Arras et al., Information Fusion 2022",
+               "localisation", "as relevance mass: " + GATE),
+         LOCALISATION_METRICS["relevance_rank"]),
+    )
+
+    def prepare(self, pipeline, ran: dict) -> None:
+        """The region of every image explained (``result.extra[(model, image)]``); a model
+        without regions, or an image without a usable mask, gets a note and no score."""
+        from leg.zoo import TWINS
+
+        res = pipeline.result
+        masks_dir = getattr(pipeline, "masks_dir", None)
+        for spec, (_, methods, shape) in ran.items():
+            ids = [i for (m, i) in res.images if m == spec]
+            regions, missing = {}, {}
+            if spec.startswith("groundtruth:"):
+                clf = pipeline.model(spec)
+                union = np.logical_or.reduce(list(clf.regions.values()))
+                regions = dict.fromkeys(ids, union)
+            elif masks_dir and pipeline.images_dir:
+                masks, problems = read_masks(masks_dir, pipeline.images_dir)
+                regions = {i: fit_mask(masks[i], shape[:2]) for i in ids if i in masks}
+                missing = {i: problems[i] for i in ids if i in problems}
+            elif TWINS.get(spec, spec) == "lite0" and not pipeline.images_dir:
+                from leg.zoo.photos import load_mask
+
+                regions = {i: fit_mask(load_mask(i), shape[:2]) for i in ids}
+            else:
+                why = ("no object regions for its images: pass --leg-masks DIR (one binary "
+                       "PNG per --leg-images file, the same stem)")
+                res.notes.append(f"{spec}: {why}")
+                res.skipped.update({(spec, m): why for m in methods})
+                continue
+            res.notes.extend(f"{spec}: {line}; {i} is not localised"
+                             for i, line in missing.items())
+            res.extra.update({(spec, i): r for i, r in regions.items()})
+
+    def score(self, check, image, saliency, *, model, image_id, result, **_):
+        region = result.extra.get((model, image_id))
+        if region is None:
+            return None
+        if check == "pointing-game":
+            return pointing_game(saliency, region)
+        if check == "relevance-mass":
+            return relevance_mass(saliency, region)
+        return relevance_rank(saliency, region)
+
+
+SUITE = Localisation()

@@ -37,7 +37,11 @@ from leg.harness.engine.maps import MapResults, explain_plans, price_maps
 from leg.harness.engine.pipeline import Pipeline, image_ids
 from leg.harness.engine.suite import Cell, Suite
 
-__all__ = ["MapCheck", "MapScores", "model_dependence"]
+__all__ = ["GATE", "MapCheck", "MapScores", "model_dependence", "price_variants"]
+
+#: How the model-dependence gate keeps a control from passing (the checks' ``gamed_by``).
+GATE = ("the model-dependence gate: a pass needs the method to pass cascading randomization "
+        "where it ran, and controls never pass")
 
 
 @dataclass
@@ -48,11 +52,17 @@ class MapScores(MapResults):
 
     rows: list[dict] = field(default_factory=list)
     gates: dict = field(default_factory=dict)
+    #: What a suite's :meth:`MapCheck.prepare` computed beside the maps (more maps, model
+    #: calls, regions), by its own keys.
+    extra: dict = field(default_factory=dict)
+    #: One line per problem that left an image or a method unscored (a bad mask, ...).
+    notes: list[str] = field(default_factory=list)
 
 
 def model_dependence(needed: dict, profile, model: str, method: str) -> tuple[bool, str]:
     """``(whether method's maps depend on model, why)``: its cascading verdict where the
-    sanity suite ran on ``model`` (in ``needed``), else whether its record is a control."""
+    sanity suite ran on ``model`` (in ``needed``), else whether its record is a control (or
+    the floor, a random map)."""
     from leg.harness.methods import record
 
     sanity = needed.get("sanity")
@@ -61,7 +71,8 @@ def model_dependence(needed: dict, profile, model: str, method: str) -> tuple[bo
         if v is not None and v.verdict not in ("not-run", "undecided"):
             return (v.verdict == "pass",
                     f"cascading randomization on {model}: {v.verdict}")
-    if record(method, profile.user_methods).role == "control":
+    rec = record(method, profile.user_methods)
+    if rec.role == "control" or rec.floor:
         return False, "a control: its maps ignore the model"
     return True, "model dependence not measured on this model (no sanity check ran on it)"
 
@@ -94,11 +105,17 @@ class MapCheck(Suite):
             for _, m in cls.metrics:
                 register(m)
 
-    # ------------------------------------------------------------------- the one end
+    # ------------------------------------------------------------------- the two ends
     def score(self, check: str, image: np.ndarray, saliency: np.ndarray, *, model: str,
-              image_id: str, target: int) -> float:
-        """The ``check``'s value of one ``(H, W)`` map of ``image`` ``(H, W, C)``."""
+              image_id: str, target: int, method: str, result: MapScores) -> float:
+        """The ``check``'s value of one ``(H, W)`` map of ``image`` ``(H, W, C)`` (NaN: not
+        scored; ``result.extra``: what :meth:`prepare` computed)."""
         raise NotImplementedError(f"The suite {self.name!r} does not implement score().")
+
+    def prepare(self, pipeline: Pipeline, ran: dict) -> None:
+        """Anything the scores need beyond the maps, into ``pipeline.result.extra``
+        (``ran``: spec -> (plan, methods explained, image shape), from
+        :func:`~leg.harness.engine.maps.explain_plans`). Default: nothing."""
 
     # --------------------------------------------------------------- everything else
     @property
@@ -135,26 +152,33 @@ class MapCheck(Suite):
         return price_maps(profile, images_dir, models, self.name)
 
     def run(self, pipeline: Pipeline) -> MapScores:
-        explain_plans(pipeline)
+        ran, _ = explain_plans(pipeline)
         res = pipeline.result
+        t0 = time.perf_counter()
+        self.prepare(pipeline, ran)
+        res.timings["prepare"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         for (model, img_id, method), saliency in res.maps.items():
             for check, _metric in self.metrics:
                 if self.applies(check.name, method, res.profile.user_methods):
                     continue
                 value = self.score(check.name, res.images[(model, img_id)], saliency,
-                                   model=model, image_id=img_id,
-                                   target=res.targets[(model, img_id)])
-                self.add_row(res, check.name, model, img_id, method, value)
+                                   model=model, image_id=img_id, method=method,
+                                   target=res.targets[(model, img_id)], result=res)
+                if value is not None:
+                    self.add_row(res, check.name, model, img_id, method, value)
         res.timings["score"] = time.perf_counter() - t0
         self.judge_gates(pipeline)
         return res
 
     def add_row(self, res: MapScores, check: str, model: str, image: str, method: str,
-                value: float) -> None:
+                value) -> None:
+        """One row; ``value``: a number, or ``(judged value, raw metric value)`` for a check
+        judged on a relative form of its metric (robustness, infidelity)."""
         metric = self.metric_of(check)
+        judged, raw = value if isinstance(value, tuple) else (value, value)
         res.rows.append({"check": check, "model": model, "image": image, "method": method,
-                         "metric": metric.name, "value": float(value),
+                         "metric": metric.name, "value": float(judged), "raw": float(raw),
                          "higher_is_better": metric.higher_is_better})
 
     def judge_gates(self, pipeline: Pipeline) -> None:
@@ -258,7 +282,7 @@ class MapCheck(Suite):
 
     def report(self, report, result) -> None:
         report.add_table(self.name, result.rows, columns=list(self.key[:-1]) + [
-            "metric", "value", "higher_is_better"])
+            "metric", "value", "raw", "higher_is_better"])
         lines = []
         for check, metric in self.metrics:
             against = (f"the bound {self.bounds[check.name]:g}" if check.name in self.bounds
@@ -270,6 +294,24 @@ class MapCheck(Suite):
         gate = ("A pass also needs the method's maps to depend on the model (cascading "
                 "randomization passed where it ran; controls never pass)." if self.gated
                 else "")
-        report.add_section(self.title, "\n".join(lines + ["", gate,
+        notes = [f"- {n}" for n in result.notes]
+        report.add_section(self.title, "\n".join(lines + ["", gate, *notes,
                                                           f"Errors: {len(result.errors)}."]),
                            order=self.order, tables=[(self.name, 40)])
+
+
+def price_variants(suite: str, profile, images_dir, models, per_image, what: str) -> list:
+    """The work of the comparison plans' maps (shared) and ``per_image(plan)`` more maps
+    per image and method (noisy or shifted copies of the images)."""
+    from dataclasses import replace
+
+    out = []
+    for work, plan in zip(price_maps(profile, images_dir, models, suite),
+                          profile.perturbation, strict=True):
+        out.append(work)
+        k = per_image(plan)
+        if k:
+            out.append(replace(work, what=f"{what} ({k} per image and method)",
+                               items=work.items * k, evaluations=work.evaluations * k,
+                               gradients=work.gradients * k, overhead=work.overhead * k))
+    return out

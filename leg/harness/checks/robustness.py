@@ -64,10 +64,14 @@ from leg.harness.checks._arrays import (
     check_count,
     check_seed,
 )
+from leg.harness.checks.map_scores import GATE, MapCheck, price_variants
 from leg.harness.checks.metrics import Metric
+from leg.harness.engine.suite import Check
 
 __all__ = [
     "DEFAULT_RADIUS",
+    "SUITE",
+    "Robustness",
     "N_SAMPLES",
     "PERTURBATION_KINDS",
     "ROBUSTNESS_METRICS",
@@ -197,3 +201,105 @@ def local_lipschitz(saliency, perturbed_maps, image, perturbed_images, *,
                             normalise=normalise)
     q = q[np.isfinite(q)]
     return float(q.max()) if q.size else float("nan")
+
+
+# ------------------------------------------------------------------------------ the suite
+#: The harness's perturbation: uniform noise of this radius per pixel and channel (Captum's
+#: ``sensitivity_max`` default), one set per image shared by the three metrics.
+HARNESS_RADIUS = 0.02
+#: A map that moves under the perturbation although it does not move between images.
+_NO_SPREAD = 1e6
+
+
+def relative(value: float, unrelated: float) -> float:
+    """``value / unrelated``: how far the perturbation moved the map, as a fraction of how
+    far the maps of other images are (0/0: 1, the map moves with nothing; x/0:
+    ``1e6``)."""
+    if unrelated > 0:
+        return value / unrelated
+    return 1.0 if value == 0 else _NO_SPREAD
+
+
+class Robustness(MapCheck):
+    """Average and maximum sensitivity and the local Lipschitz estimate of every map of the
+    comparison plans, each relative to the same quantity between the maps of different
+    images, against a bound over the images (see :data:`BOUNDS`)."""
+
+    name = "robustness"
+    title = "Robustness: maps of slightly perturbed inputs"
+    description = "how much a map changes when its input changes a little"
+    order = 63
+    #: A pass: the relative value is significantly below the bound over the images.
+    bounds = {"avg-sensitivity": 0.5, "max-sensitivity": 0.5, "local-lipschitz": 1.0}
+    metrics = (
+        (Check("avg-sensitivity", "avg-sens", "the mean change of the map under uniform "
+               f"noise of radius {HARNESS_RADIUS} (relative to its norm), divided by its "
+               "mean change to the same method's maps of the other images; pass when "
+               "significantly below 0.5 over the images (one-sided Wilcoxon)",
+               "Bhatt et al., IJCAI 2020", "robustness",
+               "a map that ignores the input (a constant map, a random map with a fixed "
+               "seed) never moves: relative to maps that do not move between images it "
+               "scores 1 and fails, and " + GATE),
+         ROBUSTNESS_METRICS["avg_sensitivity"]),
+        (Check("max-sensitivity", "max-sens", "as avg-sensitivity, the largest change over "
+               "the noisy copies", "Yeh et al., NeurIPS 2019", "robustness",
+               "as avg-sensitivity"), ROBUSTNESS_METRICS["max_sensitivity"]),
+        (Check("local-lipschitz", "lipschitz", "the largest ||map change|| / ||input "
+               "change|| over the noisy copies (maps divided by their maxima), divided by "
+               "the mean of the same quotient over the other images; pass when "
+               "significantly below 1 (the map changes no faster near the image than "
+               "between images)", "Alvarez-Melis & Jaakkola, 2018", "robustness",
+               "as avg-sensitivity"), ROBUSTNESS_METRICS["local_lipschitz"]),
+    )
+
+    def prepare(self, pipeline, ran: dict) -> None:
+        """The maps of ``robustness_samples`` noisy copies of every image
+        (``result.extra[(model, image)] = (copies, {method: maps})``)."""
+        from leg.harness.engine.maps import explain_variants
+
+        res = pipeline.result
+        variants = {}
+        for (model, img_id), img in res.images.items():
+            if model not in ran or not ran[model][0].robustness_samples:
+                continue
+            copies = perturbed_inputs(img, ran[model][0].robustness_samples, "uniform",
+                                      HARNESS_RADIUS, seed=res.profile.seed)
+            variants[(model, img_id)] = {f"noise{k}": c for k, c in enumerate(copies)}
+        maps = explain_variants(pipeline, ran, variants)
+        for (model, img_id), versions in variants.items():
+            by_method = {}
+            for method in ran[model][1]:
+                got = [maps.get((model, img_id, v, method)) for v in versions]
+                if all(m is not None for m in got):
+                    by_method[method] = np.stack(got)
+            res.extra[(model, img_id)] = (np.stack(list(versions.values())), by_method)
+
+    def score(self, check, image, saliency, *, model, image_id, method, result, **_):
+        copies, by_method = result.extra.get((model, image_id), (None, {}))
+        if method not in by_method:
+            return None
+        others = [(result.images[(m, i)], result.maps[(m, i, method)])
+                  for (m, i) in result.images
+                  if m == model and i != image_id and (m, i, method) in result.maps]
+        if not others:
+            return None
+        other_images = np.stack([o[0] for o in others])
+        other_maps = np.stack([o[1] for o in others])
+        if check == "local-lipschitz":
+            raw = local_lipschitz(saliency, by_method[method], image, copies)
+            spread = np.nanmean(lipschitz_quotients(saliency, other_maps, image,
+                                                    other_images))
+        else:
+            near = sensitivities(saliency, by_method[method])
+            raw = float(np.mean(near) if check == "avg-sensitivity" else np.max(near))
+            spread = float(np.mean(sensitivities(saliency, other_maps)))
+        if not (np.isfinite(raw) and np.isfinite(spread)):
+            return None
+        return relative(raw, spread), raw
+
+    def price(self, profile, images_dir, models) -> list:
+        return price_variants(self.name, profile, images_dir, models,
+                              lambda plan: plan.robustness_samples, "noisy copies")
+
+
+SUITE = Robustness()

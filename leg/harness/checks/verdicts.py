@@ -1,11 +1,9 @@
 """What the first screen of a report shows: one verdict per (model, method, check), and
 leaderboards that rank the methods on each comparison.
 
-The suites build these from their results (``matrix_verdicts(res)`` and
-``leaderboards(res)`` in :mod:`leg.harness.checks.randomization.suite`,
-:mod:`leg.harness.checks.faithfulness.suite`,
-:mod:`leg.harness.checks.groundtruth` and :mod:`leg.harness.checks.estimand`) and hand them to
-:meth:`leg.harness.report.Report.add_verdicts` /
+Every suite builds these from its results
+(:meth:`leg.harness.engine.suite.Suite.verdicts` and ``leaderboards``) and the plugin hands
+them to :meth:`leg.harness.report.Report.add_verdicts` /
 :meth:`~leg.harness.report.Report.add_leaderboards`.
 The report writes them as ``verdicts.csv`` and ``leaderboards.csv`` (so that two runs can
 be compared: :mod:`leg.harness.report.compare`) and renders them
@@ -24,8 +22,9 @@ __all__ = ["SEVERITY", "SYNTHETIC", "VERDICTS", "Standing", "Leaderboard", "Verd
 VERDICTS = {
     "pass": ("✓", "passed"),
     "fail": ("✗", "failed"),
-    "uninformative": ("≈", "fell to the level of unrelated maps, but the original maps do not "
-                           "reproduce under another seed: not a pass"),
+    "uninformative": ("≈", "would pass, but the maps do not depend on the model (they do not "
+                           "reproduce under another seed, or the method failed cascading "
+                           "randomization, or it is a control): not a pass"),
     "degenerate": ("∅", "a compared map is constant: not a pass"),
     "expected-failure": ("x", "did not pass, as the profile expects (xfail)"),
     "reference": ("·", "the floor the other methods are compared with"),
@@ -49,8 +48,8 @@ class Verdict:
     """The verdict of ``method`` on ``check`` for ``model`` and the number that decided it.
 
     ``value`` is compared with ``threshold`` (``higher_is_better`` says which way passes);
-    ``asserted``: a test fails unless the verdict is a pass, an expected failure or "not
-    significant"; ``detail``: one line for the reader (where the number comes from).
+    ``asserted``: a test fails unless the verdict is a pass or an expected failure (an
+    "undecided" one is skipped, or fails under ``--leg-strict``); ``detail``: one line for the reader (where the number comes from).
     A verdict over images also carries its statistics
     (:class:`leg.harness.checks.statistics.PairedComparison`): ``n_images``, the confidence interval
     ``ci_low``..``ci_high`` of the median paired difference from the reference (metric units)

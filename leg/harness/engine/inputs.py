@@ -23,15 +23,18 @@ from pathlib import Path
 
 import numpy as np
 
+from leg._validation import check_float
 from leg.io import IMAGE_SUFFIXES, find_images, fit_to_model, read_image
 from leg.zoo import TWINS, ZOO_MODELS
 
 __all__ = [
+    "ShiftedClassifier",
     "IMAGE_SUFFIXES",
     "ZOO_MODELS",
     "array_hash",
     "image_folder_names",
     "images_fingerprint",
+    "files_fingerprint",
     "load_image_folder",
     "MODEL_OPTIONS_ENV",
     "load_model_once",
@@ -232,6 +235,17 @@ def images_fingerprint(directory: str | Path) -> str:
     return h.hexdigest()[:16]
 
 
+def files_fingerprint(directory: str | Path) -> str:
+    """Hash of every file of ``directory`` (not recursive, hidden files left out; names and
+    bytes; hex, 16 characters), read as bytes only (the masks of ``--leg-masks``)."""
+    d = Path(directory)
+    h = hashlib.sha256()
+    for p in sorted(x for x in d.iterdir() if x.is_file() and not x.name.startswith(".")):
+        h.update(p.name.encode() + b"\0")
+        h.update(hashlib.sha256(p.read_bytes()).digest())
+    return h.hexdigest()[:16]
+
+
 def skipped_images(directory: str | Path | None) -> dict[str, str]:
     """``file name -> reason`` for the files of ``directory`` that could not be read."""
     return dict(_scan(directory)[1]) if directory is not None else {}
@@ -279,3 +293,41 @@ def zoo_images(spec: str, n: int) -> list[tuple[str, np.ndarray]]:
 
         return [(name, load_photo(name)) for name in photo_names()[:n]]
     raise ValueError(f"The model {spec!r} ships no images; pass --leg-images DIR.")
+
+
+class ShiftedClassifier:
+    """``f_shifted(z) = f((z - shift) / scale)``: the classifier ``f`` fed the input
+    shifted (and scaled) back.
+
+    ``classifier``: ``(N, H, W, C) -> (N, K)`` scores; ``shift``: a number or an array that
+    broadcasts to one image ``(H, W, C)``; ``scale`` > 0 (default 1: a pure shift). Calling
+    it and, when ``classifier`` has one, its ``gradient(images, target, **kwargs)`` (the
+    gradient w.r.t. ``z``: ``classifier.gradient((z - shift) / scale, ...) / scale`` by the
+    chain rule) are all it offers: explain ``scale * x + shift`` with it and compare with
+    the map of ``x`` under ``classifier``
+    (:func:`leg.harness.checks.axiomatic.input_invariance`). The axiomatic suite compares
+    ``0.9 x`` and ``0.9 x + 0.1`` (both in ``[0, 1]``), each under its own wrapper, so the
+    two differ by a pure shift.
+    """
+
+    def __init__(self, classifier, shift, *, scale: float = 1.0):
+        if not callable(classifier):
+            raise TypeError(f"The 'classifier' must be callable; got "
+                            f"{type(classifier).__name__}.")
+        self.classifier = classifier
+        self.shift = np.asarray(shift, dtype=np.float64)
+        if not np.all(np.isfinite(self.shift)):
+            raise ValueError("The 'shift' must be finite.")
+        self.scale = check_float(scale, "scale", low=0.0, low_inclusive=False)
+        if hasattr(classifier, "gradient"):
+            self.gradient = self._gradient
+
+    def _unshift(self, images) -> np.ndarray:
+        return (np.asarray(images, dtype=np.float64) - self.shift) / self.scale
+
+    def __call__(self, images) -> np.ndarray:
+        return self.classifier(self._unshift(images))
+
+    def _gradient(self, images, target, **kwargs) -> np.ndarray:
+        return np.asarray(self.classifier.gradient(self._unshift(images), target, **kwargs)
+                          ) / self.scale

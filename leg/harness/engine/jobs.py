@@ -50,7 +50,9 @@ class ExplainJob:
     ``groups`` empty: the model as loaded. ``randomization_seed`` seeds the
     re-initialisation (:func:`leg.harness.checks.randomization.layers.randomized`); its batch-norm
     statistics are re-estimated on :func:`calibration_images` of ``items`` (every distinct
-    image of the job, whichever of them is still to compute).
+    image of the job, whichever of them is still to compute). ``input_map``:
+    ``(scale, shift)``, the model fed ``(z - shift) / scale`` instead of ``z``
+    (:class:`leg.harness.engine.inputs.ShiftedClassifier`; input invariance).
     """
 
     model_spec: str
@@ -59,6 +61,7 @@ class ExplainJob:
     randomization_seed: int
     items: tuple[ExplainItem, ...]
     cache_root: str
+    input_map: tuple[float, float] | None = None
 
     @property
     def label(self) -> str:
@@ -172,6 +175,11 @@ def explain_job(job: ExplainJob, done: frozenset[str] = frozenset()) -> Iterator
     if not todo:
         return
     clf = load_model_once(job.model_spec)
+    if job.input_map is not None:
+        from leg.harness.engine.inputs import ShiftedClassifier
+
+        scale, shift = job.input_map
+        clf = ShiftedClassifier(clf, shift, scale=scale)
     if job.groups:
         from leg.harness.checks.randomization.layers import randomized
 

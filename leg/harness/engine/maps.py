@@ -16,7 +16,7 @@ from leg.harness.engine.jobs import ExplainItem, ExplainJob
 from leg.harness.engine.pipeline import Pipeline, image_ids, input_shape
 from leg.harness.engine.suite import SuiteResult
 
-__all__ = ["MapResults", "explain_plans", "method_options", "price_maps"]
+__all__ = ["MapResults", "explain_plans", "explain_variants", "method_options", "price_maps"]
 
 
 @dataclass
@@ -101,10 +101,48 @@ def explain_plans(pipe: Pipeline, plans=None) -> tuple[dict, dict]:
     return ran, index
 
 
+def explain_variants(pipe: Pipeline, ran: dict, variants: dict, *,
+                     input_map: tuple[float, float] | None = None,
+                     methods=None) -> dict:
+    """Every method's map of other versions of the plans' images, through ``pipe``, with
+    the options, seed and target of the image's own map (the maps :func:`explain_plans`
+    made): ``(model, image, variant, method) -> (H, W) map``.
+
+    ``ran``: :func:`explain_plans`' first result; ``variants``: ``(model, image) ->
+    {variant name: (H, W, C) image}``; ``input_map``: ``(scale, shift)``, the model fed
+    ``(z - shift) / scale`` (:class:`~leg.harness.engine.jobs.ExplainJob`); ``methods``:
+    ``model -> methods`` to explain (default: all that explained the model). An item that
+    fails is in ``result.errors`` and missing from the result.
+    """
+    res, profile = pipe.result, pipe.profile
+    state = {"stage": "original"} if input_map is None else {
+        "stage": "original", "input_map": [float(v) for v in input_map]}
+    jobs, index = [], {}
+    for (model, img_id), versions in variants.items():
+        plan, ran_methods, shape = ran[model]
+        fp = res.fingerprints[model]
+        target = res.targets[(model, img_id)]
+        items = []
+        for method in (methods or {}).get(model, ran_methods):
+            opts = method_options(plan, method, shape, profile.black_box)
+            for name, img in versions.items():
+                key = explanation_key(model=fp, state=state, image=array_hash(img),
+                                      method=method, options=opts, seed=profile.seed,
+                                      target=target)
+                index[(model, img_id, name, method)] = key
+                items.append(ExplainItem(key, f"{img_id}~{name}", img, method, opts,
+                                         profile.seed, target, calibrate=False))
+        if items:
+            jobs.append(ExplainJob(model, "original" if input_map is None else "input-map",
+                                   (), 0, tuple(items), pipe.cache_root, input_map))
+    entries = pipe.run(jobs, index, stats="variants", timing="explain variants")
+    return {name: entry["saliency"] for name, entry in entries.items()}
+
+
 def price_maps(profile, images_dir: str | None, models: dict, suite: str) -> list:
     """The work of explaining every image of the comparison plans with every method (a
     suite that shares these maps with another pays them once: the cache)."""
-    from leg.harness.engine.plan import Work, overhead
+    from leg.harness.engine.plan import Work, overhead, plural
     from leg.harness.methods import record
 
     out = []
@@ -117,7 +155,8 @@ def price_maps(profile, images_dir: str | None, models: dict, suite: str) -> lis
             opts = method_options(plan, method, shape, profile.black_box)
             e, g = record(method, profile.user_methods).cost(opts, shape[2], opts.get("budget"))
             evals, grads = evals + e, grads + g
-        out.append(Work(suite, plan.spec, f"maps ({n_img} images x {len(methods)} methods)",
+        out.append(Work(suite, plan.spec, f"maps ({plural(n_img, 'image')} x "
+                        f"{plural(len(methods), 'method')})",
                         n_img * len(methods), n_img * evals, n_img * grads,
                         n_img * overhead(methods)))
     return out

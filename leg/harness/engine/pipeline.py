@@ -70,7 +70,8 @@ class Pipeline:
     ``errors``, ``cache_stats``)."""
 
     def __init__(self, profile, result: SuiteResult, *, cache_root: str | Path,
-                 images_dir: str | None = None, executor=None, needed: dict | None = None):
+                 images_dir: str | None = None, masks_dir: str | None = None, executor=None,
+                 needed: dict | None = None):
         from leg.harness.engine.executors import SequentialExecutor
 
         #: The results of the suites this one reads (:attr:`Suite.needs`), by name.
@@ -79,6 +80,8 @@ class Pipeline:
         self.result = result
         self.cache_root = str(cache_root)
         self.images_dir = images_dir
+        #: ``--leg-masks``: one binary PNG per ``images_dir`` file, the object's region.
+        self.masks_dir = masks_dir
         self.executor = executor or SequentialExecutor()
 
     # ------------------------------------------------------------------ models, images

@@ -17,12 +17,19 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-__all__ = ["Plan", "Probe", "Work", "make_plan", "overhead", "probe_model"]
+__all__ = ["Plan", "Probe", "Work", "make_plan", "overhead", "plural", "probe_model"]
 
 #: Seconds of work per map besides the model (the regression, LEG-TV's linear program, the
 #: similarities of the sanity suite), measured on this project's 2-core machine.
 _OVERHEAD = {"leg": 0.05, "leg-tv": 0.3}
 _OVERHEAD_OTHER = 0.02
+
+
+def plural(n: int, noun: str, many: str | None = None) -> str:
+    """``n`` and ``noun`` in agreement: ``plural(1, "image")`` is ``"1 image"``,
+    ``plural(6, "image")`` ``"6 images"``; ``many`` is the plural where it is not
+    ``noun + "s"`` (``plural(3, "noisy copy", "noisy copies")``)."""
+    return f"{n} {noun if n == 1 else (many or noun + 's')}"
 
 
 @dataclass(frozen=True)
@@ -71,11 +78,12 @@ class Decides:
     def line(self) -> str:
         what = f"{self.suite} on {self.model} ({', '.join(self.checks)})"
         if not self.decides:
-            return (f"  undecided: {what}: {self.n_images} images, at least {self.needed} are "
-                    f"needed for p < 0.05 (--leg-n-images {self.needed} or more)")
+            return (f"  undecided: {what}: {plural(self.n_images, 'image')}, at least "
+                    f"{self.needed} are needed for p < 0.05 (--leg-n-images {self.needed} or "
+                    "more)")
         share = ("" if self.share is None else f"; shows a method better than its reference "
                  f"on {self.share:.0%} of images or more (80 % power)")
-        return f"  decides:   {what}: {self.n_images} images{share}"
+        return f"  decides:   {what}: {plural(self.n_images, 'image')}{share}"
 
 
 @dataclass
@@ -118,12 +126,15 @@ class Plan:
             grad = ("" if p.seconds_per_gradient is None
                     else f", {p.seconds_per_gradient * 1000:.1f} ms per gradient")
             out.append(f"  {spec}: {p.seconds_per_evaluation * 1000:.2f} ms per model "
-                       f"evaluation{grad} (probe of {p.batch} images)")
-        width = max([len(w.what) for w in self.work] + [4])
-        out.append(f"  {'suite':<13}{'model':<24}{'work':<{width + 2}}{'items':>7}"
+                       f"evaluation{grad} (probe of {plural(p.batch, 'image')})")
+        # every column as wide as its longest entry: names are printed whole
+        what = max([len(w.what) for w in self.work] + [4]) + 2
+        suite = max([len(w.suite) for w in self.work] + [5]) + 2
+        model = max([len(w.model) for w in self.work] + [5]) + 2
+        out.append(f"  {'suite':<{suite}}{'model':<{model}}{'work':<{what}}{'items':>7}"
                    f"{'evaluations':>13}{'gradients':>11}{'est.':>14}")
         for w in self.work:
-            out.append(f"  {w.suite:<13}{w.model[:23]:<24}{w.what:<{width + 2}}{w.items:>7}"
+            out.append(f"  {w.suite:<{suite}}{w.model:<{model}}{w.what:<{what}}{w.items:>7}"
                        f"{w.evaluations:>13,}{w.gradients:>11,}"
                        f"{_duration(w.seconds or 0.0):>14}")
         out += [d.line() for d in self.decides]
@@ -173,7 +184,8 @@ def overhead(methods) -> float:
 def make_plan(profile, images_dir: str | None, suites, *, probe: bool = True) -> Plan:
     """The :class:`Plan` of ``suites`` (names, or :class:`~leg.harness.engine.suite.Suite`
     records) of ``profile`` on ``images_dir``: each suite prices its own work
-    (:meth:`~leg.harness.engine.suite.Suite.price`) with probes of the models it loads."""
+    (:meth:`~leg.harness.engine.suite.Suite.price`) with probes of the models it loads;
+    work that several suites share (the comparison plans' maps) is listed under the first."""
     from leg.harness.engine.inputs import load_model_once, zoo_images
     from leg.harness.engine.pipeline import input_shape
     from leg.harness.engine.suite import suite as suite_named
@@ -197,7 +209,7 @@ def make_plan(profile, images_dir: str | None, suites, *, probe: bool = True) ->
             plan.probes[spec] = probe_model(clf, image)
         except Exception as exc:  # the plan is still printed, without a time
             plan.notes.append(f"{spec} could not be probed ({type(exc).__name__}: {exc})")
-    work = []
+    work, first = [], {}
     for s in chosen:
         priced = s.price(profile, images_dir, models)
         for w in priced:  # models the suite makes itself (the ground-truth ones) it probes
@@ -205,7 +217,9 @@ def make_plan(profile, images_dir: str | None, suites, *, probe: bool = True) ->
                 probed = s.probe(w.model)
                 if probed is not None:
                     plan.probes[w.model] = probed
-        work += priced
+        for w in priced:  # work another suite does too (the comparison maps) is listed once
+            if first.setdefault((w.model, w.what, w.items, w.evaluations), w.suite) == w.suite:
+                work.append(w)
     plan.work = [_price(w, plan.probes.get(w.model)) for w in work]
     plan.decides = decides(profile, images_dir, chosen)
     if profile.user_methods:

@@ -31,4 +31,5 @@ class Edge(Baseline):
 
 METHOD = Method(
     "edge", "A Sobel edge map of the image: ignores the model (a control the randomization "
-    "checks must catch)", suites={"sanity"}, role="control")
+    "checks must catch, and the map metrics' model-dependence gate)",
+    suites={"sanity", "perturbation"}, role="control")

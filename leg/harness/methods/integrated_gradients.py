@@ -56,4 +56,5 @@ class IntegratedGradients(Baseline):
 METHOD = Method(
     "integrated-gradients", "Integrated gradients: the gradient integrated along a path from "
     "a fill (Sundararajan et al., 2017)", budget="gradient evaluations", gradients=50,
-    needs_gradient=True, estimates="removal", suites={"perturbation", "groundtruth"})
+    needs_gradient=True, estimates="removal", suites={"perturbation", "groundtruth"},
+    axioms={"completeness"})

@@ -8,7 +8,8 @@ from leg.harness.methods.record import Method
 
 _COMMON = dict(budget="model evaluations", sampled=True, estimates="gradient",
                suites={"sanity", "perturbation", "groundtruth"}, role="asserted",
-               asserted={"key-size", "deletion", "ground-truth"}, ours=True, figure=True)
+               asserted={"key-size", "deletion", "ground-truth", "input-invariance"}, ours=True,
+               figure=True)
 
 METHODS = (
     Method("leg", "LEG: the regression of the model's response on structured Gaussian noise "

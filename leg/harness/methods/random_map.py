@@ -56,8 +56,9 @@ class RandomCells(Baseline):
 
 
 METHODS = (
-    Method("random", "A random map: uniform noise per pixel, ignoring the model",
-           suites={"sanity", "perturbation", "groundtruth"}, figure=True),
+    Method("random", "A random map: uniform noise per pixel, ignoring the model (a control: "
+           "no check may pass it)", suites={"sanity", "perturbation", "groundtruth"},
+           role="control", figure=True),
     Method("random-cells", "A random map at LEG's granularity (noise per cell): the floor of "
            "the faithfulness comparisons", suites={"perturbation"}, floor=True),
 )

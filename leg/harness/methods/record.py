@@ -57,6 +57,8 @@ class Method:
     ``needs``: :data:`NEEDS`. ``estimates``: :data:`ESTIMANDS`. ``suites``: the suites that
     run it unless ``--leg-methods`` says otherwise. ``role``: :data:`ROLES`. ``asserted``:
     the checks outside the sanity suite whose verdict on this method a test asserts.
+    ``axioms``: the properties it claims by construction (``"completeness"``: its map sums
+    to the score's change from its baseline), checked only for the methods that claim them.
     ``ours``: marked in the leaderboards (LEG, LEG-TV). ``floor``: the reference every
     faithfulness comparison is paired with. ``figure``: shown in the masked-images figure.
     ``target``: a user method's ``module:attribute`` (built in the workers from it).
@@ -73,6 +75,7 @@ class Method:
     suites: frozenset[str] = field(default_factory=frozenset)
     role: str = "reported"
     asserted: frozenset[str] = field(default_factory=frozenset)
+    axioms: frozenset[str] = field(default_factory=frozenset)
     ours: bool = False
     floor: bool = False
     figure: bool = False
@@ -92,6 +95,7 @@ class Method:
                              f"{self.role!r}.")
         object.__setattr__(self, "suites", frozenset(self.suites))
         object.__setattr__(self, "asserted", frozenset(self.asserted))
+        object.__setattr__(self, "axioms", frozenset(self.axioms))
 
     @property
     def black_box(self) -> bool:

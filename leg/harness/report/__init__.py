@@ -154,13 +154,23 @@ class Report:
         #: One line shown under the run line (e.g. the comparison with a baseline) and its
         #: link target, relative to the run folder.
         self.notice: tuple[str, str | None] | None = None
-        #: Why the run did not finish (Ctrl-C, a stop after failures), or ``None``: the
-        #: report's first line then says so.
+        #: How a run that Ctrl-C (a ``KeyboardInterrupt``) stopped ended, or ``None``: the
+        #: title and the first line then say "INTERRUPTED".
         self.interrupted: str | None = None
         #: Lines shown under the notice (what differs from the baseline's machine, ...).
         self.warnings: list[str] = []
         #: Other files of the run folder (``name -> bytes``, e.g. ``maps-sanity.npz``).
         self.files: dict[str, bytes] = {}
+        #: Why a run that pytest stopped early (``-x``, ``--maxfail``, ``pytest.exit``)
+        #: did not finish, or ``None``: the title and the first line say "STOPPED EARLY".
+        self.stopped: str | None = None
+
+    @property
+    def unfinished(self) -> str | None:
+        """``" (INTERRUPTED)"`` or ``" (STOPPED EARLY)"`` for the title of a run that did
+        not finish, ``None`` for one that did."""
+        return (" (INTERRUPTED)" if self.interrupted
+                else " (STOPPED EARLY)" if self.stopped else None)
 
     @property
     def run_dir(self) -> Path:
@@ -237,6 +247,7 @@ class Report:
             "leg", "tensorflow", "tensorflow-cpu", "keras", "numpy", "scipy", "python")
             if k in versions)
         parts = [f"INTERRUPTED: {self.interrupted}" if self.interrupted else "",
+                 f"STOPPED EARLY: {self.stopped}" if self.stopped else "",
                  f"profile {self.info.get('profile', '?')}", f"tests: {tests}",
                  f"{minutes} min {secs:02d} s", f"models {models}" if models else "",
                  f"seed {conf['seed']}" if "seed" in conf else "", shown,
@@ -247,15 +258,19 @@ class Report:
         return [t for t in self.tests if t["outcome"] in ("failed", "error")]
 
     def _summary_md(self, finished: _dt.datetime) -> str:
-        title = f"# leg evaluation report — {self.run_id}" + (
-            " (INTERRUPTED)" if self.interrupted else "")
+        title = f"# leg evaluation report — {self.run_id}{self.unfinished or ''}"
         out = [title, "", self.run_line(finished), ""]
         if self.notice:
             text, link = self.notice
             out += [f"**{text}**" + (f" ([{link}]({link}))" if link else ""), ""]
         if self.warnings:
             out += [f"- ⚠ {w}" for w in self.warnings] + [""]
-        out += ["## Verdicts", "", overview.matrix_markdown(self.verdicts), ""]
+        out += ["## Verdicts", ""]
+        if self.verdicts:
+            out += [overview.guide_markdown(), ""]
+        out += [overview.matrix_markdown(self.verdicts), ""]
+        if self.verdicts:
+            out += ["### The columns", "", overview.columns_markdown(self.verdicts), ""]
         if self.leaderboards:
             out += ["## Leaderboards", "", overview.leaderboards_markdown(self.leaderboards),
                     ""]
@@ -283,7 +298,7 @@ class Report:
 
     def _index_html(self, finished: _dt.datetime) -> str:
         head = [f"<h1>leg evaluation report — {html.escape(self.run_id)}"
-                + (" (INTERRUPTED)" if self.interrupted else "") + "</h1>",
+                f"{self.unfinished or ''}</h1>",
                 f'<p class="runline">{html.escape(self.run_line(finished))}</p>']
         if self.notice:
             text, link = self.notice
@@ -293,8 +308,14 @@ class Report:
         if self.warnings:
             head.append('<ul class="warnings">' + "".join(
                 f"<li>{html.escape(w)}</li>" for w in self.warnings) + "</ul>")
-        first = ['<section id="verdicts"><h2>Verdicts</h2>', overview.legend_html(),
-                 overview.matrix_html(self.verdicts), "</section>"]
+        first = ['<section id="verdicts"><h2>Verdicts</h2>', overview.legend_html()]
+        if self.verdicts:
+            first.append(overview.guide_html())
+        first.append(overview.matrix_html(self.verdicts))
+        if self.verdicts:
+            first += ['<h3 id="the-columns">The columns</h3>',
+                      overview.columns_html(self.verdicts)]
+        first.append("</section>")
         if self.leaderboards:
             first += ['<section id="leaderboards"><h2>Leaderboards</h2>',
                       overview.leaderboards_html(self.leaderboards), "</section>"]
@@ -389,6 +410,10 @@ padding:2px 5px}
 .v-reference{background:#fff}.v-not-significant{background:#eef1f4}.v-undecided{background:#fdf3d7}
 .v-not-run{background:#f6f8fa;color:#8c959f}
 .asserted{font-weight:700}.legend{font-size:12px;margin:2px 0 4px}
+.guide{font-size:12px;color:#1f2328;columns:2 34em;column-gap:24px;margin:0 0 4px}
+.guide p{margin:0 0 3px;break-inside:avoid}
+.columns{width:100%}.columns td,.columns th{font-size:11.5px}.columns th{white-space:nowrap}
+.columns td:nth-child(2){max-width:13em}.columns td:nth-child(4){max-width:17em}
 .legend span{display:inline-block;padding:0 6px;margin:0 3px 2px 0;border:1px solid #d0d7de}
 .legend .asserted-key{font-weight:700;border:none;padding:0}
 .marked{font-weight:700;background:#fff3d6}

@@ -4,7 +4,8 @@ A baseline is a run folder written by :class:`leg.harness.report.Report` (or its
 ``run.json``, or ``reports/latest``). Only a *compatible* baseline is compared: same
 profile, same parameters hash (:meth:`leg.harness.profiles.Profile.parameters_hash`, which
 covers models, images count, methods, budgets, stages, seeds and thresholds), same model
-specs and the same images (their files' hash, ``images_hash``). Anything else is refused
+specs and the same images and masks (their files' hashes, ``images_hash``,
+``masks_hash``). Anything else is refused
 with :class:`IncompatibleBaseline` naming the difference; it is never silently compared.
 Other model weights (another fingerprint) make the baseline another *version* of the model:
 :func:`check_compatible` returns which models changed, and their rows are compared with
@@ -106,8 +107,10 @@ def check_compatible(baseline: Baseline, identity: dict) -> dict[str, tuple[str,
     (``spec -> (baseline fingerprint, this run's)``; empty: the same weights).
 
     ``identity`` keys: ``profile``, ``parameters_hash``, ``models`` (specs), optionally
-    ``images_hash`` (compared when both runs have one) and ``fingerprints`` (spec -> hash;
-    compared for the specs both runs know).
+    ``images_hash`` (compared when the baseline records one: runs stored before it are not
+    refused for it), ``masks_hash`` (compared when both runs have masks; with masks in one
+    run only, the localisation table is in one run only and not compared) and
+    ``fingerprints`` (spec -> hash; compared for the specs both runs know).
     """
     stored = baseline.run.get("identity") or {}
     problems = []
@@ -115,9 +118,12 @@ def check_compatible(baseline: Baseline, identity: dict) -> dict[str, tuple[str,
                        ("models", "models")):
         if key in identity and stored.get(key) != identity[key]:
             problems.append(f"{label}: baseline {stored.get(key)!r}, this run {identity[key]!r}")
-    if identity.get("images_hash") is not None or stored.get("images_hash") is not None:
-        if "images_hash" in stored and stored.get("images_hash") != identity.get("images_hash"):
-            problems.append(f"images: baseline {_images(stored)}, this run {_images(identity)}")
+    if "images_hash" in stored and stored.get("images_hash") != identity.get("images_hash"):
+        problems.append(f"images: baseline {_images(stored)}, this run {_images(identity)}")
+    if stored.get("masks_hash") and identity.get("masks_hash") \
+            and stored["masks_hash"] != identity["masks_hash"]:
+        problems.append(f"masks (--leg-masks): baseline files hash {stored['masks_hash']}, "
+                        f"this run {identity['masks_hash']}")
     if problems:
         raise IncompatibleBaseline(
             f"The baseline {str(baseline.path)!r} is not comparable with this run ("

@@ -10,8 +10,10 @@ import html
 import math
 
 from leg.harness.checks.verdicts import VERDICTS, Leaderboard, Verdict
+from leg.harness.engine.plan import plural
 
-__all__ = ["fmt", "leaderboards_html", "leaderboards_markdown", "legend_html",
+__all__ = ["columns", "columns_html", "columns_markdown", "fmt", "guide_html",
+           "guide_markdown", "leaderboards_html", "leaderboards_markdown", "legend_html",
            "matrix_html", "matrix_markdown", "statistics_text"]
 
 
@@ -98,7 +100,8 @@ def _title(v: Verdict | None) -> str:
     text = f"{v.verdict.replace('-', ' ')}: {VERDICTS[v.verdict][1]}"
     stats = statistics_text(v)
     return (text + (f" — {v.detail}" if v.detail else "") + (f" ({stats})" if stats else "")
-            + (" [asserted]" if v.asserted else ""))
+            + (" [asserted: the run fails unless it passes]" if v.asserted
+               else " [reported: never fails the run]"))
 
 
 #: Column headers that may break inside a word (soft hyphens), keeping the matrix narrow.
@@ -111,11 +114,111 @@ def _wrap_name(name: str) -> str:
     return html.escape(name).replace(":", ":<wbr>").replace("_", "_<wbr>")
 
 
+def _guide() -> list[tuple[str, str]]:
+    """How to read the matrix, in words: ``(term, explanation)`` pairs (Markdown's inline
+    marks), the same on every page and in ``summary.md``."""
+    from leg.harness.checks.statistics import min_images_for
+
+    need = min_images_for(0.05)
+    return [
+        ("A cell", "the verdict's symbol, the number it was decided on and *nN*, the number "
+                   "of images it was judged over (of models, for ground truth). For a "
+                   "comparison over images the number is the method's median of the check's "
+                   "metric over the images; each column's rule below says what it shows."),
+        ("Asserted", "**bold** cells. A test asserts the verdict: the run fails unless it is "
+                     "✓ (x: a failure the profile expects, an xfail; ? undecided: a skip, a "
+                     "failure with `--leg-strict`)."),
+        ("Reported", "plain cells: shown for comparison, they never fail the run."),
+        ("The rule", "comparisons are paired over images: each image gives the method's value "
+                     "and its reference's (random-cells' score for a faithfulness check, the "
+                     "unrelated-map level for a randomization check), and a one-sided "
+                     f"Wilcoxon signed-rank test over the images decides: ✓ when the method is "
+                     f"better at p < 0.05. At least {need} images are needed (the smallest p "
+                     f"of n images is 1/2ⁿ): with fewer the cell is ? undecided."),
+        ("~ not significant", "a reported comparison that shows the method neither better "
+                              "nor worse than its reference at p < 0.05: no evidence either "
+                              "way."),
+        ("≈ uninformative", "the maps fell to the level of unrelated maps, but they do not "
+                            "reproduce under another seed of the original model either: "
+                            "noise falls trivially, so this is not a pass."),
+    ]
+
+
+def guide_markdown() -> str:
+    """:func:`_guide` as a Markdown list."""
+    return "\n".join(f"- **{term}**: {text}" for term, text in _guide())
+
+
+def guide_html() -> str:
+    """:func:`_guide` as short paragraphs, visible (not on hover, not folded)."""
+    from leg.harness.report import prose_html
+
+    return '<div class="guide">' + "".join(
+        prose_html(f"**{term}**: {text}") for term, text in _guide()) + "</div>"
+
+
+def columns(verdicts: list[Verdict]) -> list[dict]:
+    """One row per column of the verdict matrix, from the suites'
+    :class:`~leg.harness.engine.suite.Check` records (a new check is included by itself):
+    its header, its rule, its paper, what could game it, and the methods on which a test
+    asserts it in this run (``"reported"``: on none)."""
+    from leg.harness.engine.suite import check as check_record
+
+    rows = []
+    for name in _check_order(verdicts):
+        cells = [v for v in verdicts if v.check == name]
+        if not cells:
+            continue
+        models = list(dict.fromkeys(v.model for v in cells))
+        on: dict[str, list[str]] = {}
+        for v in cells:
+            if v.asserted:
+                on.setdefault(v.method, []).append(v.model)
+        asserted = ", ".join(m if len(ms) == len(models) else f"{m} ({', '.join(ms)})"
+                             for m, ms in on.items())
+        c = check_record(name)
+        rows.append({"check": name, "header": c.header if c else name,
+                     "rule": c.rule if c else "", "reference": c.reference if c else "",
+                     "gamed_by": c.gamed_by if c else "",
+                     "asserted": f"asserted on {asserted}" if asserted else "reported"})
+    return rows
+
+
+def columns_markdown(verdicts: list[Verdict]) -> str:
+    """:func:`columns` as a Markdown table."""
+    rows = columns(verdicts)
+    if not rows:
+        return ""
+    out = ["| column | asserted or reported | what it checks (the rule) | paper |",
+           "|---|---|---|---|"]
+    for r in rows:
+        rule = r["rule"] + (f" *Gamed by:* {r['gamed_by']}" if r["gamed_by"] else "")
+        cells = [f"**{r['header']}**", r["asserted"], rule, r["reference"]]
+        out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(out)
+
+
+def columns_html(verdicts: list[Verdict]) -> str:
+    """:func:`columns` as a table under the matrix, visible (not on hover)."""
+    rows = columns(verdicts)
+    if not rows:
+        return ""
+    body = "".join(
+        f"<tr><th>{html.escape(r['header'])}</th><td>{html.escape(r['asserted'])}</td>"
+        f"<td>{html.escape(r['rule'])}"
+        + (f" <em>Gamed by:</em> {html.escape(r['gamed_by'])}" if r["gamed_by"] else "")
+        + f"</td><td>{html.escape(r['reference'])}</td></tr>" for r in rows)
+    return ('<div class="scroll"><table class="columns" id="columns"><thead><tr>'
+            "<th>column</th><th>asserted or reported</th><th>what it checks (the rule)</th>"
+            f"<th>paper</th></tr></thead><tbody>{body}</tbody></table></div>")
+
+
 def legend_html() -> str:
     items = "".join(f'<span class="v-{k}" title="{html.escape(m)}">{s} {k.replace("-", " ")}'
                     "</span>" for k, (s, m) in VERDICTS.items())
     return (f'<p class="legend">{items} <span class="asserted-key">bold</span>: asserted by a '
-            "test; hover a cell for the rule and the numbers.</p>")
+            "test (a failure fails the run); plain: reported. Hover a cell for its numbers."
+            "</p>")
 
 
 def matrix_html(verdicts: list[Verdict]) -> str:
@@ -240,7 +343,8 @@ def verdicts_text(verdicts: list[Verdict]) -> list[str]:
         return []
     index = {(v.model, v.method, v.check): v for v in verdicts}
     legend = ", ".join(f"{s} {k.replace('-', ' ')}" for k, (s, _) in VERDICTS.items())
-    out = [f"leg verdicts ({legend}; * asserted by a test):"]
+    out = [f"leg verdicts ({legend}; * asserted: a failure fails the run; unstarred cells are "
+           "reported only):"]
     for model in _models(verdicts):
         checks = _checks(verdicts, model)
         methods = [m for m in _methods(verdicts) if any((model, m, c) in index for c in checks)]
@@ -256,6 +360,7 @@ def verdicts_text(verdicts: list[Verdict]) -> list[str]:
                 cells.append(f"{sym:<{max(len(h), 2)}}")
             out.append(f"    {m:<{width}}" + "  ".join(cells))
     undecided = [v for v in verdicts if v.asserted and v.verdict == "undecided"]
-    out += [f"  undecided: {v.model} / {v.method} / {v.check}: {v.n_images} images, at least 5 "
-            "are needed (--leg-n-images; --leg-strict fails the run on it)" for v in undecided]
+    out += [f"  undecided: {v.model} / {v.method} / {v.check}: {plural(v.n_images, 'image')}, "
+            "at least 5 are needed (--leg-n-images; --leg-strict fails the run on it)"
+            for v in undecided]
     return out

@@ -1044,7 +1044,7 @@ def _imputation_seconds(shape: tuple[int, int, int], cell: int) -> float:
 
 def price(profile: Profile, images_dir: str | None, models: dict) -> list:
     """The faithfulness suite's work: the maps, then the key-size scans and curves."""
-    from leg.harness.engine.plan import Work
+    from leg.harness.engine.plan import Work, plural
 
     out = []
     methods = profile.perturbation_methods
@@ -1072,8 +1072,8 @@ def price(profile: Profile, images_dir: str | None, models: dict) -> list:
                 + (2 * (plan.curve_steps + 1) if "road" in plan.curve_backgrounds else 0))
         units = n_img * len(methods) * (len(plan.scored()) + len(pixel))
         out.append(Work("perturbation", plan.spec,
-                        f"key-size scans ({len(plan.backgrounds)} backgrounds at {cell} px "
-                        f"cells, {len(pixel)} at pixels) and curves", units,
+                        f"key-size scans ({plural(len(plan.backgrounds), 'background')} at "
+                        f"{cell} px cells, {len(pixel)} at pixels) and curves", units,
                         n_img * len(methods) * per_map,
                         overhead=(n_img * len(methods) * road * _imputation_seconds(shape, cell)
                                   / IMPUTATION_THREADS if road else 0.0)))

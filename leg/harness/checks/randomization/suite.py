@@ -144,8 +144,10 @@ def _median(values) -> float:
 
 def undecided_reason(n_images: int) -> str:
     """Why a check over ``n_images`` images is undecided, in one line."""
+    from leg.harness.engine.plan import plural
+
     need = min_images_for(ALPHA)
-    return (f"undecided: {n_images} images, at least {need} are needed for p < {ALPHA} "
+    return (f"undecided: {plural(n_images, 'image')}, at least {need} are needed for p < {ALPHA} "
             "(--leg-n-images)")
 
 
@@ -791,6 +793,9 @@ def _rule_detail(check: str, verdict_: str, worst: Judgement | None, where: str,
             "independent": "each group randomized alone moved the maps",
             "smprt": "the smoothed maps reached the unrelated level at full "
                      "randomization"}[check]
+    if verdict_ == "uninformative" and (worst is None or worst.comparison is None):
+        return (f"{rule}: undefined at {where}: the original maps of unrelated images are as "
+                "alike as two seeds' maps of one image, so there is nothing to move from")
     if worst is None or worst.comparison is None:
         return f"{rule}: {where}"
     c = worst.comparison
@@ -1053,7 +1058,7 @@ def _maps_cost(profile: Profile, options_of, channels: int) -> tuple[int, int]:
 
 def price(profile: Profile, images_dir: str | None, models: dict) -> list:
     """The sanity suite's work: every map of every state, and sMPRT's noisy copies."""
-    from leg.harness.engine.plan import Work, overhead
+    from leg.harness.engine.plan import Work, overhead, plural
 
     out = []
     n_methods = len(profile.methods)
@@ -1065,7 +1070,8 @@ def price(profile: Profile, images_dir: str | None, models: dict) -> list:
         reps = profile.repeats
         evals, grads = _maps_cost(profile, lambda m, o=plan.options: o.get(m, {}), channels)
         out.append(Work("sanity", plan.spec,
-                        f"maps ({states} states x {n_img} images x {n_methods} methods)",
+                        f"maps ({plural(states, 'state')} x {plural(n_img, 'image')} x "
+                        f"{plural(n_methods, 'method')})",
                         states * n_img * n_methods * reps,
                         states * n_img * evals * reps + len(stages) * n_img,
                         states * n_img * grads * reps,
@@ -1075,8 +1081,9 @@ def price(profile: Profile, images_dir: str | None, models: dict) -> list:
             evals, grads = _maps_cost(profile, lambda m, p=plan: smprt_options(
                 m, p.options.get(m, {}), p.smprt_copies), channels)
             out.append(Work("sanity", plan.spec,
-                            f"sMPRT maps (2 states x {n_img} images x {noisy} noisy copies x "
-                            f"{n_methods} methods)", 2 * n_img * noisy * n_methods,
+                            f"sMPRT maps (2 states x {plural(n_img, 'image')} x "
+                            f"{plural(noisy, 'noisy copy', 'noisy copies')} x "
+                            f"{plural(n_methods, 'method')})", 2 * n_img * noisy * n_methods,
                             2 * n_img * noisy * evals, 2 * n_img * noisy * grads,
                             2 * n_img * noisy * overhead(profile.methods)))
     return out
