@@ -225,6 +225,18 @@ def test_drift_against_the_methods_own_seed_agreement():
     assert {r["verdict"] for r in few} == {"undecided"}
 
 
+def test_an_unchanged_map_does_not_drift_through_its_stored_precision():
+    """A float64 map against its own float32 copy (what the run keeps): ranks that float32
+    rounding ties would otherwise make the deterministic method drift."""
+    rng = np.random.default_rng(3)
+    pairs = np.repeat(np.arange(1.0, 51.0), 2) + np.tile([0.0, 1e-9], 50)  # float32 ties them
+    now = {("m", f"i{k}", "det"): rng.permutation(pairs).reshape(10, 10) for k in range(8)}
+    stored = load_maps(maps_bytes(now))
+    rows, per_image = drift(now, stored, dict.fromkeys(now, 1.0))
+    assert {r["similarity"] for r in per_image} == {1.0}
+    assert rows[0]["verdict"] == "stable" and rows[0]["drift"] == 0.0
+
+
 def test_maps_round_trip_through_npz_bytes(tmp_path):
     maps = {("a:b", "img 1", "leg"): np.arange(6.0).reshape(2, 3),
             ("x/y.pt", "i", "gradient"): np.ones((4, 4), np.float32)}

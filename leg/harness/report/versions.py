@@ -305,7 +305,8 @@ def drift(current: dict, stored: dict, agreement: dict, *, limit: Limit | None =
           seed: int = 0, alpha: float = ALPHA) -> tuple[list[dict], list[dict]]:
     """The drift of each method's maps between two versions (module docstring).
 
-    ``current``, ``stored``: ``(model, image, method) -> (H, W)`` maps; ``agreement``:
+    ``current``, ``stored``: ``(model, image, method) -> (H, W)`` maps (compared as
+    float32, the precision :func:`maps_bytes` keeps); ``agreement``:
     ``(model, image, method) -> `` the method's seed-to-seed Spearman ``|map|`` on one
     version. Returns ``(summary, per_image)``: per model and method :data:`DRIFT_COLUMNS`
     (``similarity``, ``agreement``: medians; ``drift``: the median of ``agreement -
@@ -318,7 +319,9 @@ def drift(current: dict, stored: dict, agreement: dict, *, limit: Limit | None =
 
     per_image, groups = [], {}
     for k in sorted(set(current) & set(stored) & set(agreement)):
-        a, b = np.asarray(current[k]), np.asarray(stored[k])
+        # both as stored (float32): a map kept unchanged must be exactly as similar as itself
+        a = np.asarray(current[k], dtype=np.float32)
+        b = np.asarray(stored[k], dtype=np.float32)
         ag = agreement[k]
         if a.shape != b.shape or not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))
                                       and np.isfinite(ag)):
