@@ -6,8 +6,10 @@ whatever folder it is called in, with this folder as pytest's root and on the im
 (for ``--leg-methods NAME=module:attribute``). A project's own pytest configuration does not
 apply to the suites: they run with the harness's ``pytest.ini``. Exit status: pytest's.
 
-``leg report compare RUN_A RUN_B``: 0 when nothing regressed, 1 when something did, 2 on bad
-usage (a folder that is not a run, runs that cannot be compared).
+``leg report compare RUN_A RUN_B [--fail EXPR]``: 0 when nothing regressed, 1 when something
+did, 2 on bad usage (a folder that is not a run, runs that cannot be compared, a bad fail
+expression). Two runs of other weights of the same model are compared as versions
+(:mod:`leg.harness.report.versions`; ``--fail`` takes ``--leg-compare-fail``'s expressions).
 """
 
 from __future__ import annotations

@@ -109,7 +109,9 @@ class Suite:
     leaderboards); ``description``: the marker's help; ``checks``: its :class:`Check`
     records; ``table`` / ``key``: the metric table compared with a stored run and the
     columns that identify a row; ``uses_keras``: its models may import TensorFlow;
-    ``fingerprinted``: a stored run is comparable only with the same model weights;
+    ``fingerprinted``: no longer read (a stored run of other weights is another version
+    of the model, compared per model from every result's ``fingerprints``:
+    :mod:`leg.harness.report.versions`); kept so that suites setting it still load;
     ``tests``: its own pytest module in :mod:`leg.harness.evaluation` (``None``: the
     generic one); ``result_type``: its result's class.
     """
