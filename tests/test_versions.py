@@ -126,6 +126,8 @@ def test_a_retrain_passes_and_a_shortcut_fails_against_the_first_version(version
     with open(v2 / "comparison_drift.csv", newline="") as fh:
         drift = list(csv.DictReader(fh))
     assert [r["method"] for r in drift] == ["gradient"] and drift[0]["status"] != "regressed"
+    summary = (v2 / "summary.md").read_text()  # what a pull-request comment shows
+    assert "## Across versions: drift of the maps" in summary and "| gradient |" in summary
 
     # the shortcut: right for the wrong reason; localisation regressed, the run fails
     shortcut = _harness(versions, "v3", "--leg-baseline", str(base), "--leg-strict",

@@ -307,6 +307,14 @@ def test_two_stored_versions_compared_per_check_with_drift(tmp_path, capsys):
     md = (b / "comparison.md").read_text()
     assert "fingerprint f1 (earlier) -> f2 (later)" in md and "## Drift of the maps" in md
     assert (b / "comparison_drift.csv").read_text().count("\n") == 2
+    from leg.harness.report.compare import add_versions_section
+
+    rep = Report(tmp_path / "sections", run_id="r")
+    add_versions_section(rep, c)
+    summary = (rep.write() / "summary.md").read_text()
+    assert "## Across versions: what changed" in summary
+    assert "fingerprint f1 (earlier) -> f2 (later)" in summary
+    assert "## Across versions: drift of the maps" in summary and "| leg |" in summary
     # drift made fatal: unrelated maps beyond the limit
     rng = np.random.default_rng(7)
     d = _version(tmp_path, "v3", "f3", BASE, {k: rng.normal(size=v.shape)

@@ -944,6 +944,9 @@ def _compare_runs(sess: LegSession, rep):
     rep.notice = (f"Against the baseline {sess.baseline.path}: {comparison.summary()}.",
                   "comparison.html")
     rep.warnings += comparison.environment
+    from leg.harness.report.compare import add_versions_section
+
+    add_versions_section(rep, comparison)
     return comparison
 
 

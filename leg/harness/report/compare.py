@@ -38,7 +38,8 @@ from leg.harness.report.baseline import (
     metric_tables,
 )
 
-__all__ = ["NotARun", "RunComparison", "compare_runs", "load_run", "write_comparison"]
+__all__ = ["NotARun", "RunComparison", "add_versions_section", "compare_runs", "load_run",
+           "write_comparison"]
 
 #: Rows shown per table on the page (the CSVs hold them all).
 SHOWN = 300
@@ -323,6 +324,25 @@ def _versions_lines(c: RunComparison) -> list[str]:
                else f" (the tolerance {c.tolerance:g})") + ".")
     out += [f"Warning: {w}." for w in c.environment]
     return out
+
+
+def add_versions_section(report, c: RunComparison, order: int = 6) -> None:
+    """Across versions: the units that moved and the drift per method as an open section
+    of the new run's own report (so its ``summary.md``, posted on a pull request, carries
+    them)."""
+    if not c.across_versions:
+        return
+    report.add_table("versions_units", _with_ci(c.moved), columns=_UNITS_SHOWN)
+    report.add_table("versions_drift", _with_ci(c.drift), columns=_DRIFT_SHOWN)
+    text = "\n".join([*(f"- {line}" for line in _versions_lines(c)), "",
+                      "**Checks that moved** (paired over images; all in comparison.md):"
+                      if c.moved else "No check moved significantly.", ""])
+    report.add_section("Across versions: what changed", text, order=order, open=True,
+                       tables=[("versions_units", 40)] if c.moved else [])
+    report.add_section("Across versions: drift of the maps", _DRIFT_TEXT if c.drift else
+                       "Not measured: no suite kept maps in both runs (the sanity suite "
+                       "keeps them).", order=order, open=True,
+                       tables=[("versions_drift", 40)] if c.drift else [])
 
 
 def comparison_markdown(c: RunComparison) -> str:
