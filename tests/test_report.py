@@ -106,7 +106,6 @@ def test_regression_against_itself_and_a_degraded_baseline(tmp_path):
     ({"profile": "standard"}, "profile"),
     ({"parameters_hash": "p2"}, "parameters"),
     ({"models": ["lite0"]}, "models"),
-    ({"fingerprints": {"digits": "other"}}, "weights"),
 ])
 def test_incompatible_baseline_is_refused(tmp_path, change, match):
     path, _ = _run_dir(tmp_path, "base")
@@ -114,6 +113,15 @@ def test_incompatible_baseline_is_refused(tmp_path, change, match):
              "fingerprints": {"digits": "f1"}, **change}
     with pytest.raises(IncompatibleBaseline, match=match):
         check_compatible(load_baseline(path), ident)
+
+
+def test_other_weights_are_another_version_not_a_refusal(tmp_path):
+    path, _ = _run_dir(tmp_path, "base")
+    ident = {"profile": "smoke", "parameters_hash": "p1", "models": ["digits"]}
+    assert check_compatible(load_baseline(path), {**ident, "fingerprints": {"digits": "f1"}}
+                            ) == {}
+    assert check_compatible(load_baseline(path), {**ident, "fingerprints": {
+        "digits": "other"}}) == {"digits": ("f1", "other")}
 
 
 def test_baseline_without_run_json_is_refused(tmp_path):

@@ -14,7 +14,9 @@ fixture)::
 It runs ``leg evaluate`` in a fresh process (the harness's own pytest session, its cache and
 report, nothing shared with the calling test), then reads the run's ``verdicts.csv``. With
 ``baseline=`` the run is also compared with a stored run (commit one in your repository to
-catch regressions in CI): :attr:`Evaluation.regressions` lists what got worse.
+catch regressions in CI), of the same model weights or of another version of the model
+(``compare_fail=``: how much worse each check may get, ``--leg-compare-fail``'s syntax):
+:attr:`Evaluation.regressions` lists what got worse.
 """
 
 from __future__ import annotations
@@ -106,14 +108,16 @@ def evaluate(*, model: str | None = None, images: str | os.PathLike | None = Non
              report_dir: str | os.PathLike = "reports",
              baseline: str | os.PathLike | None = None, seed: int | None = None,
              args: Sequence[str] = (), cwd: str | os.PathLike | None = None,
-             timeout: float | None = None) -> Evaluation:
+             timeout: float | None = None, compare_fail: str | None = None) -> Evaluation:
     """Run the harness's ``suites`` (``sanity``, ``perturbation``, ``groundtruth``,
     ``estimand``) on ``model`` (any ``--leg-model`` spec) and ``images`` (a folder).
 
     ``methods``: built-in names, ``{"name": "package.module:attribute"}`` for your own (a
     ``None`` target: a built-in or an installed ``leg.explainers`` entry point), or the
     ``--leg-methods`` text. ``args``: further ``leg evaluate`` (pytest) arguments. ``cwd``: the
-    folder it runs in (default: this one; your modules must import from there). Raises
+    folder it runs in (default: this one; your modules must import from there).
+    ``compare_fail``: with ``baseline``, the ``--leg-compare-fail`` expressions (e.g.
+    ``"relevance-mass:0.05,key-size:10%,drift:0.5"``). Raises
     :class:`EvaluationError` when the harness could not run (exit status 2 and above);
     failing checks are not an error: read them from the result.
     """
@@ -131,7 +135,8 @@ def evaluate(*, model: str | None = None, images: str | os.PathLike | None = Non
            "--leg-profile", profile, "--leg-report-dir", str(report_dir)]
     for option, value in (("--leg-model", model), ("--leg-images", images),
                           ("--leg-methods", _methods_option(methods)),
-                          ("--leg-baseline", baseline), ("--leg-seed", seed)):
+                          ("--leg-baseline", baseline), ("--leg-seed", seed),
+                          ("--leg-compare-fail", compare_fail)):
         if value is not None:
             cmd += [option, str(value)]
     cmd += list(args)
@@ -149,7 +154,12 @@ def evaluate(*, model: str | None = None, images: str | os.PathLike | None = Non
         run_dir, tables = Path(run.path).resolve(), run.tables
     except IncompatibleBaseline:  # no report was written
         run_dir, tables = latest.resolve(), {}
-    regressions = [r for r in tables.get("comparison_metrics", [])
-                   + tables.get("comparison_verdicts", []) if r.get("status") == "regressed"]
+    # across versions (comparison_drift.csv is written) a verdict flip regresses only for
+    # an asserted check that passed before, as leg.harness.report.compare counts it
+    versions = "comparison_drift" in tables
+    flips = [r for r in tables.get("comparison_verdicts", []) if not versions or (
+        r.get("before") == "pass" and str(r.get("asserted")).lower() == "true")]
+    regressions = [r for r in tables.get("comparison_metrics", []) + flips
+                   + tables.get("comparison_drift", []) if r.get("status") == "regressed"]
     return Evaluation(run_dir, done.returncode, tables.get("verdicts", []), output,
                       regressions)

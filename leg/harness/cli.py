@@ -6,8 +6,10 @@ whatever folder it is called in, with this folder as pytest's root and on the im
 (for ``--leg-methods NAME=module:attribute``). A project's own pytest configuration does not
 apply to the suites: they run with the harness's ``pytest.ini``. Exit status: pytest's.
 
-``leg report compare RUN_A RUN_B``: 0 when nothing regressed, 1 when something did, 2 on bad
-usage (a folder that is not a run, runs that cannot be compared).
+``leg report compare RUN_A RUN_B [--fail EXPR]``: 0 when nothing regressed, 1 when something
+did, 2 on bad usage (a folder that is not a run, runs that cannot be compared, a bad fail
+expression). Two runs of other weights of the same model are compared as versions
+(:mod:`leg.harness.report.versions`; ``--fail`` takes ``--leg-compare-fail``'s expressions).
 """
 
 from __future__ import annotations
@@ -78,6 +80,9 @@ def _parser() -> argparse.ArgumentParser:
     cmp.add_argument("--tolerance", type=_float_in(0, None), default=None,
                      help="absolute move of a metric in its bad direction that regresses "
                           "(default: the profile's regression_tolerance)")
+    cmp.add_argument("--fail", default=None, metavar="EXPR",
+                     help="how much worse each check may get, as --leg-compare-fail: "
+                          "NAME:LIMIT[,...], e.g. relevance-mass:0.05,key-size:10%%,drift:0.3")
     cmp.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser
 
@@ -101,21 +106,28 @@ def run_report_compare(args) -> int:
     """``leg report compare RUN_A RUN_B``: write the comparison, print its summary."""
     from leg.harness.report.baseline import IncompatibleBaseline
     from leg.harness.report.compare import NotARun, compare_runs, load_run, write_comparison
+    from leg.harness.report.versions import compare_fail_option
 
     try:
+        fail = compare_fail_option(args.fail)
         before = load_run(args.run_a, "RUN_A")
         after = load_run(args.run_b, "RUN_B")
-        comparison = compare_runs(before, after, tolerance=args.tolerance)
-    except (NotARun, IncompatibleBaseline) as exc:
-        raise _Usage(str(exc)) from None
+        comparison = compare_runs(before, after, tolerance=args.tolerance, fail=fail)
+    except (NotARun, IncompatibleBaseline, ValueError) as exc:
+        raise _Usage(str(exc).replace("--leg-compare-fail", "--fail")) from None
     page = write_comparison(comparison, args.out or after.path)
     print(f"{comparison.summary()}.")
+    for line in comparison.environment:
+        print(f"  warning: {line}")
     for row in comparison.regressions[:10]:
-        if "check" in row:
+        if "table" in row:
+            print(f"  {row['table']} {row['what']}: {row['before']:.4g} -> {row['after']:.4g}")
+        elif "drift" in row:
+            print(f"  drift {row['model']}/{row['method']}: {row['drift']:.3g} beyond "
+                  f"{row['limit_text']}")
+        else:
             print(f"  verdict {row['model']}/{row['method']}/{row['check']}: "
                   f"{row['before']} -> {row['after']}")
-        else:
-            print(f"  {row['table']} {row['what']}: {row['before']:.4g} -> {row['after']:.4g}")
     if len(comparison.regressions) > 10:
         print(f"  ... {len(comparison.regressions) - 10} more")
     print(f"Written: {page} and {page.with_suffix('.md')}")

@@ -16,7 +16,11 @@ clone):
 ``--leg-methods a,b``      methods: built-in names, ``NAME=package.module:attribute`` (your
                            own, :mod:`leg.harness.methods.user`) or ``leg.explainers`` entry points
 ``--leg-seed N``           base seed of the explanations
-``--leg-baseline PATH``    a stored run to compare with (see :mod:`leg.harness.report.baseline`)
+``--leg-baseline PATH``    a stored run to compare with (see :mod:`leg.harness.report.baseline`):
+                           of the same weights row by row, of another version of the model
+                           per check with paired statistics (:mod:`leg.harness.report.versions`)
+``--leg-compare-fail EXPR`` how much worse each check may get against the baseline, e.g.
+                           ``relevance-mass:0.05,key-size:10%,drift:0.3``
 ``--leg-workers N``, ``--leg-executor KIND``, ``--leg-ray-address A``  where jobs run
                            (:mod:`leg.harness.engine.executors`)
 ``--leg-debug``            show TensorFlow's C++ start-up lines
@@ -57,7 +61,8 @@ OPTIONS = ("--leg-profile", "--leg-report-dir", "--leg-model", "--leg-images",
            "--leg-executor",
            "--leg-ray-address", "--leg-n-images", "--leg-stages", "--leg-budget",
            "--leg-backgrounds", "--leg-input-size", "--leg-preprocessing", "--leg-softmax",
-           "--leg-grad-cam-layer", "--leg-cascade-order", "--leg-checks", "--leg-strict")
+           "--leg-grad-cam-layer", "--leg-cascade-order", "--leg-checks", "--leg-strict",
+           "--leg-compare-fail")
 
 
 def _suites():
@@ -85,6 +90,9 @@ class SuiteState:
     comparison: list | None = None
     baseline_error: str | None = None
     seconds: float | None = None
+    changed: dict = field(default_factory=dict)  # spec -> (baseline fingerprint, this run's)
+    drift: list = field(default_factory=list)  # per model and method (versions.drift)
+    flips: list = field(default_factory=list)  # asserted cells that passed in the baseline
 
     def timed(self, compute):
         t0 = time.perf_counter()
@@ -116,7 +124,16 @@ def pytest_addoption(parser):
                 help="comma-separated methods: built-in names, NAME=package.module:attribute "
                      "for your own, or installed leg.explainers entry points")
     g.addoption("--leg-seed", default=None, help="base seed of the explanations")
-    g.addoption("--leg-baseline", default=None, help="stored run folder to compare with")
+    g.addoption("--leg-baseline", default=None,
+                help="stored run folder to compare with: of the same model weights (row by "
+                     "row), or of another version of the model (per check, paired over the "
+                     "images)")
+    g.addoption("--leg-compare-fail", default=None, metavar="EXPR",
+                help="how much worse a check may get against --leg-baseline before the run "
+                     "fails: NAME:LIMIT[,...], NAME a check or metric, 'all' or 'drift', "
+                     "LIMIT a number, N%% of the baseline or 'off'; e.g. "
+                     "relevance-mass:0.05,key-size:10%%,drift:0.3 (default: the profile's "
+                     "regression tolerance; verdict flips always fail)")
     g.addoption("--leg-workers", default=0,
                 help="processes computing explanations (default 0: in this process)")
     g.addoption("--leg-debug", action="store_true",
@@ -215,6 +232,9 @@ class LegSession:
     plan: object = None  # leg.harness.engine.plan.Plan of the run
     checks: frozenset | None = None  # --leg-checks (None: every check)
     strict: bool = False  # --leg-strict: an undecided asserted check fails
+    compare_fail: object = None  # --leg-compare-fail (leg.harness.report.versions.CompareFail)
+    images_hash: str | None = None  # the --leg-images files' hash (identity)
+    masks_hash: str | None = None  # the --leg-masks files' hash (identity)
     undecided_checks: list = field(default_factory=list)  # why each one could not decide
     report_written: bool = False
     plan_only: bool = False  # --leg-plan: the plan is printed, no test runs
@@ -230,7 +250,9 @@ class LegSession:
         ident = {"profile": self.profile.name,
                  "parameters_hash": self.profile.parameters_hash(),
                  "models": [p.spec for p in self.profile.models],
-                 "images": self.images_dir}
+                 "images": self.images_dir, "images_hash": self.images_hash}
+        if self.masks_hash is not None:
+            ident["masks_hash"] = self.masks_hash
         if fingerprints:
             ident["fingerprints"] = dict(fingerprints)
         return ident
@@ -306,19 +328,84 @@ class LegSession:
         return self.state(name).verdicts
 
     def _compare(self, spec, st) -> None:
+        """The suite's metric table against the baseline's (row by row for the same weights,
+        per unit across versions), the drift of its kept maps, and the asserted cells that
+        passed in the baseline and no longer do."""
         if self.baseline is None or not spec.table:
             return
-        from leg.harness.report.baseline import IncompatibleBaseline, check_compatible, compare
+        from leg.harness.report.baseline import (
+            IncompatibleBaseline,
+            check_compatible,
+            compare_rows,
+        )
 
-        if spec.fingerprinted:
-            try:
-                check_compatible(self.baseline, self.identity(st.result.fingerprints))
-            except IncompatibleBaseline as exc:
-                st.baseline_error = str(exc)
-                return
-        st.comparison = compare(spec.metric_rows(st.result),
-                                self.baseline.tables.get(spec.table, []),
-                                tolerance=self.profile.regression_tolerance, key=spec.key)
+        try:
+            st.changed = check_compatible(self.baseline,
+                                          self.identity(getattr(st.result, "fingerprints",
+                                                                None)))
+        except IncompatibleBaseline as exc:
+            st.baseline_error = str(exc)
+            return
+        st.comparison = compare_rows(spec.metric_rows(st.result),
+                                     self.baseline.tables.get(spec.table, []), key=spec.key,
+                                     tolerance=self.profile.regression_tolerance,
+                                     changed=st.changed, fail=self.compare_fail,
+                                     seed=self.profile.seed)
+        st.flips = _asserted_flips(spec, st.verdicts, self.baseline.tables.get("verdicts"))
+        old = self.baseline.maps(spec.name) if st.changed else None
+        if old:
+            from leg.harness.report.versions import drift
+
+            agree = [spec.seed_agreement(rows) for rows in (
+                self.baseline.tables.get(spec.table, []), spec.metric_rows(st.result))]
+            agreement = {k: (v + agree[0][k]) / 2 if k in agree[0] else v
+                         for k, v in agree[1].items()}
+            maps = {k: m for k, m in spec.original_maps(st.result).items()
+                    if k[0] in st.changed}
+            st.drift = drift(maps, old, agreement, seed=self.profile.seed,
+                             limit=self.compare_fail.drift if self.compare_fail else None)[0]
+
+    def regressed(self, name: str, **match) -> list[str]:
+        """What regressed against the baseline in the suite ``name``, one line each (rows
+        whose columns equal ``match``): metric rows or units beyond their limit, asserted
+        verdicts that passed in the baseline and no longer do, maps that drifted beyond
+        ``drift:LIMIT``. Fails the calling test when the baseline could not be used."""
+        st = self.state(name)
+        if st.baseline_error:
+            pytest.fail(st.baseline_error, pytrace=False)
+        from leg.harness.report.baseline import regression_lines, regressions
+
+        def matches(r):
+            return all(str(r.get(k)) == str(v) for k, v in match.items())
+
+        lines = regression_lines(regressions(st.comparison or [], **match))
+        lines += [f"{f['model']}/{f['method']} {f['check']}: the verdict went from pass "
+                  f"to {f['after']} (an asserted check)" for f in st.flips if matches(f)]
+        lines += [f"{d['model']}/{d['method']} maps drifted: median drift "
+                  f"{d['drift']:.3g} (agreement {d['agreement']:.3g} - similarity "
+                  f"{d['similarity']:.3g}) beyond the limit {d['limit_text']} over "
+                  f"{d['n_images']} images, p = {d['p_holm']:.2g} (Holm)"
+                  for d in st.drift if d["status"] == "regressed" and matches(d)]
+        return lines
+
+
+def _asserted_flips(spec, verdicts: list, stored: list[dict] | None) -> list[dict]:
+    """The asserted cells of ``spec`` that passed in the baseline's ``verdicts.csv`` rows
+    and now have a worse verdict (:func:`leg.harness.checks.verdicts.flip_status`)."""
+    if not stored:
+        return []
+    from leg.harness.checks.verdicts import flip_status
+
+    names = {c.name for c in spec.checks}
+    before = {(r["model"], r["method"], r["check"]): r["verdict"] for r in stored
+              if r.get("check") in names}
+    out = []
+    for v in verdicts:
+        was = before.get((v.model, v.method, v.check))
+        if v.asserted and was == "pass" and flip_status(was, v.verdict) == "regressed":
+            out.append({"model": v.model, "method": v.method, "check": v.check,
+                        "before": was, "after": v.verdict})
+    return out
 
 
 LEG_KEY = pytest.StashKey[LegSession]()
@@ -393,6 +480,9 @@ def _make_session(config) -> LegSession:
             backgrounds=None if backgrounds is None else tuple(
                 b.strip() for b in backgrounds.split(",") if b.strip()))
         checks = _parse_checks(opt("--leg-checks"))
+        from leg.harness.report.versions import compare_fail_option
+
+        compare_fail = compare_fail_option(opt("--leg-compare-fail"))
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from exc
     try:
@@ -418,6 +508,9 @@ def _make_session(config) -> LegSession:
             image_folder_names(images)
         except ValueError as exc:
             raise pytest.UsageError(f"--leg-images: {exc}") from exc
+    if compare_fail is not None and not opt("--leg-baseline"):
+        raise pytest.UsageError("--leg-compare-fail needs --leg-baseline: it says how much "
+                                "worse than the baseline each check may get.")
     masks = opt("--leg-masks")
     if masks is not None:
         if images is None:
@@ -431,7 +524,13 @@ def _make_session(config) -> LegSession:
                       ray_address=opt("--leg-ray-address"), debug=opt("--leg-debug"),
                       capture=config.pluginmanager.getplugin("capturemanager"),
                       plugins=config.pluginmanager, checks=checks,
-                      strict=opt("--leg-strict"))
+                      strict=opt("--leg-strict"), compare_fail=compare_fail)
+    if images is not None:
+        from leg.harness.engine.inputs import files_fingerprint, images_fingerprint
+
+        sess.images_hash = images_fingerprint(images)
+        if masks is not None:
+            sess.masks_hash = files_fingerprint(masks)
     for s in _suites():  # an installed suite's marker
         config.addinivalue_line("markers", f"{s.marker}: {s.description or s.title}")
     sess.report = Report(sess.report_dir, info={"profile": profile.name})
@@ -705,6 +804,7 @@ def pytest_sessionfinish(session, exitstatus):
 
         page = write_comparison(comparison, path)
         sess.ending.append(f"leg comparison: {page} ({comparison.summary()})")
+        sess.ending += [f"leg comparison: warning: {line}" for line in comparison.environment]
 
 
 def write_report(sess: LegSession, exit_status: int):
@@ -725,8 +825,12 @@ def write_report(sess: LegSession, exit_status: int):
                 rep.add_section(spec.title, f"Not computed: {st.error}", order=spec.order,
                                 open=True)
             continue
-        if fingerprints is None or spec.fingerprinted:  # the sanity suite's, else the first
-            fingerprints = getattr(res, "fingerprints", None) or fingerprints
+        fingerprints = {**(fingerprints or {}), **(getattr(res, "fingerprints", None) or {})}
+        kept = spec.original_maps(res)
+        if kept:
+            from leg.harness.report.versions import maps_bytes
+
+            rep.add_file(f"maps-{spec.name}.npz", maps_bytes(kept))
         rep.set_info(spec.name, spec.info(res))
         rep.add_verdicts(st.verdicts)
         rep.add_leaderboards(st.leaderboards)
@@ -755,6 +859,9 @@ def write_report(sess: LegSession, exit_status: int):
     rep.set_info("model_inputs", model_records())
     rep.set_info("saturated_digits", saturated_digits())
     rep.set_info("identity", sess.identity(fingerprints))
+    from leg.harness.report.environment import environment
+
+    rep.set_info("environment", environment())
     comparison = _compare_runs(sess, rep) if sess.baseline is not None else None
     return rep.write(), comparison
 
@@ -830,12 +937,16 @@ def _compare_runs(sess: LegSession, rep):
     from leg.harness.report.compare import compare_runs
 
     try:
-        comparison = compare_runs(sess.baseline, rep.as_run())
+        comparison = compare_runs(sess.baseline, rep.as_run(), fail=sess.compare_fail)
     except Exception as exc:  # the report must still be written
         rep.notice = (f"Not compared with the baseline {sess.baseline.path}: {exc}", None)
         return None
     rep.notice = (f"Against the baseline {sess.baseline.path}: {comparison.summary()}.",
                   "comparison.html")
+    rep.warnings += comparison.environment
+    from leg.harness.report.compare import add_versions_section
+
+    add_versions_section(rep, comparison)
     return comparison
 
 

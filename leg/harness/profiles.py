@@ -528,8 +528,20 @@ class Profile:
         return d
 
     def parameters_hash(self) -> str:
-        text = json.dumps(self.identity(), sort_keys=True, default=str)
+        """Hash of :meth:`identity` (hex, 16 characters): the same in every process."""
+        text = json.dumps(self.identity(), sort_keys=True, default=_stable_text)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _stable_text(obj) -> str:
+    """``str(obj)``, with a set's items in sorted order: ``str`` of a frozenset of strings
+    follows their hashes, which change from process to process (``PYTHONHASHSEED``), so a
+    user method's record (its ``suites``) gave every run another parameters hash."""
+    if isinstance(obj, set | frozenset):
+        items = sorted(obj, key=repr)
+        return (f"{type(obj).__name__}({{{', '.join(map(repr, items))}}})" if items
+                else f"{type(obj).__name__}()")
+    return str(obj)
 
 
 #: Where LEG and LEG-TV were measured not to beat random-cells (the runs docs/benchmarks.md

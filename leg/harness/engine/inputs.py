@@ -33,6 +33,8 @@ __all__ = [
     "ZOO_MODELS",
     "array_hash",
     "image_folder_names",
+    "images_fingerprint",
+    "files_fingerprint",
     "load_image_folder",
     "MODEL_OPTIONS_ENV",
     "load_model_once",
@@ -220,6 +222,28 @@ def image_folder_names(directory: str | Path) -> list[str]:
     """The readable image files (``IMAGE_SUFFIXES``, any case) in ``directory``, sorted
     (unreadable ones are skipped: :func:`skipped_images`)."""
     return list(_scan(directory)[0])
+
+
+def images_fingerprint(directory: str | Path) -> str:
+    """Hash of the readable image files of ``directory`` (their names and bytes; hex, 16
+    characters): two runs with this hash explained the same images."""
+    d = Path(directory)
+    h = hashlib.sha256()
+    for name in image_folder_names(d):
+        h.update(name.encode() + b"\0")
+        h.update(hashlib.sha256((d / name).read_bytes()).digest())
+    return h.hexdigest()[:16]
+
+
+def files_fingerprint(directory: str | Path) -> str:
+    """Hash of every file of ``directory`` (not recursive, hidden files left out; names and
+    bytes; hex, 16 characters), read as bytes only (the masks of ``--leg-masks``)."""
+    d = Path(directory)
+    h = hashlib.sha256()
+    for p in sorted(x for x in d.iterdir() if x.is_file() and not x.name.startswith(".")):
+        h.update(p.name.encode() + b"\0")
+        h.update(hashlib.sha256(p.read_bytes()).digest())
+    return h.hexdigest()[:16]
 
 
 def skipped_images(directory: str | Path | None) -> dict[str, str]:

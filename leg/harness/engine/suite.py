@@ -15,6 +15,8 @@ A suite supplies only its ends, as a :class:`Suite`:
                           and check (the report's first screen, ``verdicts.csv``, the tests)
 ``leaderboards(result)``  the methods ranked on each of its comparisons
 ``metric_rows(result)``   the rows of :attr:`table` compared with a stored run (regression)
+``original_maps(result)`` the maps kept with the run for the drift across model versions
+``seed_agreement(rows)``  each map's agreement with another seed's (the drift's reference)
 ``planned_cells(...)``    the (model, method, check) cells it would fill ("not run" otherwise)
 ``report(...)``           its tables, sections and figures
 ========================  =====================================================================
@@ -107,7 +109,9 @@ class Suite:
     leaderboards); ``description``: the marker's help; ``checks``: its :class:`Check`
     records; ``table`` / ``key``: the metric table compared with a stored run and the
     columns that identify a row; ``uses_keras``: its models may import TensorFlow;
-    ``fingerprinted``: a stored run is comparable only with the same model weights;
+    ``fingerprinted``: no longer read (a stored run of other weights is another version
+    of the model, compared per model from every result's ``fingerprints``:
+    :mod:`leg.harness.report.versions`); kept so that suites setting it still load;
     ``tests``: its own pytest module in :mod:`leg.harness.evaluation` (``None``: the
     generic one); ``result_type``: its result's class.
     """
@@ -173,6 +177,22 @@ class Suite:
     def planned_cells(self, profile, images_dir: str | None = None) -> list[Cell]:
         """Every cell of the verdict matrix this suite would fill for ``profile``."""
         return []
+
+    def original_maps(self, result) -> dict:
+        """``(model, image, method) -> (H, W)`` map of each model as given, at the
+        profile's seed: kept with the run (``maps-<name>.npz``) so that a later version of
+        the model can measure how far its maps drifted
+        (:func:`leg.harness.report.versions.drift`). Only meaningful with
+        :meth:`seed_agreement`; ``{}`` (the default): none kept."""
+        return {}
+
+    def seed_agreement(self, rows: list[dict]) -> dict:
+        """``(model, image, method) -> `` the Spearman rank correlation of ``|map|``
+        between the maps of :meth:`original_maps` and the same explanation under another
+        seed, read from this suite's metric rows (``rows``: :meth:`metric_rows` or the
+        stored CSV's): the method's own noise, the drift's reference. ``{}``: not
+        measured."""
+        return {}
 
     def image_counts(self, profile, images_dir: str | None = None) -> dict[str, int]:
         """Per model, the images its checks are judged over (what the plan's "decides"

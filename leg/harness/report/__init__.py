@@ -10,6 +10,8 @@ A :class:`Report` collects what the suites produce and :meth:`Report.write` lays
     reports/<run-id>/index.html    the same, self-contained (figures embedded as base64 PNG
                                    and linked to their files), sections folded
     reports/<run-id>/figures/*.png
+    reports/<run-id>/maps-<suite>.npz   maps kept for a later version's drift (the sanity
+                                   suite's original maps)
     reports/latest                 symlink to the newest run (a text file with its path
                                    where symlinks are not available)
 
@@ -155,6 +157,10 @@ class Report:
         #: How a run that Ctrl-C (a ``KeyboardInterrupt``) stopped ended, or ``None``: the
         #: title and the first line then say "INTERRUPTED".
         self.interrupted: str | None = None
+        #: Lines shown under the notice (what differs from the baseline's machine, ...).
+        self.warnings: list[str] = []
+        #: Other files of the run folder (``name -> bytes``, e.g. ``maps-sanity.npz``).
+        self.files: dict[str, bytes] = {}
         #: Why a run that pytest stopped early (``-x``, ``--maxfail``, ``pytest.exit``)
         #: did not finish, or ``None``: the title and the first line say "STOPPED EARLY".
         self.stopped: str | None = None
@@ -215,6 +221,12 @@ class Report:
             png = buf.getvalue()
         self.figures[name] = (png, caption)
 
+    def add_file(self, name: str, data: bytes) -> None:
+        """A file of the run folder, written as is (a plain name: no folders)."""
+        if not name or "/" in name or "\\" in name or name.startswith("."):
+            raise ValueError(f"A report file needs a plain name; got {name!r}.")
+        self.files[name] = bytes(data)
+
     def record_test(self, nodeid: str, outcome: str, duration: float, message: str = "") -> None:
         self.tests.append({"test": nodeid, "outcome": outcome, "seconds": round(duration, 3),
                            "message": message[:500]})
@@ -251,6 +263,8 @@ class Report:
         if self.notice:
             text, link = self.notice
             out += [f"**{text}**" + (f" ([{link}]({link}))" if link else ""), ""]
+        if self.warnings:
+            out += [f"- ⚠ {w}" for w in self.warnings] + [""]
         out += ["## Verdicts", ""]
         if self.verdicts:
             out += [overview.guide_markdown(), ""]
@@ -291,6 +305,9 @@ class Report:
             head.append(f'<p class="notice">{html.escape(text)}'
                         + (f' — <a href="{html.escape(link)}">{html.escape(link)}</a>'
                            if link else "") + "</p>")
+        if self.warnings:
+            head.append('<ul class="warnings">' + "".join(
+                f"<li>{html.escape(w)}</li>" for w in self.warnings) + "</ul>")
         first = ['<section id="verdicts"><h2>Verdicts</h2>', overview.legend_html()]
         if self.verdicts:
             first.append(overview.guide_html())
@@ -330,7 +347,8 @@ class Report:
         tables = {name: rows for name, (rows, _, _) in self.tables.items()}
         tables["verdicts"] = verdict_rows(self.verdicts)
         return Baseline(self.run_dir, {**self.info, "run_id": self.run_id,
-                                       "started": self.started.isoformat()}, tables)
+                                       "started": self.started.isoformat()}, tables,
+                        dict(self.files))
 
     def write(self) -> Path:
         """Write everything into ``root/<run_id>/`` (atomically, file by file), update
@@ -351,6 +369,8 @@ class Report:
                           csv_text(self.tests, ["test", "outcome", "seconds", "message"]))
         for name, (png, _) in self.figures.items():
             write_bytes(d / "figures" / f"{name}.png", png)
+        for name, data in self.files.items():
+            write_bytes(d / name, data)
         write_text(d / "summary.md", self._summary_md(finished))
         write_text(d / "index.html", self._index_html(finished))
         info = {**self.info, "run_id": self.run_id, "started": self.started.isoformat(),
@@ -375,6 +395,7 @@ h1{font-size:19px;margin:10px 0 2px}h2{font-size:16px;margin:14px 0 6px}
 h3{font-size:13px;margin:6px 0 4px}p{max-width:110ch;overflow-wrap:anywhere}
 .runline{color:#57606a;font-size:12.5px;margin:0 0 6px}
 .notice{background:#fff8c5;border:1px solid #d4a72c;padding:4px 8px;margin:4px 0}
+.warnings{color:#7d4e00;font-size:12.5px;margin:2px 0 6px}
 .scroll{overflow-x:auto;max-width:100%}
 table{border-collapse:collapse;font-size:12px;margin:4px 0}
 td,th{border:1px solid #d0d7de;padding:2px 6px;text-align:left;vertical-align:top}

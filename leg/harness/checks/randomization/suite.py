@@ -1167,6 +1167,22 @@ class SanitySuite(Suite):
     def metric_rows(self, result) -> list[dict]:
         return result.rows
 
+    def original_maps(self, result) -> dict:
+        """The original model's maps (the profile's seed, the first repeat)."""
+        return {(model, image, method): m for (model, image, method, stage, repeat), m
+                in result.maps.items() if stage == "original" and repeat == 0}
+
+    def seed_agreement(self, rows: list[dict]) -> dict:
+        """The ``reproducibility`` rows' Spearman ``|map|``: the original model's maps under
+        two seeds."""
+        out = {}
+        for r in rows:
+            if r.get("check") == "reproducibility" and r.get("metric") == "spearman_abs":
+                v = r.get("value")
+                if v not in (None, ""):
+                    out[(str(r["model"]), str(r["image"]), str(r["method"]))] = float(v)
+        return out
+
     def planned_cells(self, profile, images_dir=None) -> list[Cell]:
         asserted = {(c.model, c.method, c.check) for c in plan_cases(profile)}
         return [Cell(*c, c in asserted) for c in planned_cells(profile)]
