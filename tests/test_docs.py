@@ -295,6 +295,11 @@ def test_commands_run(block, in_tmp, capsys):
 COVERED = {
     "leg evaluate --leg-profile smoke": "the test command runs these suites at this profile "
                                         "(pytest evaluation --leg-profile smoke)",
+    "leg evaluate -m 'sanity or localisation' --leg-model mymodel:build --leg-images imgs "
+    "--leg-masks masks --leg-baseline main-run/ --leg-strict --leg-compare-fail "
+    "relevance-mass:0.05,key-size:10%,drift:0.5": "the example project's CI across versions, "
+    "which .ci/run runs from the built wheel (two versions) and tests/test_versions.py runs "
+    "with three",
 }
 
 

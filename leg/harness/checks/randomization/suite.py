@@ -1103,24 +1103,28 @@ class SanitySuite(Suite):
     result_type = SanityResults
     checks = (
         Check("cascading", "cascading",
-              "full cascading randomization: the similarity of each image's original and "
-              "randomized maps must fall below that image's unrelated-map reference, "
-              "significantly over images (paired Wilcoxon, p < 0.05), on every decisive "
-              "metric (shown: the metric closest to or furthest over it)", _ADEBAYO,
-              "randomization", "a map unrelated to anything (noise) falls to the unrelated "
-              "level trivially: it must also be informative (reproducible under another "
-              "seed), or the verdict is uninformative"),
+              "cascading randomization from the top: each image's maps stand at a position "
+              "between its original (1: as similar as two seeds' maps) and unrelated maps "
+              "(0: as similar as another image's map); the maps must move at least half-way "
+              "(position <= 0.5) once the top layer is randomized and reach the unrelated "
+              "level (position < 0.25) once every layer is, each one-sided Wilcoxon over "
+              "the images, p < 0.05, both required (shown: the deciding test's median)",
+              _ADEBAYO, "randomization", "a map unrelated to anything (noise) sits at the "
+              "unrelated level trivially: its position is undefined and the verdict "
+              "uninformative; an edge map never moves and fails"),
         Check("cascading-bottom-up", "bottom-up",
               "cascading randomization from the input up (Binder et al., 2023), judged like "
               "cascading at the last stage before full randomization (every group but the "
               "output end randomized: the forward signal is gone; reported)",
               "Binder et al., CVPR 2023", "randomization"),
         Check("independent", "independent",
-              "each group randomized alone, judged like cascading (shown: the worst group)",
+              "each group randomized alone must move the maps at least half-way to the "
+              "unrelated level, like cascading's first stage (shown: the worst group)",
               _ADEBAYO, "randomization"),
         Check("label", "label",
-              "label randomization (the twin trained on permuted labels), judged like "
-              "cascading", _ADEBAYO, "randomization"),
+              "label randomization: the maps of the twin trained on permuted labels must "
+              "stand at least half-way from the original's to unrelated maps, over the "
+              "images", _ADEBAYO, "randomization"),
         Check("informativeness", "informative",
               "the original maps under two seeds agree more than unrelated maps (shown: the "
               "smallest similarity over images)", "", "randomization"),
@@ -1131,7 +1135,8 @@ class SanitySuite(Suite):
               "randomization"),
         Check("smprt", "sMPRT",
               "smooth MPRT (Hedström et al., 2024): each map averaged over noisy copies of "
-              "the image, then judged like cascading (reported)", _HEDSTROM,
+              "the image must reach the unrelated level at full randomization, like "
+              "cascading's last stage (reported)", _HEDSTROM,
               "randomization"),
     )
     table = "sanity"
