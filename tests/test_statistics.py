@@ -11,10 +11,12 @@ from leg.harness.checks.statistics import (
     EXACT_MAX,
     STATISTICS_VERDICTS,
     compare_paired,
+    detectable,
     images_for_power,
     median_ci,
     min_images_for,
     min_p_value,
+    pearson,
     sign_test_power,
 )
 
@@ -493,3 +495,32 @@ def test_any_real_numbers_are_compared_as_floats():
     frac = compare_paired([Fraction(3, 2), Fraction(5, 2)], [Fraction(1, 2), Fraction(1, 4)],
                           higher_is_better=True, n_resamples=9)
     assert (frac.method_median, frac.reference_median, frac.median) == (2.0, 0.375, 1.625)
+
+
+def test_detectable_is_the_smallest_share_a_sample_shows_with_the_power():
+    """5 images need every one better (p = 1/32), so the share is 0.8 ** (1/5) = 0.956 -> 0.96;
+    fewer images show nothing; on the 0.01 grid the answer is the first share that reaches
+    the power."""
+    assert detectable(4) is None
+    assert detectable(5) == pytest.approx(0.96)
+    assert detectable(5) == detectable(5, 0.8, 0.05)
+    for n in (8, 20):
+        share = detectable(n)
+        assert sign_test_power(n, share) >= 0.8 > sign_test_power(n, share - 0.01)
+    assert detectable(20) < detectable(8) < 1.0
+    assert detectable(20, power=0.95) > detectable(20)
+    with pytest.raises(ValueError, match="n_images"):
+        detectable(0)
+
+
+def test_images_for_power_gives_up_at_its_limit():
+    with pytest.raises(ValueError, match="up to 1000 gives power"):
+        images_for_power(0.5)
+
+
+def test_pearson_flattens_and_reads_a_constant_as_no_correlation():
+    a = np.arange(6.0).reshape(2, 3)
+    assert pearson(a, 2 * a + 1) == pytest.approx(1.0)
+    assert pearson(a, -a) == pytest.approx(-1.0)
+    assert pearson([1.0, 2.0, 3.0, 4.0], [1.0, 3.0, 2.0, 4.0]) == pytest.approx(0.8)
+    assert pearson(a, np.ones((2, 3))) == 0.0 and pearson(np.ones(6), a) == 0.0

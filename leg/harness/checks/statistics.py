@@ -163,16 +163,13 @@ def images_for_power(p_better: float, power: float = 0.8, alpha: float = 0.05,
 
 def detectable(n_images: int, power: float = 0.8, alpha: float = 0.05) -> float | None:
     """The smallest share of images on which a method must beat its reference for
-    ``n_images`` to show it with ``power`` (:func:`sign_test_power`, to 0.01); ``None``
-    when no share can (too few images)."""
+    ``n_images`` to show it with ``power`` (:func:`sign_test_power`; the first of 0.51,
+    0.52, ..., 1.00 that reaches it); ``None`` when no share can (too few images)."""
     n = check_int(n_images, "n_images", minimum=1)
-    if sign_test_power(n, 1.0, alpha) < power:
-        return None
-    lo, hi = 0.5, 1.0
-    while hi - lo > 0.005:
-        mid = (lo + hi) / 2
-        lo, hi = (lo, mid) if sign_test_power(n, mid, alpha) >= power else (mid, hi)
-    return float(math.ceil(hi * 100) / 100)
+    for share in np.arange(51, 101) / 100:  # the power rises with the share
+        if sign_test_power(n, float(share), alpha) >= power:
+            return float(share)
+    return None
 
 
 def _check_pairs(values, reference) -> tuple[np.ndarray, np.ndarray]:
