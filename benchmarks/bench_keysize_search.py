@@ -96,6 +96,11 @@ def main(argv=None) -> int:
               f"{len(methods)} methods x backgrounds and granularities): agree on "
               f"{r['agree']} ({r['agree'] / max(r['maps'], 1):.1%}); model evaluations: scan "
               f"{r['scan']:,}, bisection {r['bisect']:,} ({r['bisect'] / max(r['scan'], 1):.2f}x)")
+        gaps = np.array([b - a for *_, a, b in r["differ"]], dtype=np.float64)
+        if gaps.size:
+            print(f"  where they differ, the bisection answers later in {int((gaps > 0).sum())} "
+                  f"of {gaps.size}: by a median {np.nanmedian(gaps):.3f} of alpha (largest "
+                  f"{np.nanmax(np.abs(gaps)):.3f}); the first 20:")
         for method, img, bg, grain, a, b in r["differ"][:20]:
             print(f"  differ: {method} {img} {bg} {grain}: scan {a:.3f}, bisection {b:.3f}")
     return 0

@@ -227,6 +227,12 @@ def test_ci_contains_the_median_in_floating_point():
     assert res.ci_low == -x and res.ci_high == 0.0
 
 
+def test_two_differing_images_get_a_bootstrap_interval():
+    # only one image, or identical differences, make the bootstrap a single point
+    res = compare_paired([1.0, 3.0], [0.0, 0.0], higher_is_better=True)
+    assert (res.ci_low, res.median, res.ci_high) == (1.0, 2.0, 3.0)
+
+
 def test_p_exactly_alpha_is_not_significant():
     # alpha = 1/32 needs 6 images; 6 untied differences with only the smallest on the wrong
     # side give exactly p = 2/64 = alpha (W+ = 20 or 21 of 21): "p < alpha" does not hold
@@ -509,8 +515,19 @@ def test_detectable_is_the_smallest_share_a_sample_shows_with_the_power():
         assert sign_test_power(n, share) >= 0.8 > sign_test_power(n, share - 0.01)
     assert detectable(20) < detectable(8) < 1.0
     assert detectable(20, power=0.95) > detectable(20)
-    with pytest.raises(ValueError, match="n_images"):
+    assert detectable(20, alpha=0.01) > detectable(20)  # alpha is passed on
+    assert detectable(1) is None  # one image is a valid (hopeless) sample, not an error
+    with pytest.raises(ValueError, match="'n_images'"):
         detectable(0)
+
+
+def test_detectable_searches_shares_above_one_half_and_reaches_the_power_exactly():
+    """A share of 0.5 or less is no evidence of being better, however low the power asked
+    (5 images: 0.4 ** 5 > 0.01 already); enough images show 0.51, the grid's first share;
+    a power of exactly 1 is reached by a share of 1."""
+    assert detectable(5, power=0.01) == pytest.approx(0.51)
+    assert detectable(20000) == pytest.approx(0.51)
+    assert detectable(5, power=1.0) == 1.0
 
 
 def test_images_for_power_gives_up_at_its_limit():
