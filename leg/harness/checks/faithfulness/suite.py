@@ -667,6 +667,11 @@ def _shown(key_size: float) -> float:
     return key_size if key_size <= 1.0 else float("nan")
 
 
+def _said(median: float) -> str:
+    """A median for a verdict's text: NaN (no key set found) said in words."""
+    return f"{median:.3g}" if np.isfinite(median) else "none (no key set found)"
+
+
 def per_image_values(res: PerturbationResults, model: str, method: str, check: str,
                      granularity: str | None = None) -> dict[str, float]:
     """``image -> value`` of ``method`` on ``check`` at ``granularity`` (default: the model's
@@ -770,8 +775,8 @@ def matrix_verdicts(res: PerturbationResults) -> list[Verdict]:
                 out.append(Verdict(
                     model, method, check, verdict_, shown(cmp.method_median),
                     shown(cmp.reference_median), higher, is_asserted,
-                    f"{gran}: median {shown(cmp.method_median):.3g} against {FLOOR}'s "
-                    f"{shown(cmp.reference_median):.3g}; {cmp.summary()}"
+                    f"{gran}: median {_said(shown(cmp.method_median))} against {FLOOR}'s "
+                    f"{_said(shown(cmp.reference_median))}; {cmp.summary()}"
                     + (f"; expected: {expected}" if verdict_ == "expected-failure" else ""),
                     **cmp.row()))
     return out
