@@ -297,6 +297,25 @@ def test_matrix_verdicts_are_paired_comparisons_with_statistics():
         assert v.verdict == "undecided" and v.n_images == n
 
 
+def test_a_control_that_beats_the_floor_is_uninformative_not_a_pass():
+    """The random map (a control: made without the model) beating the floor on every image
+    is no evidence about the model: "uninformative", with the reason; an ordinary method
+    with the same values passes."""
+    floor = [0.5 + 0.01 * i for i in range(8)]
+    better = [f - 0.2 for f in floor]
+    res = _paired_results(8, better, floor, random_values=better)
+    cells = {(v.method, v.check): v for v in ps.matrix_verdicts(res)}
+    for check in ("key-size", "deletion", "insertion"):
+        assert cells[("leg", check)].verdict == "pass"
+        v = cells[("random", check)]
+        assert v.verdict == "uninformative" and v.p_value < 0.05
+        assert "a control: its maps ignore the model" in v.detail
+    # a control that does not beat the floor keeps its verdict
+    worse = _paired_results(8, better, floor, random_values=[f + 0.2 for f in floor])
+    cells = {(v.method, v.check): v for v in ps.matrix_verdicts(worse)}
+    assert cells[("random", "key-size")].verdict == "fail"
+
+
 def replace_plan(profile, **changes):
     from dataclasses import replace
 

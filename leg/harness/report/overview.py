@@ -138,9 +138,11 @@ def _guide() -> list[tuple[str, str]]:
         ("~ not significant", "a reported comparison that shows the method neither better "
                               "nor worse than its reference at p < 0.05: no evidence either "
                               "way."),
-        ("≈ uninformative", "the maps fell to the level of unrelated maps, but they do not "
-                            "reproduce under another seed of the original model either: "
-                            "noise falls trivially, so this is not a pass."),
+        ("≈ uninformative", "the cell would pass, but the maps do not depend on the model: "
+                            "they do not reproduce under another seed of the original model "
+                            "(noise falls to the unrelated level trivially), the method "
+                            "failed cascading randomization, or it is a control made "
+                            "without the model. Not a pass."),
     ]
 
 

@@ -724,6 +724,9 @@ def planned_cells(profile: Profile) -> list[tuple[str, str, str]]:
 
 
 _VERDICT = {"pass": "pass", "fail": "fail", "not significant": "not-significant"}
+#: What a control can win here, and how its verdict prevents it.
+_CONTROL_GAME = ("a map made without the model (the edge map) beats the floor where the "
+                 "object's edges are what the model uses: a control's pass reads uninformative")
 
 
 def matrix_verdicts(res: PerturbationResults) -> list[Verdict]:
@@ -735,7 +738,9 @@ def matrix_verdicts(res: PerturbationResults) -> list[Verdict]:
     (at least 5 images), undecided with fewer; a failure the plan expects
     (``expected_failures``, with its measured reason) reads "expected-failure". The others
     are reported: pass (significantly better), fail (significantly worse), not significant,
-    or undecided (fewer than 5 images)."""
+    or undecided (fewer than 5 images). A control (the edge or random map, made without
+    the model) that would pass reads "uninformative": an image's edges can lie on what the
+    model uses, and a perturbation check cannot tell."""
     out = []
     methods = res.profile.perturbation_methods
     users = res.profile.user_methods
@@ -772,12 +777,17 @@ def matrix_verdicts(res: PerturbationResults) -> list[Verdict]:
                 expected = plan.expected_failures.get(check)
                 if verdict_ == "fail" and is_asserted and expected:
                     verdict_ = "expected-failure"
+                control = verdict_ == "pass" and record(method, users).role == "control"
+                if control:  # a map made without the model beat the floor: no evidence
+                    verdict_ = "uninformative"
                 out.append(Verdict(
                     model, method, check, verdict_, shown(cmp.method_median),
                     shown(cmp.reference_median), higher, is_asserted,
                     f"{gran}: median {_said(shown(cmp.method_median))} against {FLOOR}'s "
                     f"{_said(shown(cmp.reference_median))}; {cmp.summary()}"
-                    + (f"; expected: {expected}" if verdict_ == "expected-failure" else ""),
+                    + (f"; expected: {expected}" if verdict_ == "expected-failure" else "")
+                    + ("; better than the floor, but a control: its maps ignore the model, "
+                       "so the check cannot credit them" if control else ""),
                     **cmp.row()))
     return out
 
@@ -1102,19 +1112,23 @@ class FaithfulnessSuite(Suite):
               "Luo et al., ICCV 2021 (the key size); Tomsett et al., AAAI 2020 (reliability)",
               "faithfulness",
               "scattered single pixels flip a CNN whatever their order: every map is scored "
-              "at one matched granularity and paired with a random map at that granularity"),
+              "at one matched granularity and paired with a random map at that granularity; "
+              + _CONTROL_GAME),
         Check("deletion", "deletion",
               "matched granularity: per image the median deletion area over the curve "
               "backgrounds, paired with random-cells' (Wilcoxon): pass when significantly "
-              "smaller", "Petsiuk et al., BMVC 2018", "faithfulness"),
+              "smaller", "Petsiuk et al., BMVC 2018", "faithfulness",
+              "off-distribution masks (matched cells, ROAD's imputation); " + _CONTROL_GAME),
         Check("insertion", "insertion",
               "matched granularity: per image the median insertion area over the curve "
               "backgrounds, paired with random-cells' (Wilcoxon): pass when significantly "
-              "larger (reported)", "Petsiuk et al., BMVC 2018", "faithfulness"),
+              "larger (reported)", "Petsiuk et al., BMVC 2018", "faithfulness",
+              "as deletion; " + _CONTROL_GAME),
         Check("road-gap", "ROAD gap",
               "matched granularity, ROAD's noisy linear imputation: per image LeRF area minus "
               "MoRF area, paired with random-cells' (Wilcoxon): pass when significantly "
-              "larger (reported)", "Rong et al., ICML 2022", "faithfulness"),
+              "larger (reported)", "Rong et al., ICML 2022", "faithfulness",
+              "the mask's shape leaking the class (hence the imputation); " + _CONTROL_GAME),
     )
     table = "perturbation_scores"
     tests = "test_perturbation"
