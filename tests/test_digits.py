@@ -181,6 +181,7 @@ def test_corrupt_cache_is_retrained(tmp_path, monkeypatch):
     assert json.loads((tmp_path / f"{stem}.json").read_text())["seed"] == 2
 
 
+@pytest.mark.slow  # trains the CNN in two fresh processes: about 20 s
 def test_training_is_deterministic_across_processes():
     """Two isolated trainings (each its own process, one thread, oneDNN off) are identical."""
     pytest.importorskip("tensorflow")

@@ -143,6 +143,7 @@ def test_evaluation_verdict_lookup(tmp_path):
     assert not run.passed and "median 0.1" in run.explain("cascading", method="mine")
 
 
+@pytest.mark.slow  # two harness runs: about 30 s on 2 cores
 def test_strict_fails_a_run_whose_asserted_check_cannot_decide(tmp_path):
     """Three digits cannot decide cascading or label randomization (at least 5 images are
     needed): without --leg-strict the test is skipped and the run passes, saying so in its

@@ -39,6 +39,7 @@ def _degrade(run_dir: Path, out: Path) -> None:
         writer.writerows(rows)
 
 
+@pytest.mark.slow  # three harness runs: about 45 s on 2 cores
 def test_baseline_passes_against_itself_and_fails_when_degraded(tmp_path):
     reports = tmp_path / "reports"
     first = _harness(reports)

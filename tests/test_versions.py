@@ -91,6 +91,7 @@ def test_the_shortcut_version_uses_the_tag(versions):
             assert tagged > 0.95 and moved < 0.3, (name, tagged, moved)
 
 
+@pytest.mark.slow  # three harness runs against a stored one: about a minute on 2 cores
 def test_a_retrain_passes_and_a_shortcut_fails_against_the_first_version(versions):
     first = _harness(versions, "v1")
     assert first.returncode == 0, first.stdout[-3000:]
