@@ -46,6 +46,7 @@ from leg.harness.checks.faithfulness.removal import (
     background,
     pixel_counts,
 )
+from leg.harness.checks.map_scores import model_dependence
 from leg.harness.checks.metrics import metric as metric_of
 from leg.harness.checks.statistics import min_images_for
 from leg.harness.checks.verdicts import Leaderboard, Verdict, rank
@@ -777,8 +778,11 @@ def matrix_verdicts(res: PerturbationResults) -> list[Verdict]:
                 expected = plan.expected_failures.get(check)
                 if verdict_ == "fail" and is_asserted and expected:
                     verdict_ = "expected-failure"
-                control = verdict_ == "pass" and record(method, users).role == "control"
-                if control:  # a map made without the model beat the floor: no evidence
+                # the metric families' gate without the sanity suite's verdicts: only a
+                # control (a map made without the model) is caught; its pass is no evidence
+                depends, why = model_dependence({}, res.profile, model, method)
+                control = verdict_ == "pass" and not depends
+                if control:
                     verdict_ = "uninformative"
                 out.append(Verdict(
                     model, method, check, verdict_, shown(cmp.method_median),
@@ -786,8 +790,7 @@ def matrix_verdicts(res: PerturbationResults) -> list[Verdict]:
                     f"{gran}: median {_said(shown(cmp.method_median))} against {FLOOR}'s "
                     f"{_said(shown(cmp.reference_median))}; {cmp.summary()}"
                     + (f"; expected: {expected}" if verdict_ == "expected-failure" else "")
-                    + ("; better than the floor, but a control: its maps ignore the model, "
-                       "so the check cannot credit them" if control else ""),
+                    + (f"; model dependence: {why}" if control else ""),
                     **cmp.row()))
     return out
 
